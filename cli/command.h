@@ -1,0 +1,38 @@
+// Subcommand registry of the t5scale binary. Each cli/cmd_*.cpp defines one command and registers it
+// with a static Registrar; main() dispatches. A command is a thin shell over a library call: it
+// parses options (Boost.Program_options), calls the library, prints data on stdout (human text by
+// default, --json for machines) and chatter on stderr. Errors propagate as t5::Error to main().
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+namespace t5::cli {
+
+// args excludes the program and command names. Returns the process exit code.
+using CommandFn = std::function<int(const std::vector<std::string>& args)>;
+
+struct Command {
+  std::string name;
+  std::string summary;
+  CommandFn run;
+};
+
+std::map<std::string, Command>& registry();
+
+struct Registrar {
+  Registrar(std::string name, std::string summary, CommandFn run);
+};
+
+// Parses `args` against `options` (and positional names, each taking `max` values; -1 = unlimited).
+// Prints usage and returns false when --help was given. Unknown options throw t5::Error.
+namespace po = boost::program_options;
+bool parse_options(const std::string& command, const std::vector<std::string>& args,
+                   po::options_description& options, po::variables_map& vm,
+                   const std::vector<std::pair<std::string, int>>& positional = {});
+
+}  // namespace t5::cli

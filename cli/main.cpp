@@ -1,0 +1,57 @@
+// t5scale: one binary, many subcommands (see cli/command.h). Errors become one line on stderr and
+// exit code 1; usage errors exit 2.
+#include <iostream>
+
+#include "build_info.h"
+#include "cli/command.h"
+#include "core/error.h"
+#include "core/gemm.h"
+
+namespace {
+
+void print_usage() {
+  std::cerr << "usage: t5scale <command> [options]   (t5scale <command> --help for details)\n\ncommands:\n";
+  for (const auto& [name, cmd] : t5::cli::registry()) std::cerr << fmt::format("  {:<10} {}\n", name, cmd.summary);
+  std::cerr << "\nt5scale --version prints the build, BLAS and oneDNN configuration.\n";
+}
+
+void print_version() {
+  std::cout << fmt::format(
+      "t5scale {}\ngit commit: {}\nbuild type: {}\ncompiler: {}\narch flags: {}\nOpenBLAS: {}\nOpenBLAS library: "
+      "{}\noneDNN: {}\n",
+      T5SCALE_VERSION, T5SCALE_GIT_COMMIT, T5SCALE_BUILD_TYPE, T5SCALE_CXX_COMPILER, T5SCALE_ARCH_FLAGS,
+      t5::openblas_config(), T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    print_usage();
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--version" || name == "version") {
+    print_version();
+    return 0;
+  }
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage();
+    return 0;
+  }
+  auto it = t5::cli::registry().find(name);
+  if (it == t5::cli::registry().end()) {
+    std::cerr << "t5scale: unknown command '" << name << "'\n";
+    print_usage();
+    return 2;
+  }
+  try {
+    return it->second.run(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const t5::Error& e) {
+    std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "t5scale " << name << ": internal error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,67 @@
+#include "core/describe.h"
+
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "core/names.h"
+
+namespace t5 {
+
+nlohmann::json describe_shape(const Shape& s, const Lengths& len) {
+  const ParamBreakdown p = count_params(s);
+  nlohmann::json j;
+  j["name"] = s.name;
+  j["el"] = s.el;
+  j["dl"] = s.dl;
+  j["dm"] = s.dm;
+  j["ff"] = s.ff;
+  j["kv"] = s.kv;
+  j["nh"] = s.nh;
+  j["inner"] = s.inner();
+  j["vocab_size"] = s.vocab_size;
+  j["feed_forward_proj"] = to_string(s.feed_forward);
+  j["tie_word_embeddings"] = s.tied;
+  j["params"] = p.total;
+  j["params_breakdown"] = to_json(p);
+  j["lengths"] = {{"inputs", len.inputs}, {"targets", len.targets}, {"batch", len.batch}};
+  j["flops"] = to_json(count_flops(s, len));
+  j["memory"] = to_json(estimate_memory(s, len));
+  return j;
+}
+
+std::string human_count(double value) {
+  const char* units[] = {"", "K", "M", "G", "T", "P", "E"};
+  int u = 0;
+  while (std::fabs(value) >= 1000.0 && u < 6) {
+    value /= 1000.0;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f}", value) : fmt::format("{:.2f}{}", value, units[u]);
+}
+
+std::string with_commas(int64_t value) {
+  std::string digits = std::to_string(value < 0 ? -value : value);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return value < 0 ? "-" + out : out;
+}
+
+std::string describe_header() {
+  return fmt::format("{:<34} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>14} {:>10} {:>10} {:>10}",
+                     "name", "el", "dl", "dm", "ff", "kv", "nh", "ffn", "params", "fwd/ex", "train/step",
+                     "6N/step");
+}
+
+std::string describe_row(const Shape& s, const Lengths& len) {
+  const FlopBreakdown f = count_flops(s, len);
+  return fmt::format("{:<34} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>14} {:>10} {:>10} {:>10}",
+                     s.name, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
+                     with_commas(count_params(s).total), human_count(f.forward_per_example),
+                     human_count(f.train_per_step), human_count(f.kaplan_6n_per_step));
+}
+
+}  // namespace t5

