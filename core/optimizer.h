@@ -30,8 +30,9 @@ struct OptimizerConfig {
   bool multiply_by_parameter_scale = true;  // lr * max(RMS(W), epsilon2)
   bool factored = true;               // false: full second moments for every tensor
   // AdamW (torch.optim.AdamW defaults, except weight_decay which torch puts at 1e-2).
-  double beta2 = 0.999;
-  double eps = 1e-8;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;             // added outside the square root, after bias correction
   // Both.
   double weight_decay = 0.0;          // decoupled: w -= lr * weight_decay * w (AdamW; Adafactor as HF)
   double clip_norm = 0.0;             // global gradient-norm clipping before the update; 0 = off

@@ -1,0 +1,311 @@
+// Adafactor (Mesh TF AdafactorOptimizer.apply_grad, SPEC.md §7) and AdamW (torch.optim.AdamW,
+// torch 1.13 single-tensor path) over the one parameter buffer. Each tensor is updated serially by
+// one thread (tensors in parallel), so results do not depend on the thread count: a resumed run
+// continues bit-identically. Reductions accumulate in double.
+#include "core/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/safetensors.h"
+
+namespace t5 {
+
+Optimizer::~Optimizer() = default;
+
+double global_norm(const float* x, int64_t n) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+  return std::sqrt(sum);
+}
+
+namespace {
+
+double rms(const float* x, int64_t n) { return n > 0 ? global_norm(x, n) / std::sqrt(double(n)) : 0.0; }
+
+// torch.nn.utils.clip_grad_norm_: grads *= min(1, max_norm / (total_norm + 1e-6)).
+float clip_coefficient(double norm, double max_norm) {
+  if (max_norm <= 0) return 1.0f;
+  return float(std::min(1.0, max_norm / (norm + 1e-6)));
+}
+
+// One named state slot of one tensor ("<param>.<slot>").
+struct Slot {
+  std::string name;
+  std::vector<int64_t> shape;
+  std::vector<float> data;
+};
+
+// Shared plumbing: tensor list, step counter, state (de)serialisation and the parallel loop.
+class TensorOptimizer : public Optimizer {
+ public:
+  TensorOptimizer(const OptimizerConfig& config, const std::vector<ParamSpec>& tensors)
+      : config_(config), tensors_(tensors), slots_(tensors.size()) {
+    for (const auto& t : tensors_) total_ = std::max(total_, t.offset + t.numel);
+  }
+
+  void step(float* params, const float* grads, double lr) override {
+    last_norm_ = global_norm(grads, total_);
+    const float coef = clip_coefficient(last_norm_, config_.clip_norm);
+    const int64_t n = int64_t(tensors_.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) {
+      const ParamSpec& t = tensors_[size_t(i)];
+      update(t, slots_[size_t(i)], params + t.offset, grads + t.offset, coef, lr);
+    }
+    ++step_;
+  }
+
+  std::vector<Tensor> state() const override {
+    std::vector<Tensor> out;
+    Tensor step;
+    step.name = "step";
+    step.shape = {1};
+    step.data = {float(step_)};
+    out.push_back(std::move(step));
+    for (const auto& slots : slots_)
+      for (const auto& s : slots) {
+        Tensor t;
+        t.name = s.name;
+        t.shape = s.shape;
+        t.data = s.data;
+        out.push_back(std::move(t));
+      }
+    return out;
+  }
+
+  void load_state(const std::vector<Tensor>& tensors) override {
+    std::unordered_map<std::string, const Tensor*> by_name;
+    for (const auto& t : tensors) by_name[t.name] = &t;
+    auto step_it = by_name.find("step");
+    T5_CHECK(step_it != by_name.end() && step_it->second->data.size() == 1,
+             "optimizer state: missing tensor 'step' of shape [1]");
+    step_ = int64_t(step_it->second->data[0]);
+    size_t expected = 1;
+    for (auto& slots : slots_)
+      for (auto& s : slots) {
+        auto it = by_name.find(s.name);
+        T5_CHECK_HINT(it != by_name.end(), "the state was written by another optimizer or model shape",
+                      "optimizer state: missing tensor '{}'", s.name);
+        T5_CHECK(it->second->shape == s.shape && it->second->data.size() == s.data.size(),
+                 "optimizer state: tensor '{}' has shape {} but {} expects {}", s.name,
+                 nlohmann::json(it->second->shape).dump(), config_.name, nlohmann::json(s.shape).dump());
+        s.data = it->second->data;
+        ++expected;
+      }
+    T5_CHECK_HINT(expected == tensors.size(), "the state was written by another optimizer configuration",
+                  "optimizer state: {} tensors, {} expects {}", tensors.size(), config_.name, expected);
+  }
+
+  int64_t step_count() const override { return step_; }
+  double last_grad_norm() const override { return last_norm_; }
+
+ protected:
+  // Updates one tensor in place; `coef` is the global clipping coefficient for its gradient.
+  virtual void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
+                      double lr) = 0;
+
+  void add_slot(size_t tensor, const std::string& suffix, std::vector<int64_t> shape) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    slots_[tensor].push_back(Slot{tensors_[tensor].name + "." + suffix, std::move(shape), std::vector<float>(size_t(n), 0.0f)});
+  }
+
+  OptimizerConfig config_;
+  std::vector<ParamSpec> tensors_;
+  std::vector<std::vector<Slot>> slots_;   // per tensor
+  int64_t step_ = 0;
+  int64_t total_ = 0;
+  double last_norm_ = 0;
+};
+
+// Mesh TF's Adafactor. A tensor [R, C] is factored when the smaller of its two largest dims reaches
+// factor_threshold: vr [R] holds the decayed row means of g^2, vc [C] the column means, and the
+// second moment is approximated by outer(vr, vc) / mean(vr). Mesh TF reduces the largest dim into
+// one factor; the product is the same either way, so we keep Hugging Face's row/column naming.
+class Adafactor final : public TensorOptimizer {
+ public:
+  Adafactor(const OptimizerConfig& config, const std::vector<ParamSpec>& tensors) : TensorOptimizer(config, tensors) {
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      const auto& shape = tensors_[i].shape;
+      T5_CHECK(shape.size() <= 2, "adafactor: tensor '{}' has {} dims; only 1-D and 2-D tensors are supported",
+               tensors_[i].name, shape.size());
+      if (factored(shape)) {
+        add_slot(i, "vr", {shape[0]});
+        add_slot(i, "vc", {shape[1]});
+      } else {
+        add_slot(i, "v", shape);
+      }
+      if (config_.beta1 > 0) add_slot(i, "m", shape);
+    }
+  }
+
+  bool factored(const std::vector<int64_t>& shape) const {
+    return config_.factored && shape.size() == 2 && std::min(shape[0], shape[1]) >= config_.factor_threshold;
+  }
+
+ private:
+  void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
+              double lr) override {
+    const int64_t n = t.numel;
+    const double decay = 1.0 - std::pow(double(step_ + 1), -config_.decay_exponent);
+    const double mixing = 1.0 - decay;
+    const float eps1 = float(config_.epsilon1);
+    double update_scale = lr;
+    if (config_.multiply_by_parameter_scale) update_scale *= std::max(rms(w, n), config_.epsilon2);
+
+    std::vector<float> x(static_cast<size_t>(n));   // the unscaled update
+    if (factored(t.shape)) {
+      const int64_t R = t.shape[0], C = t.shape[1];
+      float* vr = slots[0].data.data();
+      float* vc = slots[1].data.data();
+      std::vector<double> col(size_t(C), 0.0);
+      for (int64_t r = 0; r < R; ++r) {
+        double row = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          const float gi = g[r * C + c] * coef;
+          const double g2 = double(gi * gi + eps1);
+          row += g2;
+          col[size_t(c)] += g2;
+        }
+        vr[r] = float(decay * vr[r] + mixing * (row / double(C)));
+      }
+      for (int64_t c = 0; c < C; ++c) vc[c] = float(decay * vc[c] + mixing * (col[size_t(c)] / double(R)));
+      double vr_mean = 0;
+      for (int64_t r = 0; r < R; ++r) vr_mean += vr[r];
+      vr_mean /= double(R);
+      for (int64_t r = 0; r < R; ++r) {
+        const double r_factor = 1.0 / std::sqrt(double(vr[r]) / vr_mean);
+        for (int64_t c = 0; c < C; ++c)
+          x[size_t(r * C + c)] = float(double(g[r * C + c] * coef) * r_factor / std::sqrt(double(vc[c])));
+      }
+    } else {
+      float* v = slots[0].data.data();
+      for (int64_t i = 0; i < n; ++i) {
+        const float gi = g[i] * coef;
+        v[i] = float(decay * v[i] + mixing * double(gi * gi + eps1));
+        x[size_t(i)] = float(double(gi) / std::sqrt(double(v[i])));
+      }
+    }
+    double clip = 1.0;
+    if (config_.clipping_threshold > 0) clip = std::max(1.0, rms(x.data(), n) / config_.clipping_threshold);
+    const double scale = update_scale / clip;
+    const float wd = float(config_.weight_decay * update_scale);
+    if (config_.beta1 > 0) {
+      float* m = slots.back().data.data();
+      const double b1 = config_.beta1;
+      for (int64_t i = 0; i < n; ++i) {
+        m[i] = float(b1 * m[i] + (1.0 - b1) * (double(x[size_t(i)]) * scale));
+        w[i] = w[i] - wd * w[i] - m[i];
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i) w[i] = w[i] - wd * w[i] - float(double(x[size_t(i)]) * scale);
+    }
+  }
+};
+
+// torch.optim.AdamW (amsgrad off): w *= 1 - lr*wd; m, v EMAs; w -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps).
+class AdamW final : public TensorOptimizer {
+ public:
+  AdamW(const OptimizerConfig& config, const std::vector<ParamSpec>& tensors) : TensorOptimizer(config, tensors) {
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      add_slot(i, "exp_avg", tensors_[i].shape);
+      add_slot(i, "exp_avg_sq", tensors_[i].shape);
+    }
+  }
+
+ private:
+  void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
+              double lr) override {
+    const double b1 = config_.adam_beta1, b2 = config_.adam_beta2;
+    const double t1 = double(step_ + 1);
+    const double step_size = lr / (1.0 - std::pow(b1, t1));
+    const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, t1));
+    const float decay = float(1.0 - lr * config_.weight_decay);
+    float* m = slots[0].data.data();
+    float* v = slots[1].data.data();
+    for (int64_t i = 0; i < t.numel; ++i) {
+      const float gi = g[i] * coef;
+      w[i] *= decay;
+      m[i] = float(b1 * m[i] + (1.0 - b1) * gi);
+      v[i] = float(b2 * v[i] + (1.0 - b2) * double(gi) * double(gi));
+      const double denom = std::sqrt(double(v[i])) / bc2_sqrt + config_.adam_eps;
+      w[i] = float(double(w[i]) - step_size * double(m[i]) / denom);
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const std::vector<ParamSpec>& tensors) {
+  if (config.name == "adafactor") return std::make_unique<Adafactor>(config, tensors);
+  if (config.name == "adamw") return std::make_unique<AdamW>(config, tensors);
+  throw Error(fmt::format("unknown optimizer '{}'", config.name), "use adafactor or adamw");
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const ParamTable& table) {
+  return make_optimizer(config, table.params());
+}
+
+// --- config JSON ----------------------------------------------------------------------------------
+
+nlohmann::json optimizer_config_to_json(const OptimizerConfig& c) {
+  return {{"name", c.name},
+          {"beta1", c.beta1},
+          {"decay_exponent", c.decay_exponent},
+          {"epsilon1", c.epsilon1},
+          {"epsilon2", c.epsilon2},
+          {"clipping_threshold", c.clipping_threshold},
+          {"factor_threshold", c.factor_threshold},
+          {"multiply_by_parameter_scale", c.multiply_by_parameter_scale},
+          {"factored", c.factored},
+          {"adam_beta1", c.adam_beta1},
+          {"adam_beta2", c.adam_beta2},
+          {"adam_eps", c.adam_eps},
+          {"weight_decay", c.weight_decay},
+          {"clip_norm", c.clip_norm}};
+}
+
+OptimizerConfig optimizer_config_from_json(const nlohmann::json& j, const std::string& where) {
+  T5_CHECK(j.is_object(), "{}: optimizer config must be a JSON object", where);
+  OptimizerConfig c;
+  const nlohmann::json defaults = optimizer_config_to_json(c);
+  for (const auto& [key, value] : j.items()) {
+    T5_CHECK_HINT(defaults.contains(key), "known keys: " + [&] {
+      std::string keys;
+      for (const auto& [k, v] : defaults.items()) keys += (keys.empty() ? "" : ", ") + k;
+      return keys;
+    }(), "{}: optimizer.{}: unknown key", where, key);
+    const auto& d = defaults[key];
+    const bool ok = d.is_string() ? value.is_string()
+                    : d.is_boolean() ? value.is_boolean()
+                    : d.is_number_integer() ? value.is_number_integer()
+                                            : value.is_number();
+    T5_CHECK(ok, "{}: optimizer.{}: expected a {}, got {}", where, key, d.type_name(), value.dump());
+  }
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key)) j.at(key).get_to(field);
+  };
+  get("name", c.name);
+  get("beta1", c.beta1);
+  get("decay_exponent", c.decay_exponent);
+  get("epsilon1", c.epsilon1);
+  get("epsilon2", c.epsilon2);
+  get("clipping_threshold", c.clipping_threshold);
+  get("factor_threshold", c.factor_threshold);
+  get("multiply_by_parameter_scale", c.multiply_by_parameter_scale);
+  get("factored", c.factored);
+  get("adam_beta1", c.adam_beta1);
+  get("adam_beta2", c.adam_beta2);
+  get("adam_eps", c.adam_eps);
+  get("weight_decay", c.weight_decay);
+  get("clip_norm", c.clip_norm);
+  T5_CHECK_HINT(c.name == "adafactor" || c.name == "adamw", "use adafactor or adamw",
+                "{}: optimizer.name: unknown optimizer '{}'", where, c.name);
+  return c;
+}
+
+}  // namespace t5
