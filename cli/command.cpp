@@ -29,10 +29,26 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
     }
     po::notify(vm);
   } catch (const po::error& e) {
-    throw Error(fmt::format("t5scale {}: {}", command, e.what()),
+    throw Error(e.what(),
                 fmt::format("see 't5scale {} --help'", command));
   }
   return true;
+}
+
+void add_length_options(po::options_description& options, Lengths& lengths) {
+  options.add_options()
+      ("batch", po::value<int64_t>(&lengths.batch)->default_value(128), "examples per training step")
+      ("inputs-length", po::value<int64_t>(&lengths.inputs)->default_value(512), "encoder tokens per example")
+      ("targets-length", po::value<int64_t>(&lengths.targets)->default_value(114), "decoder tokens per example");
+}
+
+void check_lengths(const Lengths& lengths) {
+  const std::pair<const char*, int64_t> values[] = {
+      {"--batch", lengths.batch}, {"--inputs-length", lengths.inputs}, {"--targets-length", lengths.targets}};
+  for (const auto& [option, value] : values) {
+    T5_CHECK(value > 0, "{} must be positive, got {}", option, value);
+    T5_CHECK(value <= int64_t{1} << 20, "{} = {} is larger than t5scale supports (2^20)", option, value);
+  }
 }
 
 }  // namespace t5::cli

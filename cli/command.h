@@ -11,6 +11,8 @@
 
 #include <boost/program_options.hpp>
 
+#include "core/counts.h"
+
 namespace t5::cli {
 
 // args excludes the program and command names. Returns the process exit code.
@@ -34,5 +36,10 @@ namespace po = boost::program_options;
 bool parse_options(const std::string& command, const std::vector<std::string>& args,
                    po::options_description& options, po::variables_map& vm,
                    const std::vector<std::pair<std::string, int>>& positional = {});
+
+// --batch, --inputs-length, --targets-length (defaults: the paper's 128 examples of 512/114 tokens).
+void add_length_options(po::options_description& options, Lengths& lengths);
+// Throws t5::Error naming the option when a length is not positive or absurdly large.
+void check_lengths(const Lengths& lengths);
 
 }  // namespace t5::cli

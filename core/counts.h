@@ -19,6 +19,9 @@ struct ParamBreakdown {
   int64_t relative_bias = 0;   // two [buckets, nh] tables
   int64_t final_norms = 0;     // the two stack-final norms
   int64_t total = 0;           // embedding + encoder + decoder + lm_head + relative_bias + final_norms
+  // Kaplan et al.'s N: total without the vocabulary matrices (embedding, lm_head) and the position
+  // (relative bias) tables.
+  int64_t non_embedding = 0;
 };
 
 // SPEC.md §2, worked from the formula (not from the parameter table).
@@ -40,7 +43,7 @@ struct FlopBreakdown {
   double lm_head = 0;
   double forward_per_example = 0;      // sum of the above
   double train_per_step = 0;           // 3 * forward * batch
-  double kaplan_6n_per_step = 0;       // 6 * N * batch * (Le + Ld)
+  double kaplan_6n_per_step = 0;       // 6 * N * batch * (Le + Ld), N = non-embedding parameters
 };
 
 // SPEC.md §3. Exact integer arithmetic is kept in doubles (exact below 2^53 per term).

@@ -30,13 +30,21 @@ nlohmann::json describe_shape(const Shape& s, const Lengths& len) {
   return j;
 }
 
+namespace {
+// Divides `value` by 1000 until it is below 1000 or `max_unit` divisions were made; returns how many.
+int scale_by_thousands(double& value, int max_unit) {
+  int unit = 0;
+  while (std::fabs(value) >= 1000.0 && unit < max_unit) {
+    value /= 1000.0;
+    ++unit;
+  }
+  return unit;
+}
+}  // namespace
+
 std::string human_count(double value) {
   const char* units[] = {"", "K", "M", "G", "T", "P", "E"};
-  int u = 0;
-  while (std::fabs(value) >= 1000.0 && u < 6) {
-    value /= 1000.0;
-    ++u;
-  }
+  const int u = scale_by_thousands(value, 6);
   return u == 0 ? fmt::format("{:.0f}", value) : fmt::format("{:.2f}{}", value, units[u]);
 }
 
@@ -50,18 +58,35 @@ std::string with_commas(int64_t value) {
   return value < 0 ? "-" + out : out;
 }
 
+std::string human_bytes(double bytes) {
+  const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
+  const int u = scale_by_thousands(bytes, 5);
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+namespace {
+constexpr const char* kRowFormat = "{:<34} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>14} {:>10} {:>10} {:>10} {:>10} {:>10}";
+}  // namespace
+
+std::string describe_lengths(const Lengths& len) {
+  return fmt::format(
+      "lengths: inputs {}, targets {}, batch {}; FLOPs: exact matmul count (SPEC §3), 6N: Kaplan with "
+      "non-embedding N; train mem: fp32 weights + grads + Adafactor state + activations",
+      len.inputs, len.targets, len.batch);
+}
+
 std::string describe_header() {
-  return fmt::format("{:<34} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>14} {:>10} {:>10} {:>10}",
-                     "name", "el", "dl", "dm", "ff", "kv", "nh", "ffn", "params", "fwd/ex", "train/step",
-                     "6N/step");
+  return fmt::format(kRowFormat, "name", "el", "dl", "dm", "ff", "kv", "nh", "ffn", "params", "fwd/ex",
+                     "train/step", "6N/step", "fp32 wts", "train mem");
 }
 
 std::string describe_row(const Shape& s, const Lengths& len) {
   const FlopBreakdown f = count_flops(s, len);
-  return fmt::format("{:<34} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>14} {:>10} {:>10} {:>10}",
-                     s.name, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
+  const MemoryEstimate m = estimate_memory(s, len);
+  return fmt::format(kRowFormat, s.name, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
                      with_commas(count_params(s).total), human_count(f.forward_per_example),
-                     human_count(f.train_per_step), human_count(f.kaplan_6n_per_step));
+                     human_count(f.train_per_step), human_count(f.kaplan_6n_per_step),
+                     human_bytes(double(m.weights_fp32_bytes)), human_bytes(double(m.training_total_bytes)));
 }
 
 }  // namespace t5

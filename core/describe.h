@@ -15,12 +15,18 @@ namespace t5 {
 //  params_breakdown, lengths, flops, memory}
 nlohmann::json describe_shape(const Shape& s, const Lengths& len);
 
-// One aligned text line per shape, with a header line from describe_header().
+// One aligned text line per shape, with a header line from describe_header(): name, el, dl, dm, ff,
+// kv, nh, feed-forward kind, exact params, forward FLOPs per example, training FLOPs per step,
+// Kaplan's 6N per step, fp32 weight bytes and the training-state estimate (Adafactor).
 std::string describe_header();
+// The line above a table: the lengths and the conventions of its FLOPs and memory columns.
+std::string describe_lengths(const Lengths& len);
 std::string describe_row(const Shape& s, const Lengths& len);
 
 // 60506624 -> "60.51M"; 1.42e11 -> "142.0G".
 std::string human_count(double value);
+// 891614208 -> "891.6 MB" (decimal units, as the model cards write sizes).
+std::string human_bytes(double bytes);
 // 60506624 -> "60,506,624".
 std::string with_commas(int64_t value);
 

@@ -1,6 +1,8 @@
 // The shape-name grammar of SPEC.md §1.
 #include "core/names.h"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 
@@ -25,18 +27,7 @@ Shape make(int64_t el, int64_t dl, int64_t dm, int64_t ff, int64_t nh, int64_t k
 }
 
 constexpr const char* kEfficientPrefix = "t5-efficient-";
-
-std::string joined(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
-std::vector<std::string> size_names() {
-  std::vector<std::string> names;
-  for (const auto& s : efficient_sizes()) names.push_back(s.size);
-  return names;
-}
+constexpr const char* kOwnerPrefix = "google/";
 
 std::vector<std::string> classic_names() {
   std::vector<std::string> names;
@@ -55,23 +46,31 @@ std::vector<std::string> split(const std::string& text, char sep) {
   }
 }
 
-// Applies one `<knob><value>` part, e.g. "dl4" or "ff2000".
+bool is_width_knob(const std::string& knob) { return knob == "dm" || knob == "ff" || knob == "kv"; }
+
+std::string knob_hint() {
+  return fmt::format("knobs are {} followed by a positive integer, e.g. small-dl4 or small-el16-dl8",
+                     join_list(shape_knobs()));
+}
+
+// Applies one non-empty `<knob><value>` part, e.g. "dl4" or "ff2000".
 void apply_knob(Shape& shape, const std::string& part, const std::string& name) {
-  const std::string hint = fmt::format("knobs are {} followed by a positive integer, e.g. small-dl4",
-                                       joined(shape_knobs()));
-  T5_CHECK_HINT(part.size() >= 3, hint, "shape name '{}': part '{}' is not a <knob><value>", name, part);
-  const std::string knob = part.substr(0, 2);
-  const std::string digits = part.substr(2);
-  bool known = false;
-  for (const auto& k : shape_knobs()) known |= (k == knob);
-  T5_CHECK_HINT(known, hint, "shape name '{}': unknown knob '{}' in part '{}'", name, knob, part);
+  const std::string hint = knob_hint();
+  size_t letters = 0;
+  while (letters < part.size() && std::isalpha(static_cast<unsigned char>(part[letters]))) ++letters;
+  const std::string knob = part.substr(0, letters);
+  const std::string digits = part.substr(letters);
+  T5_CHECK_HINT(std::find(shape_knobs().begin(), shape_knobs().end(), knob) != shape_knobs().end(), hint,
+                "shape name '{}': unknown knob '{}' in part '{}'", name, knob, part);
+  T5_CHECK_HINT(!digits.empty(), hint, "shape name '{}': knob '{}' has no value", name, knob);
   int64_t value = 0;
   const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  T5_CHECK_HINT(ec == std::errc() && end == digits.data() + digits.size() && digits[0] != '+', hint,
+  T5_CHECK_HINT(ec == std::errc() && end == digits.data() + digits.size(), hint,
                 "shape name '{}': value '{}' of knob '{}' is not a whole number", name, digits, knob);
   T5_CHECK_HINT(value > 0, hint, "shape name '{}': knob '{}' must be positive, got {}", name, knob, value);
-  const bool width = knob == "dm" || knob == "ff" || knob == "kv";
-  if (width && value >= 1000 && value % 1000 == 0) value = value / 1000 * 1024;
+  T5_CHECK(value <= int64_t{1} << 40, "shape name '{}': value {} of knob '{}' is too large", name, value, knob);
+  // The paper writes widths in thousands meaning multiples of 1024 (ff2000 = 2048, dm1000 = 1024).
+  if (is_width_knob(knob) && value >= 1000 && value % 1000 == 0) value = value / 1000 * 1024;
   if (knob == "el") shape.el = value;
   else if (knob == "dl") shape.dl = value;
   else if (knob == "nl") shape.el = shape.dl = value;
@@ -79,6 +78,16 @@ void apply_knob(Shape& shape, const std::string& part, const std::string& name) 
   else if (knob == "ff") shape.ff = value;
   else if (knob == "kv") shape.kv = value;
   else if (knob == "nh") shape.nh = value;
+}
+
+// Applies the knob parts of `rest` (the text after "<size>-") left to right.
+void apply_knobs(Shape& shape, const std::string& rest, const std::string& name) {
+  const std::vector<std::string> parts = split(rest, '-');
+  for (size_t i = 0; i < parts.size(); ++i) {
+    T5_CHECK_HINT(!parts[i].empty(), knob_hint(), "shape name '{}': empty part after the size ({})", name,
+                  i + 1 == parts.size() ? "trailing '-'" : "two '-' in a row");
+    apply_knob(shape, parts[i], name);
+  }
 }
 
 }  // namespace
@@ -117,6 +126,18 @@ const std::vector<std::string>& shape_knobs() {
   return knobs;
 }
 
+std::vector<std::string> efficient_size_names() {
+  std::vector<std::string> names;
+  for (const auto& s : efficient_sizes()) names.push_back(s.size);
+  return names;
+}
+
+std::string join_list(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
 std::string short_name(const std::string& name) {
   if (name.rfind(kEfficientPrefix, 0) == 0) return name.substr(std::string(kEfficientPrefix).size());
   return name;
@@ -124,28 +145,30 @@ std::string short_name(const std::string& name) {
 
 Shape parse_shape_name(const std::string& name) {
   const std::string hint = fmt::format("sizes are {} (optionally prefixed by t5-efficient-), or {}",
-                                       joined(size_names()), joined(classic_names()));
+                                       join_list(efficient_size_names()), join_list(classic_names()));
   T5_CHECK_HINT(!name.empty(), hint, "empty shape name");
-  // Classic families first: their names contain dashes of their own.
+  const std::string full = name.rfind(kOwnerPrefix, 0) == 0 ? name.substr(std::string(kOwnerPrefix).size()) : name;
+  // Classic families first: their names contain dashes of their own. Knobs may follow them too.
   for (const auto& model : classic_models()) {
     const std::string& base = model.size;
-    if (name.rfind(base, 0) != 0) continue;
-    if (name.size() != base.size() && name[base.size()] != '-') continue;
+    if (full.rfind(base, 0) != 0 || (full.size() != base.size() && full[base.size()] != '-')) continue;
     Shape shape = model.shape;
-    for (const auto& part : split(name.size() > base.size() ? name.substr(base.size() + 1) : "", '-'))
-      if (!part.empty() || name.size() > base.size()) apply_knob(shape, part, name);
+    if (full.size() > base.size()) apply_knobs(shape, full.substr(base.size() + 1), name);
     shape.name = name;
     shape.validate();
     return shape;
   }
-  const std::string body = short_name(name);
-  const std::vector<std::string> parts = split(body, '-');
+  const std::string body = short_name(full);
+  const size_t dash = body.find('-');
+  const std::string size_part = body.substr(0, dash);
   const NamedSize* size = nullptr;
   for (const auto& s : efficient_sizes())
-    if (s.size == parts[0]) size = &s;
-  T5_CHECK_HINT(size != nullptr, hint, "shape name '{}': unknown size '{}'", name, parts[0]);
+    if (s.size == size_part) size = &s;
+  if (size == nullptr && body.rfind("t5-", 0) == 0)
+    throw Error(fmt::format("shape name '{}': unknown model '{}'", name, body), hint);
+  T5_CHECK_HINT(size != nullptr, hint, "shape name '{}': unknown size '{}'", name, size_part);
   Shape shape = size->shape;
-  for (size_t i = 1; i < parts.size(); ++i) apply_knob(shape, parts[i], name);
+  if (dash != std::string::npos) apply_knobs(shape, body.substr(dash + 1), name);
   shape.name = name;
   shape.validate();
   return shape;
@@ -153,8 +176,17 @@ Shape parse_shape_name(const std::string& name) {
 
 Shape resolve_shape(const std::string& argument) {
   namespace fs = std::filesystem;
+  // A Hugging Face checkpoint directory: its config.json.
+  if (fs::is_directory(argument)) {
+    const fs::path config = fs::path(argument) / "config.json";
+    T5_CHECK_HINT(fs::is_regular_file(config), "give a shape name, a .json file or a directory with config.json",
+                  "{}: directory has no config.json", argument);
+    Shape shape = load_shape_file(config.string());
+    if (shape.name.empty()) shape.name = fs::path(argument).filename().string();
+    return shape;
+  }
   const bool looks_like_file = argument.size() > 5 && argument.substr(argument.size() - 5) == ".json";
-  if (looks_like_file || (fs::exists(argument) && fs::is_regular_file(argument))) {
+  if (looks_like_file || fs::is_regular_file(argument)) {
     Shape shape = load_shape_file(argument);
     if (shape.name.empty()) shape.name = fs::path(argument).stem().string();
     return shape;

@@ -22,17 +22,23 @@ const std::vector<NamedSize>& classic_models();
 
 // The knobs of the grammar, in the order the paper writes them: el, dl, nl, dm, ff, kv, nh.
 const std::vector<std::string>& shape_knobs();
+// The standard sizes' names, smallest first ("tiny", ..., "xxl").
+std::vector<std::string> efficient_size_names();
+// "a, b, c": lists of valid choices in error hints.
+std::string join_list(const std::vector<std::string>& items);
 
 // Parses a shape name; throws t5::Error naming the bad part and listing valid sizes and knobs.
 // Knobs apply left to right; values of dm, ff and kv written in thousands mean multiples of 1024
-// (ff2000 -> 2048). The returned shape's name is the name as given.
+// (ff2000 -> 2048). A Hugging Face owner prefix "google/" is accepted and ignored. The returned
+// shape's name is the name as given.
 Shape parse_shape_name(const std::string& name);
 
 // A canonical short id for a shape name: the `t5-efficient-` prefix dropped ("small-dl4").
 std::string short_name(const std::string& name);
 
 // A shape argument on the command line: a path to a JSON file (ours or HF's config.json) if it
-// ends in ".json" or names an existing file, otherwise a shape name.
+// ends in ".json" or names an existing file, a directory holding a config.json (a Hugging Face
+// checkpoint), otherwise a shape name.
 Shape resolve_shape(const std::string& argument);
 
 }  // namespace t5

@@ -23,24 +23,31 @@ FeedForward parse_feed_forward(const std::string& text) {
 }
 
 void Shape::validate() const {
+  const std::string who = name.empty() ? "shape" : name;
   const std::pair<const char*, int64_t> sizes[] = {
       {"dm", dm}, {"ff", ff}, {"kv", kv}, {"nh", nh}, {"vocab_size", vocab_size},
       {"relative_buckets", relative_buckets}, {"relative_max_distance", relative_max_distance}};
-  for (const auto& [key, value] : sizes)
-    T5_CHECK(value > 0, "{}: {} must be positive, got {}", name.empty() ? "shape" : name, key, value);
+  for (const auto& [key, value] : sizes) T5_CHECK(value > 0, "{}: {} must be positive, got {}", who, key, value);
   const std::pair<const char*, int64_t> depths[] = {{"el", el}, {"dl", dl}};
-  for (const auto& [key, value] : depths)
-    T5_CHECK(value > 0, "{}: {} must be at least 1, got {}", name.empty() ? "shape" : name, key, value);
+  for (const auto& [key, value] : depths) T5_CHECK(value > 0, "{}: {} must be at least 1, got {}", who, key, value);
   T5_CHECK(relative_buckets % 2 == 0 && relative_buckets >= 4,
-           "relative_buckets must be even and at least 4, got {}", relative_buckets);
-  T5_CHECK(dropout >= 0.0 && dropout < 1.0, "dropout_rate must be in [0, 1), got {}", dropout);
-  T5_CHECK(layer_norm_epsilon > 0.0, "layer_norm_epsilon must be positive, got {}", layer_norm_epsilon);
-  // Guard against absurd sizes that would overflow the analytic counts.
+           "{}: relative_buckets must be even and at least 4, got {}", who, relative_buckets);
+  // The log-spaced buckets (SPEC.md §4) divide by log(max_distance / (buckets / 2)).
+  T5_CHECK(relative_max_distance > relative_buckets / 2,
+           "{}: relative_max_distance must exceed relative_buckets / 2 = {}, got {}", who, relative_buckets / 2,
+           relative_max_distance);
+  T5_CHECK(dropout >= 0.0 && dropout < 1.0, "{}: dropout_rate must be in [0, 1), got {}", who, dropout);
+  T5_CHECK(layer_norm_epsilon > 0.0, "{}: layer_norm_epsilon must be positive, got {}", who, layer_norm_epsilon);
+  // Guard against absurd sizes that would overflow the analytic counts (int64, exact in double).
   const int64_t limit = int64_t{1} << 24;
   const std::pair<const char*, int64_t> all[] = {{"el", el}, {"dl", dl}, {"dm", dm}, {"ff", ff},
                                                  {"kv", kv}, {"nh", nh}, {"vocab_size", vocab_size}};
   for (const auto& [key, value] : all)
-    T5_CHECK(value <= limit, "{} = {} is larger than t5scale supports ({})", key, value, limit);
+    T5_CHECK(value <= limit, "{}: {} = {} is larger than t5scale supports ({})", who, key, value, limit);
+  const double d_dm = double(dm), approx_params = 2.0 * double(vocab_size) * d_dm +
+                                                  double(el + dl) * (8.0 * d_dm * double(inner()) + 3.0 * d_dm * double(ff));
+  T5_CHECK(approx_params < 0x1p50, "{}: about {:.3g} parameters, more than t5scale supports (2^50)", who,
+           approx_params);
 }
 
 bool Shape::same_structure(const Shape& o) const {
@@ -55,7 +62,17 @@ namespace {
 int64_t get_int(const json& j, const char* key, const std::string& where) {
   const json& v = j.at(key);
   T5_CHECK(v.is_number_integer(), "{}: key '{}' must be an integer, got {}", where, key, v.dump());
+  T5_CHECK(!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t{INT64_MAX}, "{}: key '{}' is too large: {}",
+           where, key, v.dump());
   return v.get<int64_t>();
+}
+
+// A size or a depth: an integer of at least 1. Checked here so the message names the file's own key
+// (d_model in a config.json, dm in our shape JSON).
+int64_t get_size(const json& j, const char* key, const std::string& where) {
+  const int64_t value = get_int(j, key, where);
+  T5_CHECK(value > 0, "{}: key '{}' must be a positive integer, got {}", where, key, value);
+  return value;
 }
 
 double get_number(const json& j, const char* key, const std::string& where) {
@@ -104,21 +121,21 @@ Shape shape_from_json(const json& j, const std::string& where) {
   if (j.contains("nl")) {
     T5_CHECK(!j.contains("el") && !j.contains("dl"), "{}: 'nl' sets both el and dl; give either nl or el/dl",
              where);
-    s.el = s.dl = get_int(j, "nl", where);
+    s.el = s.dl = get_size(j, "nl", where);
   } else {
     require_keys(j, {"el", "dl"}, where);
-    s.el = get_int(j, "el", where);
-    s.dl = get_int(j, "dl", where);
+    s.el = get_size(j, "el", where);
+    s.dl = get_size(j, "dl", where);
   }
   require_keys(j, {"dm", "ff", "kv", "nh"}, where);
-  s.dm = get_int(j, "dm", where);
-  s.ff = get_int(j, "ff", where);
-  s.kv = get_int(j, "kv", where);
-  s.nh = get_int(j, "nh", where);
-  if (j.contains("vocab_size")) s.vocab_size = get_int(j, "vocab_size", where);
-  if (j.contains("relative_buckets")) s.relative_buckets = get_int(j, "relative_buckets", where);
+  s.dm = get_size(j, "dm", where);
+  s.ff = get_size(j, "ff", where);
+  s.kv = get_size(j, "kv", where);
+  s.nh = get_size(j, "nh", where);
+  if (j.contains("vocab_size")) s.vocab_size = get_size(j, "vocab_size", where);
+  if (j.contains("relative_buckets")) s.relative_buckets = get_size(j, "relative_buckets", where);
   if (j.contains("relative_max_distance"))
-    s.relative_max_distance = get_int(j, "relative_max_distance", where);
+    s.relative_max_distance = get_size(j, "relative_max_distance", where);
   if (j.contains("feed_forward_proj"))
     s.feed_forward = parse_feed_forward(get_string(j, "feed_forward_proj", where));
   if (j.contains("tie_word_embeddings")) s.tied = get_bool(j, "tie_word_embeddings", where);
@@ -161,23 +178,30 @@ Shape shape_from_hf_config(const json& j, const std::string& where) {
       "model_type", "architectures", "initializer_factor", "use_cache", "torch_dtype",
       "transformers_version", "n_positions", "output_past", "task_specific_params",
       "gradient_checkpointing", "dense_act_fn", "is_gated_act", "classifier_dropout", "_name_or_path",
-      "name_or_path", "tokenizer_class", "max_length", "num_beams", "early_stopping"};
+      "name_or_path", "tokenizer_class", "max_length", "num_beams", "early_stopping",
+      // generic PretrainedConfig / generation keys some exported configs carry
+      "return_dict", "output_hidden_states", "output_attentions", "torchscript", "use_bfloat16",
+      "tie_encoder_decoder", "is_decoder", "add_cross_attention", "min_length", "do_sample", "temperature",
+      "top_k", "top_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "bad_words_ids",
+      "num_return_sequences", "id2label", "label2id", "finetuning_task", "prefix", "sep_token_id",
+      "problem_type", "_commit_hash", "decoder_start_token_ids", "forced_bos_token_id",
+      "forced_eos_token_id"};
   reject_unknown_keys(j, known, where);
   require_keys(j, {"d_model", "d_kv", "d_ff", "num_layers", "num_heads"}, where);
   Shape s;
-  s.dm = get_int(j, "d_model", where);
-  s.kv = get_int(j, "d_kv", where);
-  s.ff = get_int(j, "d_ff", where);
-  s.el = get_int(j, "num_layers", where);
+  s.dm = get_size(j, "d_model", where);
+  s.kv = get_size(j, "d_kv", where);
+  s.ff = get_size(j, "d_ff", where);
+  s.el = get_size(j, "num_layers", where);
   s.dl = j.contains("num_decoder_layers") && !j.at("num_decoder_layers").is_null()
-             ? get_int(j, "num_decoder_layers", where)
+             ? get_size(j, "num_decoder_layers", where)
              : s.el;
-  s.nh = get_int(j, "num_heads", where);
-  if (j.contains("vocab_size")) s.vocab_size = get_int(j, "vocab_size", where);
+  s.nh = get_size(j, "num_heads", where);
+  if (j.contains("vocab_size")) s.vocab_size = get_size(j, "vocab_size", where);
   if (j.contains("relative_attention_num_buckets"))
-    s.relative_buckets = get_int(j, "relative_attention_num_buckets", where);
+    s.relative_buckets = get_size(j, "relative_attention_num_buckets", where);
   if (j.contains("relative_attention_max_distance"))
-    s.relative_max_distance = get_int(j, "relative_attention_max_distance", where);
+    s.relative_max_distance = get_size(j, "relative_attention_max_distance", where);
   if (j.contains("feed_forward_proj")) {
     try {
       s.feed_forward = parse_feed_forward(get_string(j, "feed_forward_proj", where));
@@ -215,6 +239,7 @@ json shape_to_hf_config(const Shape& s) {
   j["tie_word_embeddings"] = s.tied;
   j["layer_norm_epsilon"] = s.layer_norm_epsilon;
   j["dropout_rate"] = s.dropout;
+  if (!s.name.empty()) j["_name_or_path"] = s.name;
   j["initializer_factor"] = 1.0;
   j["decoder_start_token_id"] = 0;
   j["pad_token_id"] = 0;
