@@ -329,6 +329,14 @@ std::vector<Tensor> read_safetensors(const std::string& path, std::map<std::stri
 
 void write_safetensors(const std::string& path, const std::vector<Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorView> views;
+  views.reserve(tensors.size());
+  for (const Tensor& t : tensors) views.push_back({t.name, t.dtype, t.shape, t.data.data(), t.data.size()});
+  write_safetensors_views(path, views, metadata);
+}
+
+void write_safetensors_views(const std::string& path, const std::vector<TensorView>& tensors,
+                             const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -337,14 +345,14 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
   }
   std::set<std::string> names;
   uint64_t offset = 0;
-  for (const Tensor& t : tensors) {
+  for (const TensorView& t : tensors) {
     T5_CHECK(!t.name.empty() && t.name != "__metadata__", "{}: invalid tensor name '{}'", path, t.name);
     T5_CHECK(names.insert(t.name).second, "{}: duplicate tensor name '{}'", path, t.name);
     T5_CHECK(t.dtype == "F32" || t.dtype == "BF16" || t.dtype == "F16",
              "{}: tensor '{}': cannot write dtype '{}' (F32, BF16 or F16)", path, t.name, t.dtype);
-    const int64_t numel = t.numel();
-    T5_CHECK(uint64_t(numel) == t.data.size(), "{}: tensor '{}': shape {} has {} elements but data holds {}", path,
-             t.name, shape_string(t.shape), numel, t.data.size());
+    const int64_t numel = shape_numel(t.shape);
+    T5_CHECK(uint64_t(numel) == t.size, "{}: tensor '{}': shape {} has {} elements but data holds {}", path, t.name,
+             shape_string(t.shape), numel, t.size);
     const uint64_t bytes = uint64_t(numel) * uint64_t(dtype_size(t.dtype));
     header[t.name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
@@ -357,15 +365,19 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
     sink.write(&header_length, 8);
     sink.write(text.data(), text.size());
     std::vector<uint16_t> half;
-    for (const Tensor& t : tensors) {
+    for (const TensorView& t : tensors) {
       if (t.dtype == "F32") {
-        sink.write(t.data.data(), t.data.size() * 4);
+        sink.write(t.data, t.size * 4);
         continue;
       }
-      half.resize(t.data.size());
       uint16_t (*convert)(float) = t.dtype == "BF16" ? float_to_bf16 : float_to_f16;
-      for (size_t i = 0; i < t.data.size(); ++i) half[i] = convert(t.data[i]);
-      sink.write(half.data(), half.size() * 2);
+      constexpr size_t kChunk = 1 << 20;
+      for (size_t done = 0; done < t.size; done += kChunk) {
+        const size_t n = std::min(kChunk, t.size - done);
+        half.resize(n);
+        for (size_t i = 0; i < n; ++i) half[i] = convert(t.data[done + i]);
+        sink.write(half.data(), n * 2);
+      }
     }
   });
 }

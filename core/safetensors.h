@@ -64,12 +64,23 @@ class SafetensorsFile {
 // All tensors, in data-offset order. `metadata` (optional) receives the __metadata__ map.
 std::vector<Tensor> read_safetensors(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
 
+// A tensor to write without copying it: float32 values at `data`, stored as `dtype`.
+struct TensorView {
+  std::string name;
+  std::string dtype = "F32";
+  std::vector<int64_t> shape;
+  const float* data = nullptr;
+  size_t size = 0;              // floats at `data`; must equal the shape's element count
+};
+
 // Writes tensors in the given order, each in its `dtype` ("F32", "BF16" or "F16"; float32 values are
 // rounded to nearest even). Atomic: a temporary file beside `path`, fsync, rename over `path`.
 // Throws t5::Error on duplicate or empty names, a shape that disagrees with the data size, or an
 // unwritable dtype.
 void write_safetensors(const std::string& path, const std::vector<Tensor>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+void write_safetensors_views(const std::string& path, const std::vector<TensorView>& tensors,
+                             const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 // Float conversions used by the reader and writer (exposed for tests and the bf16 paths).
 float bf16_to_float(uint16_t bits);
