@@ -31,9 +31,9 @@ struct TrainConfig {
   int64_t eval_every = 0;        // 0 = no periodic eval (a final eval still runs when eval data is given)
   int64_t eval_batches = 1;      // batches per eval (the eval source restarts from its start each time)
   int64_t checkpoint_every = 0;  // 0 = only at the end (when checkpoint_dir is set)
-  int64_t keep_checkpoints = 2;  // newest step-N directories kept in checkpoint_dir
-  std::string checkpoint_dir;    // empty = no checkpoints, no resume
-  bool resume = true;            // resume from the newest checkpoint in checkpoint_dir if present
+  std::string checkpoint_dir;    // the checkpoint directory (core/checkpoint.h), replaced whole on
+                                 // each save; empty = no checkpoints, no resume
+  bool resume = true;            // continue from checkpoint_dir when it holds a checkpoint
   uint64_t seed = 0;             // dropout masks derive from (seed, step, micro-batch)
   double z_loss = 0.0;           // Mesh TF uses 1e-4
   double dropout = 0.0;
@@ -61,21 +61,20 @@ struct TrainResult {
   std::vector<StepMetrics> steps;   // steps run in this call (not those before a resume)
   std::vector<EvalMetrics> evals;
   bool diverged = false;            // a NaN/inf loss or gradient stopped the run
+  std::string stop_reason;          // "" when all steps ran, else why the run stopped
   int64_t resumed_from = 0;         // step of the checkpoint resumed from (0 = fresh)
   int64_t final_step = 0;
   double seconds = 0;
 };
 
-// Trains `model` (already initialised) from `train_data`; resumes from the newest checkpoint in
-// config.checkpoint_dir when there is one (model, optimizer, step, data position).
+// Trains `model` (already initialised) from `train_data`; resumes from config.checkpoint_dir when it
+// holds a checkpoint (model, optimizer state, step, data position), which must come from the same
+// optimizer configuration and data stream.
 TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data, const TrainConfig& config,
                   const std::function<void(const StepMetrics&)>& on_step = {},
                   const std::function<void(const EvalMetrics&)>& on_eval = {});
 
 // Mean cross entropy over all label tokens of `batches` batches read from `source`.
 EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches);
-
-// Newest complete checkpoint directory ("DIR/step-000123") in `dir`, or "" if none.
-std::string latest_checkpoint(const std::string& dir);
 
 }  // namespace t5
