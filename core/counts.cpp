@@ -57,7 +57,7 @@ int64_t adafactor_state_floats(int64_t rows, int64_t cols, int64_t factor_thresh
   return rows * cols;
 }
 
-MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, Optimizer opt) {
+MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, OptimizerKind opt) {
   const ParamBreakdown p = count_params(s);
   const int64_t N = p.total;
   const int64_t dm = s.dm, ff = s.ff, inner = s.inner(), nh = s.nh, V = s.vocab_size;
@@ -66,7 +66,7 @@ MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, Optimizer opt
   m.weights_fp32_bytes = 4 * N;
   m.weights_bf16_bytes = 2 * N;
   m.gradients_bytes = 4 * N;
-  if (opt == Optimizer::adamw) {
+  if (opt == OptimizerKind::adamw) {
     m.optimizer_bytes = 8 * N;
   } else {
     // Adafactor: factored [out,in] projections keep out+in floats, vectors and small tables keep all.

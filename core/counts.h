@@ -49,7 +49,7 @@ struct FlopBreakdown {
 // SPEC.md §3. Exact integer arithmetic is kept in doubles (exact below 2^53 per term).
 FlopBreakdown count_flops(const Shape& s, const Lengths& len);
 
-enum class Optimizer { adafactor, adamw };
+enum class OptimizerKind { adafactor, adamw };   // (t5::Optimizer is the class of core/optimizer.h)
 
 struct MemoryEstimate {
   int64_t weights_fp32_bytes = 0;
@@ -60,7 +60,7 @@ struct MemoryEstimate {
   int64_t training_total_bytes = 0;     // sum of the four training terms
 };
 
-MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, Optimizer opt = Optimizer::adafactor);
+MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, OptimizerKind opt = OptimizerKind::adafactor);
 
 // Adafactor's second-moment floats for one tensor (factored when its second-largest dim >= threshold).
 int64_t adafactor_state_floats(int64_t rows, int64_t cols, int64_t factor_threshold = 128);
