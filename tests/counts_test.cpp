@@ -149,7 +149,7 @@ TEST(Counts, MemoryEstimate) {
     EXPECT_EQ(m.weights_bf16_bytes, 2 * N) << name;
     EXPECT_EQ(m.gradients_bytes, 4 * N) << name;
     EXPECT_EQ(m.optimizer_bytes, 4 * adafactor_floats_from_table(s)) << name;
-    EXPECT_EQ(estimate_memory(s, {512, 114, 128}, Optimizer::adamw).optimizer_bytes, 8 * N) << name;
+    EXPECT_EQ(estimate_memory(s, {512, 114, 128}, OptimizerKind::adamw).optimizer_bytes, 8 * N) << name;
     EXPECT_EQ(m.training_total_bytes, m.weights_fp32_bytes + m.gradients_bytes + m.optimizer_bytes + m.activations_bytes);
   }
   // Activations of the hand shape (README "Memory"), Le 3, Ld 2, batch 5, floats per example:
