@@ -1,19 +1,52 @@
-// GEMM backends: naive (the oracle) and OpenBLAS (OpenMP build). oneDNN f32/bf16 live in
-// core/gemm_onednn.cpp once written; until then the oneDNN backend falls back to OpenBLAS.
+// GEMM backends: naive (the oracle) and OpenBLAS (OpenMP build), and the dispatch of gemm() and
+// gemm_batched(). oneDNN f32 and bf16 live in core/gemm_onednn.cpp.
 #include "core/gemm.h"
 
 #include <atomic>
+#include <cstdlib>
 
 #include <cblas.h>
 #include <omp.h>
-#include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.h"
+
+// Debian's OpenBLAS is a DYNAMIC_ARCH build that picks its kernels once, when the library loads:
+// from OPENBLAS_CORETYPE if set, else from its CPU detection, which does not know AMD Zen 5 (or
+// Sapphire Rapids) and falls back to the AVX2 "Haswell" kernels. This machine's environment even sets
+// OPENBLAS_CORETYPE=Haswell. Haswell kernels run sgemm at about half the speed of the AVX-512
+// "SkylakeX" kernels here (measured: feed-forward-sized products 19 ms vs 10 ms of CPU time, one
+// thread). So at start-up, on a CPU with AVX-512 (F, BW, DQ, VL) whose selected core is not an
+// AVX-512 one, we set OPENBLAS_CORETYPE=SkylakeX (child processes such as the PyTorch peer inherit
+// it) and redo OpenBLAS's selection (gotoblas_dynamic_quit/init, exported by DYNAMIC_ARCH builds;
+// weak so that other builds still link). Nothing has called BLAS yet during static initialisation.
+// T5SCALE_KEEP_OPENBLAS_CORETYPE=1 keeps whatever OpenBLAS chose.
+extern "C" {
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
+}
 
 namespace t5 {
 
 namespace {
-std::atomic<GemmBackend> g_backend{GemmBackend::openblas};
+std::atomic<GemmBackend> g_backend{GemmBackend::onednn};
+
+bool avx512_core_name(const std::string& name) {
+  return name == "SkylakeX" || name == "Cooperlake" || name == "SapphireRapids";
+}
+
+const bool kOpenBlasCoreChosen = [] {
+  if (std::getenv("T5SCALE_KEEP_OPENBLAS_CORETYPE") != nullptr || !gotoblas_dynamic_init || !gotoblas_dynamic_quit)
+    return false;
+  __builtin_cpu_init();  // static initialisers may run before libgcc's own CPU detection
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
+    return false;
+  if (avx512_core_name(openblas_get_corename())) return false;
+  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  return true;
+}();
 
 inline float at(const float* X, Trans t, int64_t ld, int64_t r, int64_t c) {
   return t == Trans::N ? X[r * ld + c] : X[c * ld + r];
@@ -35,6 +68,14 @@ GemmBackend parse_gemm_backend(const std::string& text) {
   if (text == "openblas") return GemmBackend::openblas;
   if (text == "onednn") return GemmBackend::onednn;
   throw Error(fmt::format("unknown GEMM backend '{}'", text), "use naive, openblas or onednn");
+}
+
+const char* to_string(GemmPrecision p) { return p == GemmPrecision::fp32 ? "fp32" : "bf16"; }
+
+GemmPrecision parse_gemm_precision(const std::string& text) {
+  if (text == "fp32") return GemmPrecision::fp32;
+  if (text == "bf16") return GemmPrecision::bf16;
+  throw Error(fmt::format("unknown precision '{}'", text), "use fp32 or bf16");
 }
 
 void set_gemm_backend(GemmBackend b) { g_backend = b; }
@@ -60,37 +101,71 @@ void gemm_openblas(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float al
 
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (g_backend == GemmBackend::naive)
-    gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  switch (g_backend.load()) {
+    case GemmBackend::naive: return gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    case GemmBackend::openblas: return gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    case GemmBackend::onednn: return gemm_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
 }
 
 void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                   float* C, int64_t ldc, int64_t stride_c, int64_t count) {
-  const GemmBackend backend = g_backend;
-  const int blas_threads = openblas_get_num_threads();
-  if (backend != GemmBackend::naive) openblas_set_num_threads(1);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < count; ++b) {
-    if (backend == GemmBackend::naive)
-      gemm_naive(ta, tb, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c,
-                 ldc);
-    else
-      gemm_openblas(ta, tb, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
-                    C + b * stride_c, ldc);
-  }
-  if (backend != GemmBackend::naive) openblas_set_num_threads(blas_threads);
+  const GemmBatch batch{.outer = 1, .inner = count, .a_inner = stride_a, .b_inner = stride_b, .c_inner = stride_c};
+  gemm_batched(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
 }
+
+void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                  const GemmBatch& batch) {
+  switch (g_backend.load()) {
+    case GemmBackend::naive:
+      return gemm_batched_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
+    case GemmBackend::openblas:
+      return gemm_batched_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
+    case GemmBackend::onednn:
+      return gemm_batched_onednn(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
+  }
+}
+
+void gemm_batched_naive(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                        const GemmBatch& batch) {
+  for (int64_t o = 0; o < batch.outer; ++o)
+    for (int64_t i = 0; i < batch.inner; ++i)
+      gemm_naive(ta, tb, M, N, K, alpha, A + o * batch.a_outer + i * batch.a_inner, lda,
+                 B + o * batch.b_outer + i * batch.b_inner, ldb, beta, C + o * batch.c_outer + i * batch.c_inner,
+                 ldc);
+}
+
+// Each product runs on one thread, the batch is spread over the threads (MACHINE.md: small per-head
+// products get slower with two BLAS threads).
+void gemm_batched_openblas(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                           int64_t ldc, const GemmBatch& batch) {
+  const int blas_threads = openblas_get_num_threads();
+  openblas_set_num_threads(1);
+  const int64_t count = batch.outer * batch.inner;
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < count; ++n) {
+    const int64_t o = n / batch.inner, i = n % batch.inner;
+    gemm_openblas(ta, tb, M, N, K, alpha, A + o * batch.a_outer + i * batch.a_inner, lda,
+                  B + o * batch.b_outer + i * batch.b_inner, ldb, beta, C + o * batch.c_outer + i * batch.c_inner,
+                  ldc);
+  }
+  openblas_set_num_threads(blas_threads);
+}
+
+void set_num_threads(int threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+int num_threads() { return omp_get_max_threads(); }
 
 std::string openblas_config() {
   return fmt::format("{} ({})", openblas_get_config(), openblas_get_corename());
-}
-
-std::string onednn_version() {
-  const dnnl_version_t* v = dnnl_version();
-  return fmt::format("{}.{}.{}", v->major, v->minor, v->patch);
 }
 
 }  // namespace t5

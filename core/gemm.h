@@ -11,11 +11,16 @@ namespace t5 {
 
 enum class Trans { N, T };
 enum class GemmBackend { naive, openblas, onednn };
+enum class GemmPrecision { fp32, bf16 };  // bf16: bf16 operands, f32 accumulation and output
 
 const char* to_string(GemmBackend b);
 GemmBackend parse_gemm_backend(const std::string& text);  // throws t5::Error
 
-// The backend used by gemm() and gemm_batched() in this process (default: the fastest built in).
+const char* to_string(GemmPrecision p);
+GemmPrecision parse_gemm_precision(const std::string& text);  // "fp32" | "bf16"; throws t5::Error
+
+// The backend used by gemm() and gemm_batched() in this process. Default oneDNN: faster than OpenBLAS
+// at every T5-sized product measured on this machine (benchmarks/gemm_bench.cpp, README Performance).
 void set_gemm_backend(GemmBackend b);
 GemmBackend gemm_backend();
 
@@ -29,11 +34,59 @@ void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alp
                   int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
                   float* C, int64_t ldc, int64_t stride_c, int64_t count);
 
+// Two-level batch (attention over batch x heads without moving heads apart): product (o, i) uses
+// A + o*a_outer + i*a_inner, likewise B and C. gemm_batched above is outer = 1, inner = count.
+struct GemmBatch {
+  int64_t outer = 1, inner = 1;
+  int64_t a_outer = 0, a_inner = 0, b_outer = 0, b_inner = 0, c_outer = 0, c_inner = 0;
+};
+void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                  int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                  const GemmBatch& batch);
+
+// --- bf16 mixed precision (AMX through oneDNN): bf16 operands, f32 accumulation and output. ---
+// bfloat16 storage: the upper 16 bits of an IEEE float. Conversion rounds to nearest even (NaN kept).
+struct bf16 {
+  uint16_t bits;
+};
+void to_bf16(const float* src, bf16* dst, int64_t n);
+void from_bf16(const bf16* src, float* dst, int64_t n);
+float round_to_bf16(float x);  // f32 -> bf16 -> f32, the rounding to_bf16 applies
+
+// C (f32) = alpha * op(A) * op(B) + beta * C with bf16 operands. Always oneDNN (AMX / AVX512-BF16);
+// the oracle is gemm_naive over the bf16 values (round_to_bf16 of the f32 inputs).
+void gemm_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
+               const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// Same from f32 operands: converts them (per call, into thread-local scratch) first. Callers that
+// reuse an operand (weights within a step) should convert it once with to_bf16 and call the above.
+void gemm_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_batched_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A,
+                       int64_t lda, const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                       const GemmBatch& batch);
+
+// Threads for every backend (OpenMP, OpenBLAS and oneDNN all read it); 0 leaves the default.
+void set_num_threads(int threads);
+int num_threads();
+
 // Explicit backends (tests and benchmarks call these directly).
 void gemm_naive(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 void gemm_openblas(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                    int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                 int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_batched_naive(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                        const GemmBatch& batch);
+void gemm_batched_openblas(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                           int64_t ldc, const GemmBatch& batch);
+void gemm_batched_onednn(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                         int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
+                         const GemmBatch& batch);
+// Cached oneDNN primitives (one per distinct shape/layout/alpha/beta); tests check the cache works.
+int64_t onednn_cached_primitives();
 
 // OpenBLAS's build configuration string (must contain USE_OPENMP, MACHINE.md) and core name.
 std::string openblas_config();

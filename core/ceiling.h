@@ -1,0 +1,45 @@
+// The GEMM ceiling: the FLOP/s this process's GEMM reaches on the largest products of a T5 shape,
+// measured in a fraction of a second. Model FLOP utilisation (MFU) in `t5scale bench` and in sweeps
+// is achieved FLOP/s (SPEC.md §3 exact FLOPs / step time) divided by this ceiling, measured in the
+// same process right before or after the timed steps, because the machine is shared and its speed
+// drifts (MACHINE.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/counts.h"
+#include "core/gemm.h"
+#include "core/shape.h"
+
+namespace t5 {
+
+struct GemmProbe {
+  std::string name;            // "ff_in", "ff_out", "attention_projection"
+  int64_t M = 0, N = 0, K = 0; // activations [M, K] times a weight stored [N, K] (transposed), as in the model
+  double flops_per_second = 0; // median over the timed repetitions
+  int64_t repetitions = 0;
+};
+
+struct GemmCeiling {
+  GemmPrecision precision = GemmPrecision::fp32;
+  std::string backend;          // "onednn", "openblas" (fp32) or "onednn" (bf16, always)
+  int threads = 0;
+  double flops_per_second = 0;  // the best probe's median: the ceiling
+  double seconds = 0;           // wall time spent measuring
+  std::vector<GemmProbe> probes;
+};
+
+// Probes: the feed-forward input and output products and the attention projection of `s`, with
+// M = encoder tokens of one step (batch * inputs length) capped at 4096 rows to bound the time.
+// fp32 uses the current gemm() backend; bf16 uses gemm_bf16 on operands converted beforehand.
+// `budget_seconds` is split over the probes (each runs at least 3 timed repetitions after a warm-up).
+GemmCeiling measure_gemm_ceiling(const Shape& s, const Lengths& len, GemmPrecision precision,
+                                 double budget_seconds = 0.3);
+
+nlohmann::json to_json(const GemmCeiling& c);
+
+}  // namespace t5

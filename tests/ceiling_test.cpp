@@ -1,0 +1,67 @@
+// The GEMM ceiling probe (core/ceiling.h): probes follow the shape, the rate is 2·M·N·K over a time
+// that agrees with an independent stopwatch around the same product, and it stays within its budget.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/ceiling.h"
+#include "core/names.h"
+
+namespace t5 {
+namespace {
+
+TEST(Ceiling, ProbesFollowTheShape) {
+  const Shape s = parse_shape_name("t5-efficient-tiny");
+  const GemmCeiling c = measure_gemm_ceiling(s, {.inputs = 16, .targets = 4, .batch = 8}, GemmPrecision::fp32, 0.05);
+  ASSERT_EQ(c.probes.size(), 3u);
+  EXPECT_EQ(c.probes[0].M, 8 * 16);  // tokens = batch * inputs length below the cap
+  EXPECT_EQ(c.probes[0].N, s.ff);
+  EXPECT_EQ(c.probes[0].K, s.dm);
+  EXPECT_EQ(c.probes[1].N, s.dm);
+  EXPECT_EQ(c.probes[1].K, s.ff);
+  EXPECT_EQ(c.probes[2].N, s.inner());
+  double best = 0;
+  for (const GemmProbe& p : c.probes) {
+    EXPECT_GE(p.repetitions, 3);
+    best = std::max(best, p.flops_per_second);
+  }
+  EXPECT_EQ(c.flops_per_second, best);
+  const GemmCeiling capped = measure_gemm_ceiling(s, {.inputs = 512, .targets = 4, .batch = 64},
+                                                  GemmPrecision::fp32, 0.05);
+  EXPECT_EQ(capped.probes[0].M, 4096);
+  const nlohmann::json j = to_json(c);
+  EXPECT_EQ(j["precision"], "fp32");
+  EXPECT_EQ(j["probes"].size(), 3u);
+}
+
+// The rate of the best probe against a stopwatch around the same product, best of several runs:
+// both are noisy on a shared machine, so they only have to agree within a factor of 3.
+TEST(Ceiling, RateAgreesWithAStopwatch) {
+  for (GemmPrecision precision : {GemmPrecision::fp32, GemmPrecision::bf16}) {
+    const Shape s = parse_shape_name("t5-efficient-tiny");
+    const Lengths len{.inputs = 128, .targets = 4, .batch = 8};
+    const GemmCeiling c = measure_gemm_ceiling(s, len, precision, 0.15);
+    EXPECT_LT(c.seconds, 3.0);
+    const int64_t M = 1024, N = s.ff, K = s.dm;
+    std::vector<float> A(size_t(M * K), 0.5f), W(size_t(N * K), 0.25f), C(size_t(M * N));
+    double best_seconds = 1e30;
+    for (int rep = 0; rep < 8; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      if (precision == GemmPrecision::bf16)
+        gemm_bf16(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, C.data(), N);
+      else
+        gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, C.data(), N);
+      best_seconds = std::min(best_seconds, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    EXPECT_FLOAT_EQ(C[0], float(K) * 0.125f);
+    const double stopwatch = 2.0 * double(M * N * K) / best_seconds;
+    EXPECT_GT(c.probes[0].flops_per_second, stopwatch / 3) << to_string(precision);
+    EXPECT_LT(c.probes[0].flops_per_second, stopwatch * 3) << to_string(precision);
+  }
+}
+
+}  // namespace
+}  // namespace t5

@@ -1,0 +1,303 @@
+// Every fast GEMM backend (OpenBLAS, oneDNN f32, oneDNN bf16, their batched forms) against the naive
+// oracle of core/gemm.cpp, over transposes, padded leading dimensions, odd sizes, alpha and beta.
+// f32 tolerance: 2e-5 of sum_k |alpha a_ik b_kj| + |beta c_ij| (f32 rounding over K terms);
+// bf16 is checked two ways: tightly against the oracle run on the bf16-rounded operands (so only the
+// accumulation differs), and loosely (2^-7 relative) against the oracle on the f32 operands.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include <omp.h>
+
+#include "core/error.h"
+#include "core/gemm.h"
+
+namespace t5 {
+namespace {
+
+constexpr float kSentinel = -12345.0f;  // written into padding; a backend must never touch it
+
+std::vector<float> random_values(int64_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+std::vector<float> rounded_to_bf16(std::vector<float> v) {
+  for (float& x : v) x = round_to_bf16(x);
+  return v;
+}
+
+// One product with padded storage: A stored [a_rows, lda], B [b_rows, ldb], C [M, ldc].
+struct Case {
+  Trans ta, tb;
+  int64_t M, N, K;
+  float alpha, beta;
+  int64_t pad;  // extra columns of every leading dimension
+  int64_t a_rows() const { return ta == Trans::N ? M : K; }
+  int64_t a_cols() const { return ta == Trans::N ? K : M; }
+  int64_t b_rows() const { return tb == Trans::N ? K : N; }
+  int64_t b_cols() const { return tb == Trans::N ? N : K; }
+  int64_t lda() const { return a_cols() + pad; }
+  int64_t ldb() const { return b_cols() + pad; }
+  int64_t ldc() const { return N + pad; }
+};
+
+std::string describe(const Case& c) {
+  return fmt::format("ta={} tb={} M={} N={} K={} alpha={} beta={} pad={}", int(c.ta), int(c.tb), c.M, c.N, c.K,
+                     c.alpha, c.beta, c.pad);
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> out;
+  const int64_t sizes[][3] = {{1, 1, 1}, {7, 5, 3}, {33, 17, 65}, {128, 96, 64}, {5, 300, 2}, {64, 3, 257}};
+  for (Trans ta : {Trans::N, Trans::T})
+    for (Trans tb : {Trans::N, Trans::T})
+      for (const auto& s : sizes)
+        for (const auto& [alpha, beta] : {std::pair{1.0f, 0.0f}, std::pair{0.5f, 0.75f}, std::pair{-1.25f, 1.0f}})
+          out.push_back({ta, tb, s[0], s[1], s[2], alpha, beta, (s[0] + s[2]) % 3 == 0 ? 0 : 3});
+  return out;
+}
+
+// Elementwise error bound scale: sum_k |alpha a_ik b_kj| + |beta c_ij|.
+std::vector<double> magnitude(const Case& c, const std::vector<float>& A, const std::vector<float>& B,
+                              const std::vector<float>& C0) {
+  std::vector<float> absA(A.size()), absB(B.size()), out(C0.size());
+  for (size_t i = 0; i < A.size(); ++i) absA[i] = std::fabs(A[i]);
+  for (size_t i = 0; i < B.size(); ++i) absB[i] = std::fabs(B[i]);
+  gemm_naive(c.ta, c.tb, c.M, c.N, c.K, 1.0f, absA.data(), c.lda(), absB.data(), c.ldb(), 0.0f, out.data(),
+             c.ldc());
+  std::vector<double> mag(C0.size());
+  for (int64_t i = 0; i < c.M; ++i)
+    for (int64_t j = 0; j < c.N; ++j) {
+      const size_t at = size_t(i * c.ldc() + j);
+      mag[at] = std::fabs(c.alpha) * out[at] + std::fabs(c.beta * C0[at]);
+    }
+  return mag;
+}
+
+using Backend = std::function<void(const Case&, const float* A, const float* B, float* C)>;
+
+// Runs `backend` on random operands and compares with the naive oracle on `oracle_a/b(A/B)`.
+void check_against_oracle(const Backend& backend, double relative_tolerance, bool oracle_on_bf16,
+                          const char* name) {
+  uint64_t seed = 1;
+  for (const Case& c : cases()) {
+    const std::vector<float> A = random_values(c.a_rows() * c.lda(), seed++);
+    const std::vector<float> B = random_values(c.b_rows() * c.ldb(), seed++);
+    std::vector<float> C0 = random_values(c.M * c.ldc(), seed++);
+    for (int64_t i = 0; i < c.M; ++i)
+      for (int64_t j = c.N; j < c.ldc(); ++j) C0[size_t(i * c.ldc() + j)] = kSentinel;
+    std::vector<float> expected = C0, got = C0;
+    const std::vector<float> oa = oracle_on_bf16 ? rounded_to_bf16(A) : A;
+    const std::vector<float> ob = oracle_on_bf16 ? rounded_to_bf16(B) : B;
+    gemm_naive(c.ta, c.tb, c.M, c.N, c.K, c.alpha, oa.data(), c.lda(), ob.data(), c.ldb(), c.beta,
+               expected.data(), c.ldc());
+    backend(c, A.data(), B.data(), got.data());
+    const std::vector<double> mag = magnitude(c, A, B, C0);
+    for (int64_t i = 0; i < c.M; ++i) {
+      for (int64_t j = 0; j < c.ldc(); ++j) {
+        const size_t at = size_t(i * c.ldc() + j);
+        if (j >= c.N) {
+          ASSERT_EQ(got[at], kSentinel) << name << " wrote padding at " << i << "," << j << " " << describe(c);
+          continue;
+        }
+        ASSERT_NEAR(got[at], expected[at], relative_tolerance * mag[at] + 1e-30)
+            << name << " at " << i << "," << j << " " << describe(c);
+      }
+    }
+  }
+}
+
+using F32Gemm = void (*)(Trans, Trans, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                        int64_t, float, float*, int64_t);
+
+Backend through(F32Gemm fn) {
+  return [fn](const Case& c, const float* A, const float* B, float* C) {
+    fn(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A, c.lda(), B, c.ldb(), c.beta, C, c.ldc());
+  };
+}
+
+TEST(Gemm, OpenBlasMatchesOracle) { check_against_oracle(through(gemm_openblas), 2e-5, false, "openblas"); }
+
+TEST(Gemm, OneDnnMatchesOracle) { check_against_oracle(through(gemm_onednn), 2e-5, false, "onednn"); }
+
+TEST(Gemm, DispatchUsesEachBackend) {
+  for (GemmBackend b : {GemmBackend::naive, GemmBackend::openblas, GemmBackend::onednn}) {
+    set_gemm_backend(b);
+    check_against_oracle(through(gemm), 2e-5, false, to_string(b));
+  }
+  set_gemm_backend(GemmBackend::onednn);
+  EXPECT_EQ(parse_gemm_backend("openblas"), GemmBackend::openblas);
+  EXPECT_THROW(parse_gemm_backend("mkl"), Error);
+  EXPECT_EQ(parse_gemm_precision("bf16"), GemmPrecision::bf16);
+  EXPECT_THROW(parse_gemm_precision("fp16"), Error);
+}
+
+TEST(Gemm, Bf16FromF32MatchesOracleOnRoundedOperands) {
+  check_against_oracle(through(static_cast<F32Gemm>(gemm_bf16)), 2e-5, true, "bf16 (f32 operands)");
+}
+
+TEST(Gemm, Bf16OperandsMatchOracle) {
+  const Backend prepacked = [](const Case& c, const float* A, const float* B, float* C) {
+    std::vector<bf16> a(size_t(c.a_rows() * c.lda())), b(size_t(c.b_rows() * c.ldb()));
+    to_bf16(A, a.data(), int64_t(a.size()));
+    to_bf16(B, b.data(), int64_t(b.size()));
+    gemm_bf16(c.ta, c.tb, c.M, c.N, c.K, c.alpha, a.data(), c.lda(), b.data(), c.ldb(), c.beta, C, c.ldc());
+  };
+  check_against_oracle(prepacked, 2e-5, true, "bf16 (bf16 operands, rounded oracle)");
+  // Against the f32 product: each operand carries a relative rounding error up to 2^-9.
+  check_against_oracle(prepacked, 1.0 / 128, false, "bf16 (bf16 operands, f32 oracle)");
+}
+
+TEST(Gemm, DegenerateSizes) {
+  std::vector<float> C = {1.0f, 2.0f, 3.0f, 4.0f};
+  const float dummy = 0.0f;
+  gemm_onednn(Trans::N, Trans::N, 2, 2, 0, 1.0f, &dummy, 1, &dummy, 2, 0.5f, C.data(), 2);  // K = 0: C *= beta
+  EXPECT_EQ(C, (std::vector<float>{0.5f, 1.0f, 1.5f, 2.0f}));
+  gemm_bf16(Trans::N, Trans::N, 2, 2, 0, 1.0f, &dummy, 1, &dummy, 2, 0.0f, C.data(), 2);
+  EXPECT_EQ(C, (std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f}));
+  gemm_onednn(Trans::N, Trans::N, 0, 2, 3, 1.0f, &dummy, 3, &dummy, 2, 0.0f, C.data(), 2);  // M = 0: nothing
+}
+
+TEST(Gemm, PrimitivesAreCached) {
+  const std::vector<float> A = random_values(24 * 40, 7), B = random_values(40 * 16, 8);
+  std::vector<float> C(24 * 16);
+  gemm_onednn(Trans::N, Trans::N, 24, 16, 40, 1.0f, A.data(), 40, B.data(), 16, 0.0f, C.data(), 16);
+  const int64_t after_first = onednn_cached_primitives();
+  for (int i = 0; i < 3; ++i)
+    gemm_onednn(Trans::N, Trans::N, 24, 16, 40, 1.0f, A.data(), 40, B.data(), 16, 0.0f, C.data(), 16);
+  EXPECT_EQ(onednn_cached_primitives(), after_first);
+  gemm_onednn(Trans::N, Trans::N, 24, 16, 40, 1.0f, A.data(), 40, B.data(), 16, 1.0f, C.data(), 16);  // beta
+  EXPECT_EQ(onednn_cached_primitives(), after_first + 1);
+}
+
+// Attention-like batch: outer = batch, inner = heads interleaved in the token rows (row stride nh*kv).
+struct BatchCase {
+  Trans ta, tb;
+  int64_t outer, inner, M, N, K;
+  float alpha, beta;
+};
+
+void check_batched(const BatchCase& bc, bool bf16_operands, bool inside_parallel) {
+  // Operands stored [outer, rows, inner, cols]: product (o, i) starts at o*rows*inner*cols + i*cols.
+  const int64_t a_rows = bc.ta == Trans::N ? bc.M : bc.K, a_cols = bc.ta == Trans::N ? bc.K : bc.M;
+  const int64_t b_rows = bc.tb == Trans::N ? bc.K : bc.N, b_cols = bc.tb == Trans::N ? bc.N : bc.K;
+  const int64_t lda = bc.inner * a_cols, ldb = bc.inner * b_cols, ldc = bc.N + 1;
+  const GemmBatch batch{.outer = bc.outer, .inner = bc.inner, .a_outer = a_rows * lda, .a_inner = a_cols,
+                        .b_outer = b_rows * ldb, .b_inner = b_cols, .c_outer = bc.inner * bc.M * ldc,
+                        .c_inner = bc.M * ldc};
+  std::vector<float> A = random_values(bc.outer * a_rows * lda, 11), B = random_values(bc.outer * b_rows * ldb, 12);
+  if (bf16_operands) A = rounded_to_bf16(A), B = rounded_to_bf16(B);
+  const std::vector<float> C0 = random_values(bc.outer * batch.c_outer, 13);
+  std::vector<float> expected = C0;
+  gemm_batched_naive(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, A.data(), lda, B.data(), ldb, bc.beta,
+                     expected.data(), ldc, batch);
+  std::vector<bf16> a16(A.size()), b16(B.size());
+  to_bf16(A.data(), a16.data(), int64_t(A.size()));
+  to_bf16(B.data(), b16.data(), int64_t(B.size()));
+  const std::vector<GemmBackend> backends = {GemmBackend::openblas, GemmBackend::onednn};
+  for (size_t variant = 0; variant < (bf16_operands ? 1 : backends.size()); ++variant) {
+    std::vector<float> got = C0;
+    const auto run = [&] {
+      if (bf16_operands)
+        gemm_batched_bf16(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, a16.data(), lda, b16.data(), ldb, bc.beta,
+                          got.data(), ldc, batch);
+      else
+        gemm_batched(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, A.data(), lda, B.data(), ldb, bc.beta, got.data(),
+                     ldc, batch);
+    };
+    set_gemm_backend(backends[variant]);
+    if (inside_parallel) {
+#pragma omp parallel num_threads(2)
+      {
+#pragma omp single
+        run();
+      }
+    } else {
+      run();
+    }
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], expected[i], 2e-5 * (std::fabs(expected[i]) + double(bc.K)))
+          << "element " << i << (bf16_operands ? " bf16" : to_string(backends[variant]))
+          << (inside_parallel ? " inside a parallel region" : "");
+  }
+  set_gemm_backend(GemmBackend::onednn);
+}
+
+TEST(Gemm, BatchedMatchesOracle) {
+  const BatchCase cases[] = {
+      {Trans::N, Trans::T, 5, 3, 17, 13, 8, 1.0f, 0.0f},    // scores q kᵀ, outer >= threads
+      {Trans::N, Trans::N, 1, 5, 17, 8, 13, 1.0f, 0.0f},    // context p v, split over heads
+      {Trans::T, Trans::N, 3, 2, 8, 13, 17, 0.5f, 1.0f},    // gradient accumulation, beta = 1
+      {Trans::T, Trans::T, 2, 3, 9, 7, 5, -1.0f, 0.25f}};
+  for (const BatchCase& bc : cases)
+    for (bool bf16_operands : {false, true})
+      for (bool inside_parallel : {false, true}) check_batched(bc, bf16_operands, inside_parallel);
+}
+
+TEST(Gemm, StridedBatchedOverload) {
+  const int64_t count = 6, M = 9, N = 7, K = 5;
+  const std::vector<float> A = random_values(count * M * K, 21), B = random_values(count * K * N, 22);
+  std::vector<float> expected(size_t(count * M * N)), got(expected.size());
+  for (int64_t b = 0; b < count; ++b)
+    gemm_naive(Trans::N, Trans::N, M, N, K, 1.0f, A.data() + b * M * K, K, B.data() + b * K * N, N, 0.0f,
+               expected.data() + b * M * N, N);
+  gemm_batched(Trans::N, Trans::N, M, N, K, 1.0f, A.data(), K, M * K, B.data(), N, K * N, 0.0f, got.data(), N,
+               M * N, count);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_NEAR(got[i], expected[i], 1e-5) << i;
+}
+
+uint16_t bits_of(float x) {
+  bf16 b;
+  to_bf16(&x, &b, 1);
+  return b.bits;
+}
+
+float from_bits(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+TEST(Bf16, RoundsToNearestEven) {
+  EXPECT_EQ(bits_of(1.0f), 0x3f80);
+  EXPECT_EQ(bits_of(from_bits(0x3f808000u)), 0x3f80);  // tie, even below: down
+  EXPECT_EQ(bits_of(from_bits(0x3f818000u)), 0x3f82);  // tie, odd below: up
+  EXPECT_EQ(bits_of(from_bits(0x3f808001u)), 0x3f81);  // just above the tie: up
+  EXPECT_EQ(bits_of(-2.0f), 0xc000);
+  EXPECT_EQ(bits_of(from_bits(0x7f7fffffu)), 0x7f80);  // FLT_MAX rounds to infinity
+  EXPECT_EQ(bits_of(from_bits(0x7f800000u)), 0x7f80);  // infinity stays
+  EXPECT_TRUE(std::isnan(round_to_bf16(std::nanf(""))));
+  EXPECT_TRUE(std::isnan(round_to_bf16(from_bits(0x7f800001u))));  // low-payload NaN must not become inf
+  const bf16 b{0x4049};  // 3.140625
+  float back = 0;
+  from_bf16(&b, &back, 1);
+  EXPECT_EQ(back, 3.140625f);
+}
+
+}  // namespace
+}  // namespace t5
+
+namespace t5 {
+namespace {
+
+// core/gemm.cpp re-selects OpenBLAS's kernels at start-up: on an AVX-512 machine they must be AVX-512
+// ones, whatever OpenBLAS's own detection said (it says Haswell on Zen 5 and Sapphire Rapids).
+TEST(Gemm, OpenBlasUsesAvx512KernelsWhereAvailable) {
+  if (std::getenv("T5SCALE_KEEP_OPENBLAS_CORETYPE") != nullptr) GTEST_SKIP() << "kept on purpose";
+  const std::string config = openblas_config();
+  EXPECT_NE(config.find("USE_OPENMP"), std::string::npos) << config;
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
+    EXPECT_NE(config.find("(SkylakeX)"), std::string::npos) << config;
+  }
+}
+
+}  // namespace
+}  // namespace t5
