@@ -66,7 +66,8 @@ GemmCeiling measure_gemm_ceiling(const Shape& s, const Lengths& len, GemmPrecisi
   for (GemmProbe& p : c.probes) {
     const std::vector<double> times = time_product(p, precision, budget_seconds / double(c.probes.size()));
     p.repetitions = int64_t(times.size());
-    p.flops_per_second = 2.0 * double(p.M) * double(p.N) * double(p.K) / median(times);
+    p.median_seconds = median(times);
+    p.flops_per_second = 2.0 * double(p.M) * double(p.N) * double(p.K) / p.median_seconds;
     c.flops_per_second = std::max(c.flops_per_second, p.flops_per_second);
   }
   c.seconds = now_seconds() - start;
@@ -77,7 +78,8 @@ nlohmann::json to_json(const GemmCeiling& c) {
   nlohmann::json probes = nlohmann::json::array();
   for (const GemmProbe& p : c.probes)
     probes.push_back({{"name", p.name}, {"M", p.M}, {"N", p.N}, {"K", p.K},
-                      {"flops_per_second", p.flops_per_second}, {"repetitions", p.repetitions}});
+                      {"median_seconds", p.median_seconds}, {"flops_per_second", p.flops_per_second},
+                      {"repetitions", p.repetitions}});
   return {{"precision", to_string(c.precision)}, {"backend", c.backend}, {"threads", c.threads},
           {"flops_per_second", c.flops_per_second}, {"seconds", c.seconds}, {"probes", probes}};
 }

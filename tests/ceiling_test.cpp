@@ -26,6 +26,7 @@ TEST(Ceiling, ProbesFollowTheShape) {
   double best = 0;
   for (const GemmProbe& p : c.probes) {
     EXPECT_GE(p.repetitions, 3);
+    EXPECT_DOUBLE_EQ(p.flops_per_second, 2.0 * double(p.M * p.N * p.K) / p.median_seconds);
     best = std::max(best, p.flops_per_second);
   }
   EXPECT_EQ(c.flops_per_second, best);
@@ -37,8 +38,9 @@ TEST(Ceiling, ProbesFollowTheShape) {
   EXPECT_EQ(j["probes"].size(), 3u);
 }
 
-// The rate of the best probe against a stopwatch around the same product, best of several runs:
-// both are noisy on a shared machine, so they only have to agree within a factor of 3.
+// The first probe's rate against a stopwatch around the same product, best of several runs. Both are
+// noisy on a shared machine (a median against a best), so they only have to agree within a factor of
+// 10: this catches unit mistakes (ms for s, FLOPs for multiply-adds), not small drifts.
 TEST(Ceiling, RateAgreesWithAStopwatch) {
   for (GemmPrecision precision : {GemmPrecision::fp32, GemmPrecision::bf16}) {
     const Shape s = parse_shape_name("t5-efficient-tiny");
@@ -58,8 +60,8 @@ TEST(Ceiling, RateAgreesWithAStopwatch) {
     }
     EXPECT_FLOAT_EQ(C[0], float(K) * 0.125f);
     const double stopwatch = 2.0 * double(M * N * K) / best_seconds;
-    EXPECT_GT(c.probes[0].flops_per_second, stopwatch / 3) << to_string(precision);
-    EXPECT_LT(c.probes[0].flops_per_second, stopwatch * 3) << to_string(precision);
+    EXPECT_GT(c.probes[0].flops_per_second, stopwatch / 10) << to_string(precision);
+    EXPECT_LT(c.probes[0].flops_per_second, stopwatch * 10) << to_string(precision);
   }
 }
 
