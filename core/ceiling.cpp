@@ -67,6 +67,7 @@ GemmCeiling measure_gemm_ceiling(const Shape& s, const Lengths& len, GemmPrecisi
     const std::vector<double> times = time_product(p, precision, budget_seconds / double(c.probes.size()));
     p.repetitions = int64_t(times.size());
     p.median_seconds = median(times);
+    p.best_seconds = *std::min_element(times.begin(), times.end());
     p.flops_per_second = 2.0 * double(p.M) * double(p.N) * double(p.K) / p.median_seconds;
     c.flops_per_second = std::max(c.flops_per_second, p.flops_per_second);
   }
@@ -78,7 +79,8 @@ nlohmann::json to_json(const GemmCeiling& c) {
   nlohmann::json probes = nlohmann::json::array();
   for (const GemmProbe& p : c.probes)
     probes.push_back({{"name", p.name}, {"M", p.M}, {"N", p.N}, {"K", p.K},
-                      {"median_seconds", p.median_seconds}, {"flops_per_second", p.flops_per_second},
+                      {"median_seconds", p.median_seconds}, {"best_seconds", p.best_seconds},
+                      {"flops_per_second", p.flops_per_second},
                       {"repetitions", p.repetitions}});
   return {{"precision", to_string(c.precision)}, {"backend", c.backend}, {"threads", c.threads},
           {"flops_per_second", c.flops_per_second}, {"seconds", c.seconds}, {"probes", probes}};

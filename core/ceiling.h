@@ -21,6 +21,7 @@ struct GemmProbe {
   std::string name;            // "ff_in", "ff_out", "attention_projection"
   int64_t M = 0, N = 0, K = 0; // activations [M, K] times a weight stored [N, K] (transposed), as in the model
   double median_seconds = 0;    // of one product, over the timed repetitions
+  double best_seconds = 0;      // the fastest repetition (what an idle machine would give)
   double flops_per_second = 0; // 2·M·N·K / median_seconds
   int64_t repetitions = 0;
 };
