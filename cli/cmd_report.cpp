@@ -1,0 +1,40 @@
+// t5scale report results/NAME [--out DIR] : report.md, Pareto frontiers and plots of a sweep.
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <unistd.h>
+
+#include "cli/command.h"
+#include "cli/paths.h"
+#include "core/error.h"
+#include "results/report.h"
+
+namespace t5::cli {
+namespace {
+
+int run_report(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale report RESULTS_DIR [--out DIR]");
+  ReportOptions opt;
+  opts.add_options()
+      ("results", po::value<std::string>(&opt.results_dir)->required(), "a sweep's results directory")
+      ("out", po::value<std::string>(&opt.out_dir), "where to write (default: the results directory)")
+      ("no-plots", po::bool_switch(), "write report.md and the JSON files only");
+  po::variables_map vm;
+  if (!parse_options("report", args, opts, vm, {{"results", 1}})) return 0;
+  if (!vm["no-plots"].as<bool>()) opt.plot_script = plot_script_path();
+  if (const char* python = std::getenv("T5SCALE_PYTHON")) opt.python = python;
+  const ReportOutput out = write_report(opt);
+  if (out.torn_lines > 0)
+    std::cerr << fmt::format("t5scale report: warning: {} torn line(s) in {}/runs.jsonl skipped\n", out.torn_lines,
+                             opt.results_dir);
+  if (!out.plot_error.empty())
+    std::cerr << fmt::format("t5scale report: warning: no plots: {} (hint: scripts/bootstrap.sh installs "
+                             "python3-matplotlib)\n", out.plot_error);
+  for (const auto& f : out.files) std::cout << f << "\n";
+  return 0;
+}
+
+const Registrar kReport("report", "report.md, Pareto frontiers and plots of a sweep's records", run_report);
+
+}  // namespace
+}  // namespace t5::cli

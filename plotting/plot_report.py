@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+"""Draws a sweep report's plots from report_data.json (written by `t5scale report`).
+
+Usage: /usr/bin/python3 plotting/plot_report.py REPORT_DATA_JSON OUT_DIR
+
+Every number (frontiers, means over seeds, loss curves) was computed by the C++ report; this script
+only draws: quality vs params / FLOPs / step time on log-x axes with the frontier and labelled
+points, the loss curves of every variant, and the depth-sweep curve. Each figure as PNG and SVG.
+Needs Debian's python3-matplotlib (run with /usr/bin/python3, not a pyenv python).
+"""
+import json
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
+
+PLAIN = FuncFormatter(lambda x, _: f"{x:g}")
+
+QUALITY = "negative log-perplexity (held out; higher is better)"
+
+
+def save(fig, out_dir, stem):
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out_dir, f"{stem}.{ext}"), dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def quality_vs_cost(data, cost, out_dir):
+    frontier = data["frontiers"][cost]
+    points = [p for p in data["points"] if p[cost] and p[cost] > 0]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if points:
+        ax.errorbar([p[cost] for p in points], [p["quality"] for p in points],
+                    yerr=[p["quality_std"] for p in points], fmt="o", color="tab:blue",
+                    ecolor="tab:gray", capsize=3, label="variants (mean ± std over seeds)")
+        for p in points:
+            ax.annotate(p["id"], (p[cost], p["quality"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+    front = frontier["points"]
+    if front:
+        ax.step([p["cost"] for p in front], [p["quality"] for p in front], where="post",
+                color="tab:red", linewidth=1.5, label="Pareto frontier")
+        ax.plot([p["cost"] for p in front], [p["quality"] for p in front], "s",
+                markerfacecolor="none", markeredgecolor="tab:red", markersize=9)
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel(frontier["label"] + " (log scale)")
+    ax.set_ylabel(QUALITY)
+    ax.set_title(f"{data['title']}: quality vs {cost}", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, out_dir, f"quality_vs_{cost}")
+
+
+def loss_curves(data, out_dir):
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for curve in data["curves"]:
+        train = curve["train"]
+        if train:
+            line, = ax.plot([p[0] for p in train], [p[1] for p in train], linewidth=1,
+                            label=curve["id"] + ("" if curve["status"] == "ok" else f" ({curve['status']})"))
+            if curve["eval"]:
+                ax.plot([p[0] for p in curve["eval"]], [p[1] for p in curve["eval"]], "o--",
+                        color=line.get_color(), markersize=3, linewidth=0.8)
+    if data.get("baseline") is not None:
+        ax.axhline(data["baseline"], color="black", linestyle=":", linewidth=1,
+                   label=f"unigram baseline {data['baseline']:.2f}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross entropy (nats per target token)")
+    ax.set_title(f"{data['title']}: training loss (lines), held-out loss (dots)", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    save(fig, out_dir, "loss_curves")
+
+
+def depth_curve(data, out_dir):
+    depth = data.get("depth")
+    if not depth:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for series in depth["series"]:
+        ax.errorbar(series["x"], series["y"], yerr=series["yerr"], fmt="o-", capsize=3)
+        for x, y, label in zip(series["x"], series["y"], series["labels"]):
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(PLAIN)
+    ax.set_xlabel(depth["x_label"] + " (log2 scale)")
+    ax.set_ylabel(QUALITY)
+    ax.set_title(f"{data['title']}: quality vs depth", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    save(fig, out_dir, "depth_curve")
+
+
+def main(argv):
+    if len(argv) != 3:
+        sys.stderr.write(__doc__)
+        return 2
+    with open(argv[1]) as f:
+        data = json.load(f)
+    os.makedirs(argv[2], exist_ok=True)
+    for cost in ("params", "flops", "step_time"):
+        quality_vs_cost(data, cost, argv[2])
+    loss_curves(data, argv[2])
+    depth_curve(data, argv[2])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

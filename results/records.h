@@ -1,0 +1,104 @@
+// Run records: results/<sweep>/runs.jsonl, append-only JSON Lines, one object per finished or failed
+// run (STYLE.md). Schema (schema_version 1):
+//   {schema_version, id, sweep, status: "ok"|"diverged"|"failed", error (string|null), seed,
+//    shape (core/shape.h shape JSON), coordinates (grid axis -> value), params,
+//    flops {forward_per_example, train_per_step, kaplan_6n_per_step, total},
+//    budget {kind, value, steps, steps_done, batch, inputs_length, targets_length, tokens},
+//    settings (sweeps/spec.h RunSettings), throughput {...}, quality {...}, data, context}
+// throughput: steps_per_second, examples_per_second, tokens_per_second (tokens = batch·(Le+Ld)),
+//   step_time_seconds (median), achieved_flops_per_second, gemm_ceiling_flops_per_second, mfu,
+//   peak_rss_bytes, wall_seconds.
+// quality: eval_loss (mean CE nats on held-out data), negative_log_perplexity (= −eval_loss),
+//   eval_tokens, final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
+// Readers ignore fields they do not know. Per-step metrics go to results/<sweep>/steps/<id>.jsonl.
+//
+// Durability: a record is one write() of a whole line to a file opened O_APPEND, then fsync, under an
+// exclusive flock of the file; a line left torn by a crash is reported by the reader and skipped,
+// and the next writer first terminates it so no later record is glued onto it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace t5 {
+
+constexpr int kRecordSchemaVersion = 1;
+
+// Appends `record` (one JSON object) as a line; atomic with respect to other appenders.
+void append_record(const std::string& path, const nlohmann::ordered_json& record);
+
+// Throughput of a run from its measured step times (SPEC §3): tokens = batch·(Le + Ld) per step.
+struct Throughput {
+  double wall_seconds = 0;                  // sum of step times (training only, no eval)
+  double step_time_seconds = 0;             // median step time
+  double steps_per_second = 0;              // 1 / median
+  double examples_per_second = 0;
+  double tokens_per_second = 0;
+  double achieved_flops_per_second = 0;     // train FLOPs per step / median step time
+  double gemm_ceiling_flops_per_second = 0; // measured once per sweep (0 = not measured)
+  double mfu = 0;                           // achieved / ceiling (0 when no ceiling)
+  int64_t peak_rss_bytes = 0;
+};
+Throughput measure_throughput(const std::vector<double>& step_seconds, int64_t batch, int64_t inputs_length,
+                              int64_t targets_length, double flops_per_step, double ceiling_flops_per_second,
+                              int64_t peak_rss_bytes);
+
+// The loss curve kept in the record: first, min, last and at most `max_points` evenly thinned points
+// (the full curve is in steps/<id>.jsonl).
+nlohmann::ordered_json loss_curve_summary(const std::vector<std::pair<int64_t, double>>& curve, size_t max_points = 50);
+
+// Everything a record holds, in plain fields (results/ does not depend on sweeps/).
+struct RecordParts {
+  std::string id, sweep;
+  std::string status = "ok";                // ok | diverged | failed
+  std::string error;                        // empty = null
+  uint64_t seed = 0;
+  nlohmann::json shape;                     // shape_to_json
+  nlohmann::json coordinates = nlohmann::json::object();
+  int64_t params = 0;
+  double forward_flops_per_example = 0, train_flops_per_step = 0, kaplan_6n_per_step = 0;
+  std::string budget_kind = "steps";
+  double budget_value = 0;
+  int64_t steps = 0, steps_done = 0, batch = 0, inputs_length = 0, targets_length = 0;
+  nlohmann::json settings = nlohmann::json::object();
+  Throughput throughput;
+  double eval_loss = 0;                     // NaN when no evaluation finished (written as null)
+  int64_t eval_tokens = 0;
+  double final_train_loss = 0;
+  std::vector<std::pair<int64_t, double>> train_curve;
+  nlohmann::json data = nlohmann::json::object();
+  nlohmann::json context = nlohmann::json::object();
+};
+nlohmann::ordered_json make_record(const RecordParts& parts);
+
+struct RecordFile {
+  std::vector<nlohmann::json> records;   // parsed lines, in file order
+  std::vector<int64_t> torn_lines;       // 1-based line numbers that were not whole JSON objects
+};
+
+// Reads a runs.jsonl; a missing file reads as empty. Lines that are not JSON objects (a torn tail
+// left by a crash) are listed in torn_lines, never thrown.
+RecordFile read_records(const std::string& path);
+
+// Whether the file holds a record of `id` (a finished variant).
+bool has_record(const RecordFile& file, const std::string& id);
+
+// Appends one line of per-step metrics without fsync (steps/<id>.jsonl is a log, not a record).
+class LineLog {
+ public:
+  explicit LineLog(const std::string& path, bool truncate);
+  ~LineLog();
+  LineLog(const LineLog&) = delete;
+  LineLog& operator=(const LineLog&) = delete;
+  void append(const nlohmann::json& line);
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+}  // namespace t5

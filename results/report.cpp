@@ -1,0 +1,403 @@
+// report.md, frontiers and plot data from a sweep's records (see report.h).
+#include "results/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "core/atomic_file.h"
+#include "core/describe.h"
+#include "core/error.h"
+#include "results/records.h"
+
+extern char** environ;
+
+namespace t5 {
+
+using nlohmann::json;
+
+namespace {
+
+double number_at(const json& j, const char* outer, const char* inner) {
+  if (!j.contains(outer) || !j[outer].is_object() || !j[outer].contains(inner) || !j[outer][inner].is_number())
+    return std::nan("");
+  return j[outer][inner].get<double>();
+}
+
+std::string shape_id_of(const json& record) {
+  const std::string id = record.value("id", "");
+  const size_t dash = id.rfind("-s");
+  if (dash != std::string::npos && dash + 2 < id.size() &&
+      id.find_first_not_of("0123456789", dash + 2) == std::string::npos)
+    return id.substr(0, dash);
+  return id;
+}
+
+struct Stats {
+  double mean = 0, std = 0;
+};
+Stats stats(const std::vector<double>& xs) {
+  Stats s;
+  if (xs.empty()) return s;
+  for (double x : xs) s.mean += x;
+  s.mean /= double(xs.size());
+  if (xs.size() > 1) {
+    double ss = 0;
+    for (double x : xs) ss += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(ss / double(xs.size() - 1));
+  }
+  return s;
+}
+
+std::string fixed(double x, int digits = 4) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, digits) : "—"; }
+std::string count(double x) { return std::isfinite(x) ? human_count(x) : "—"; }
+std::string mean_pm(const Stats& s, size_t n) {
+  return n > 1 ? fmt::format("{:.4f} ± {:.4f}", s.mean, s.std) : fixed(s.mean);
+}
+
+// The shape fields a sweep dimension can move, in the paper's knob order.
+const std::vector<std::string>& dimension_keys() {
+  static const std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj",
+                                                "tie_word_embeddings"};
+  return keys;
+}
+
+std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// Reads steps/<id>.jsonl into {train: [[step, loss]...], eval: [[step, loss]...]}, thinned to at
+// most `keep` training points (every k-th plus the last).
+json loss_curve(const std::string& path, size_t keep = 400) {
+  std::vector<std::pair<double, double>> train, eval;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j.contains("loss")) continue;
+    if (!j["loss"].is_number()) continue;
+    const auto point = std::make_pair(j["step"].get<double>(), j["loss"].get<double>());
+    (j.value("kind", "train") == "eval" ? eval : train).push_back(point);
+  }
+  json out = {{"train", json::array()}, {"eval", json::array()}};
+  const size_t stride = std::max<size_t>(1, (train.size() + keep - 1) / keep);
+  for (size_t i = 0; i < train.size(); ++i)
+    if (i % stride == 0 || i + 1 == train.size()) out["train"].push_back({train[i].first, train[i].second});
+  for (const auto& p : eval) out["eval"].push_back({p.first, p.second});
+  return out;
+}
+
+int run_process(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ) != 0) return 127;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) return 127;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+std::string data_text(const json& record) {
+  const json d = record.value("data", json::object());
+  if (d.contains("describe") && d["describe"].is_string()) return d["describe"].get<std::string>();
+  return d.value("source", std::string("?"));
+}
+
+std::string budget_text(const std::vector<json>& records) {
+  const json& r = records.front();
+  const json b = r.value("budget", json::object());
+  const json s = r.value("settings", json::object());
+  const int64_t batch = b.value("batch", int64_t{0}), le = b.value("inputs_length", int64_t{0}),
+                ld = b.value("targets_length", int64_t{0});
+  std::set<int64_t> steps;
+  for (const auto& rec : records) steps.insert(rec.value("budget", json::object()).value("steps", int64_t{0}));
+  const std::string kind = b.value("kind", "steps");
+  std::string text;
+  if (steps.size() == 1)
+    text = fmt::format("{} steps × batch {} × ({} inputs + {} targets) tokens = {} tokens per variant", *steps.begin(),
+                       batch, le, ld, with_commas(*steps.begin() * batch * (le + ld)));
+  else
+    text = fmt::format("a {} budget of {} per variant ({} to {} steps) × batch {} × ({} + {}) tokens", kind,
+                       count(b.value("value", 0.0)), *steps.begin(), *steps.rbegin(), batch, le, ld);
+  if (!s.empty())
+    text += fmt::format("; optimizer {}, lr {} ({} schedule, warm-up {} steps); data: {}", s.value("optimizer", "?"),
+                        s.value("lr", 0.0), s.value("schedule", "?"), s.value("warmup_steps", int64_t{0}),
+                        data_text(r));
+  return text;
+}
+
+void write_text(const std::string& path, const std::string& text, std::vector<std::string>& files) {
+  write_text_atomic(path, text);
+  files.push_back(path);
+}
+
+}  // namespace
+
+std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
+  std::vector<ShapeSummary> out;
+  std::map<std::string, std::vector<const json*>> groups;
+  std::vector<std::string> order;
+  for (const auto& r : records) {
+    if (r.value("status", "") != "ok") continue;
+    const double q = number_at(r, "quality", "negative_log_perplexity");
+    if (!std::isfinite(q)) continue;
+    const std::string key = shape_id_of(r);
+    if (!groups.count(key)) order.push_back(key);
+    groups[key].push_back(&r);
+  }
+  for (const auto& key : order) {
+    const auto& group = groups[key];
+    ShapeSummary s;
+    s.shape_id = key;
+    std::vector<double> quality, loss, flops, step_time;
+    for (const json* r : group) {
+      s.ids.push_back(r->value("id", ""));
+      quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
+      loss.push_back(number_at(*r, "quality", "eval_loss"));
+      flops.push_back(number_at(*r, "flops", "total"));
+      step_time.push_back(number_at(*r, "throughput", "step_time_seconds"));
+    }
+    const json& first = *group.front();
+    s.label = group.size() == 1 ? s.ids.front() : fmt::format("{} ({} seeds)", key, group.size());
+    s.shape = first.value("shape", json::object());
+    s.params = first.value("params", int64_t{0});
+    s.flops_per_step = number_at(first, "flops", "train_per_step");
+    s.train_flops = stats(flops).mean;
+    s.step_time = stats(step_time).mean;
+    const Stats q = stats(quality);
+    s.quality_mean = q.mean;
+    s.quality_std = q.std;
+    s.eval_loss_mean = stats(loss).mean;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes) {
+  Frontiers f;
+  for (const auto& s : shapes) {
+    f.params.add(double(s.params), s.quality_mean, s.label);
+    f.flops.add(s.train_flops, s.quality_mean, s.label);
+    f.step_time.add(s.step_time, s.quality_mean, s.label);
+  }
+  return f;
+}
+
+ReportOutput write_report(const ReportOptions& opt) {
+  namespace fs = std::filesystem;
+  const std::string runs = opt.results_dir + "/runs.jsonl";
+  T5_CHECK_HINT(fs::exists(runs), "run 't5scale sweep SPEC --out DIR' first", "{}: no run records", runs);
+  const RecordFile file = read_records(runs);
+  T5_CHECK(!file.records.empty(), "{}: holds no complete record", runs);
+  const std::string out_dir = opt.out_dir.empty() ? opt.results_dir : opt.out_dir;
+  fs::create_directories(out_dir);
+  ReportOutput out;
+  out.torn_lines = int64_t(file.torn_lines.size());
+
+  json spec = json::object();
+  if (fs::exists(opt.results_dir + "/spec.json")) spec = json::parse(std::ifstream(opt.results_dir + "/spec.json"), nullptr, false);
+  if (spec.is_discarded()) spec = json::object();
+  json baseline = json::object();
+  if (fs::exists(opt.results_dir + "/baseline.json"))
+    baseline = json::parse(std::ifstream(opt.results_dir + "/baseline.json"), nullptr, false);
+  if (baseline.is_discarded()) baseline = json::object();
+
+  const std::vector<ShapeSummary> shapes = summarize_shapes(file.records);
+  const Frontiers frontiers = compute_frontiers(shapes);
+  const std::pair<const char*, const OperatingPoints*> costs[] = {
+      {"params", &frontiers.params}, {"flops", &frontiers.flops}, {"step_time", &frontiers.step_time}};
+  const std::map<std::string, std::string> cost_label = {
+      {"params", "parameters"}, {"flops", "training FLOPs (whole run, SPEC §3)"}, {"step_time", "measured step time (s)"}};
+  for (const auto& [name, frontier] : costs)
+    write_text(fmt::format("{}/frontier_{}.json", out_dir, name),
+               json{{"cost", name}, {"cost_label", cost_label.at(name)}, {"quality", "negative_log_perplexity"},
+                    {"points", to_json(*frontier)}}.dump(2) + "\n",
+               out.files);
+
+  const std::string sweep_name = spec.value("name", file.records.front().value("sweep", fs::path(opt.results_dir).filename().string()));
+  std::string md = fmt::format("# Sweep report: {}\n\n", sweep_name);
+  if (spec.contains("question")) md += fmt::format("**Question.** {}\n\n", spec["question"].get<std::string>());
+  if (spec.contains("description")) md += spec["description"].get<std::string>() + "\n\n";
+  md += fmt::format("**Budget.** {}.\n\n", budget_text(file.records));
+  md += "These are short runs on a CPU at a small budget: they are *not* the paper's 524,288-step runs "
+        "(128 × 512 input tokens per step, C4). Compare shapes only with one another inside this sweep; "
+        "absolute losses are far from the paper's.\n\n";
+  md += "Quality is negative log-perplexity = −(mean cross entropy in nats per target token) on held-out "
+        "data; higher is better. FLOPs are the exact matmul count of SPEC §3 (3 × forward per training "
+        "example); tokens per step = batch × (inputs + targets).\n\n";
+  double best_loss = std::nan("");
+  for (const auto& s : shapes) best_loss = std::isfinite(best_loss) ? std::min(best_loss, s.eval_loss_mean) : s.eval_loss_mean;
+  if (baseline.contains("unigram_cross_entropy")) {
+    const double u = baseline["unigram_cross_entropy"].get<double>();
+    md += fmt::format("**Baseline.** A unigram model of the corpus (target-token frequencies of the training "
+                      "split, add-one smoothed) scores {:.4f} nats per target token on the same held-out "
+                      "batches; the best variant here reaches {:.4f} ({}{:.4f} nats).\n\n",
+                      u, best_loss, best_loss < u ? "−" : "+", std::fabs(u - best_loss));
+  }
+  if (out.torn_lines > 0)
+    md += fmt::format("Note: {} torn line(s) in runs.jsonl were skipped (a crash during a write).\n\n", out.torn_lines);
+
+  // All runs.
+  std::set<std::string> on_frontier[3];
+  for (int c = 0; c < 3; ++c)
+    for (const auto& p : costs[c].second->points()) on_frontier[c].insert(p.id);
+  md += "## All runs\n\n| id | status | params | FLOPs/step | steps | step time (s) | tokens/s | MFU | eval loss | "
+        "neg. log-ppl | frontier |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n";
+  for (const auto& r : file.records) {
+    const std::string id = r.value("id", "?");
+    std::string marks;
+    for (const auto& s : shapes)
+      if (std::find(s.ids.begin(), s.ids.end(), id) != s.ids.end())
+        for (int c = 0; c < 3; ++c)
+          if (on_frontier[c].count(s.label)) marks += std::string(marks.empty() ? "" : ", ") + costs[c].first;
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", id, r.value("status", "?"),
+                      count(r.value("params", 0.0)), count(number_at(r, "flops", "train_per_step")),
+                      r.value("budget", json::object()).value("steps_done", int64_t{0}),
+                      fixed(number_at(r, "throughput", "step_time_seconds"), 3),
+                      fixed(number_at(r, "throughput", "tokens_per_second"), 0),
+                      fixed(number_at(r, "throughput", "mfu"), 3), fixed(number_at(r, "quality", "eval_loss")),
+                      fixed(number_at(r, "quality", "negative_log_perplexity")), marks);
+  }
+  md += "\n";
+  std::string problems;
+  for (const auto& r : file.records)
+    if (r.value("status", "") != "ok")
+      problems += fmt::format("- `{}`: {} — {}\n", r.value("id", "?"), r.value("status", "?"),
+                              r.contains("error") && r["error"].is_string() ? r["error"].get<std::string>() : "");
+  if (!problems.empty()) md += "Runs that did not finish ok (recorded, left out of frontiers):\n\n" + problems + "\n";
+
+  bool any_seeds = false;
+  for (const auto& s : shapes) any_seeds |= s.ids.size() > 1;
+  if (any_seeds) {
+    md += "## Seeds\n\n| shape | seeds | neg. log-ppl mean ± std |\n|---|---:|---:|\n";
+    for (const auto& s : shapes)
+      md += fmt::format("| {} | {} | {} |\n", s.shape_id, s.ids.size(),
+                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()));
+    md += "\n";
+  }
+
+  md += "## Pareto frontiers\n\nA run is on a frontier when no other run has lower or equal cost and higher or "
+        "equal quality (better in one). With several seeds a point is the mean over seeds.\n\n";
+  for (const auto& [name, frontier] : costs) {
+    md += fmt::format("### quality vs {}\n\n| id | {} | neg. log-ppl |\n|---|---:|---:|\n", cost_label.at(name), name);
+    for (const auto& p : frontier->points())
+      md += fmt::format("| {} | {} | {} |\n", p.id, std::string(name) == "step_time" ? fixed(p.cost, 3) : count(p.cost),
+                        fixed(p.quality));
+    md += fmt::format("\n![quality vs {}](quality_vs_{}.png)\n\n", name, name);
+  }
+
+  // Per sweep dimension: how quality and cost move with each shape field that varies.
+  md += "## Per sweep dimension\n\n";
+  for (const auto& key : dimension_keys()) {
+    std::map<std::string, std::vector<const ShapeSummary*>> by_value;
+    std::vector<std::string> values;
+    for (const auto& s : shapes) {
+      if (!s.shape.contains(key)) continue;
+      const std::string v = value_text(s.shape[key]);
+      if (!by_value.count(v)) values.push_back(v);
+      by_value[v].push_back(&s);
+    }
+    if (by_value.size() < 2) continue;
+    std::sort(values.begin(), values.end(), [](const std::string& a, const std::string& b) {
+      const bool na = !a.empty() && std::isdigit(static_cast<unsigned char>(a[0]));
+      const bool nb = !b.empty() && std::isdigit(static_cast<unsigned char>(b[0]));
+      return na && nb ? std::stoll(a) < std::stoll(b) : a < b;
+    });
+    md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | params (mean) | FLOPs/step "
+                      "(mean) | step time (s, mean) |\n|---|---:|---:|---:|---:|---:|\n", key, key);
+    for (const auto& v : values) {
+      std::vector<double> q, p, f, t;
+      for (const ShapeSummary* s : by_value[v]) {
+        q.push_back(s->quality_mean);
+        p.push_back(double(s->params));
+        f.push_back(s->flops_per_step);
+        t.push_back(s->step_time);
+      }
+      md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", v, q.size(), mean_pm(stats(q), q.size()),
+                        count(stats(p).mean), count(stats(f).mean), fixed(stats(t).mean, 3));
+    }
+    md += "\n";
+  }
+
+  // The plot data: everything the script draws, already computed.
+  json data = {{"title", sweep_name}, {"budget", budget_text(file.records)}, {"points", json::array()},
+               {"frontiers", json::object()}, {"curves", json::array()}, {"depth", nullptr},
+               {"baseline", baseline.value("unigram_cross_entropy", json(nullptr))}};
+  for (const auto& s : shapes)
+    data["points"].push_back({{"id", s.label}, {"shape_id", s.shape_id}, {"params", s.params},
+                              {"flops", s.train_flops}, {"step_time", s.step_time}, {"quality", s.quality_mean},
+                              {"quality_std", s.quality_std}, {"seeds", s.ids.size()}});
+  for (const auto& [name, frontier] : costs)
+    data["frontiers"][name] = {{"label", cost_label.at(name)}, {"points", to_json(*frontier)}};
+  for (const auto& r : file.records) {
+    const std::string id = r.value("id", "");
+    const std::string steps = opt.results_dir + "/steps/" + id + ".jsonl";
+    if (fs::exists(steps)) {
+      json curve = loss_curve(steps);
+      curve["id"] = id;
+      curve["status"] = r.value("status", "");
+      data["curves"].push_back(curve);
+    }
+  }
+  // Depth curve: quality against depth for shapes that differ only in el/dl.
+  std::map<std::string, std::vector<const ShapeSummary*>> families;
+  for (const auto& s : shapes) {
+    json rest = s.shape;
+    rest.erase("el");
+    rest.erase("dl");
+    rest.erase("name");
+    families[rest.dump()].push_back(&s);
+  }
+  json series = json::array();
+  bool all_equal_depth = true;
+  for (const auto& s : shapes) all_equal_depth &= s.shape.value("el", 0) == s.shape.value("dl", 0);
+  for (auto& [rest, members] : families) {
+    std::set<int64_t> depths;
+    for (const ShapeSummary* s : members) depths.insert(s->shape.value("el", int64_t{0}) + s->shape.value("dl", int64_t{0}));
+    if (depths.size() < 2) continue;
+    std::sort(members.begin(), members.end(), [](const ShapeSummary* a, const ShapeSummary* b) {
+      return a->shape.value("el", 0) + a->shape.value("dl", 0) < b->shape.value("el", 0) + b->shape.value("dl", 0);
+    });
+    json one = {{"x", json::array()}, {"y", json::array()}, {"yerr", json::array()}, {"labels", json::array()}};
+    for (const ShapeSummary* s : members) {
+      const int64_t el = s->shape.value("el", int64_t{0}), dl = s->shape.value("dl", int64_t{0});
+      one["x"].push_back(all_equal_depth ? el : el + dl);
+      one["y"].push_back(s->quality_mean);
+      one["yerr"].push_back(s->quality_std);
+      one["labels"].push_back(s->label);
+    }
+    series.push_back(one);
+  }
+  if (!series.empty())
+    data["depth"] = {{"x_label", all_equal_depth ? "nl (encoder layers = decoder layers)" : "el + dl (total layers)"},
+                     {"series", series}};
+  md += "## Loss curves\n\n![loss curves](loss_curves.png)\n\n";
+  if (!series.empty()) md += "## Depth\n\n![quality vs depth](depth_curve.png)\n\n";
+  if (!file.records.front().value("context", json::object()).empty())
+    md += fmt::format("## Context\n\n```json\n{}\n```\n", file.records.front()["context"].dump(2));
+  const std::string data_path = out_dir + "/report_data.json";
+  write_text(data_path, data.dump(1) + "\n", out.files);
+  write_text(out_dir + "/report.md", md, out.files);
+  out.report_md = out_dir + "/report.md";
+
+  if (!opt.plot_script.empty()) {
+    if (!fs::exists(opt.plot_script)) {
+      out.plot_error = opt.plot_script + ": plotting script not found";
+    } else {
+      const int rc = run_process({opt.python, opt.plot_script, data_path, out_dir});
+      if (rc != 0) out.plot_error = fmt::format("{} {} exited with status {}", opt.python, opt.plot_script, rc);
+    }
+  }
+  for (const char* stem : {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve"})
+    for (const char* ext : {".png", ".svg"})
+      if (fs::exists(out_dir + "/" + stem + ext)) out.files.push_back(out_dir + "/" + stem + ext);
+  return out;
+}
+
+}  // namespace t5

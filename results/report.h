@@ -1,0 +1,57 @@
+// `t5scale report`: turns a sweep's records into report.md, frontier_*.json and the data file the
+// plotting script draws from (plotting/plot_report.py). Every number is computed here, in C++;
+// Python only draws (STYLE.md).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "results/pareto.h"
+
+namespace t5 {
+
+// One point of the report: the runs of one shape (all its seeds) that finished ok.
+struct ShapeSummary {
+  std::string shape_id;           // "tiny-nl2"
+  std::string label;              // the run id when one seed, else "tiny-nl2 (3 seeds)"
+  std::vector<std::string> ids;
+  nlohmann::json shape;           // shape JSON of the first record
+  int64_t params = 0;
+  double train_flops = 0;         // FLOPs of the whole run (steps · train_per_step), mean over seeds
+  double flops_per_step = 0;
+  double step_time = 0;           // median measured step time (s), mean over seeds
+  double quality_mean = 0;        // negative log-perplexity, mean over seeds
+  double quality_std = 0;         // sample standard deviation over seeds (0 with one seed)
+  double eval_loss_mean = 0;
+};
+
+// Groups ok records by shape id (the id without its -s<seed>) in first-appearance order.
+std::vector<ShapeSummary> summarize_shapes(const std::vector<nlohmann::json>& records);
+
+// The three frontiers of quality against params, FLOPs (whole run) and measured step time.
+struct Frontiers {
+  OperatingPoints params, flops, step_time;
+};
+Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes);
+
+struct ReportOptions {
+  std::string results_dir;        // holds runs.jsonl, spec.json?, steps/, baseline.json?
+  std::string out_dir;            // default: results_dir
+  std::string plot_script;        // plotting/plot_report.py; empty = no plots
+  std::string python = "/usr/bin/python3";
+};
+
+struct ReportOutput {
+  std::string report_md;
+  std::vector<std::string> files;     // everything written
+  std::string plot_error;             // non-empty when the plots could not be drawn
+  int64_t torn_lines = 0;
+};
+
+// Writes report.md, frontier_{params,flops,step_time}.json, report_data.json and (when a script is
+// given) the plots. Throws t5::Error when there is no runs.jsonl.
+ReportOutput write_report(const ReportOptions& options);
+
+}  // namespace t5

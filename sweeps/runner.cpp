@@ -1,0 +1,192 @@
+// The sweep loop: claim, run, publish (see runner.h).
+#include "sweeps/runner.h"
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "core/atomic_file.h"
+#include "core/describe.h"
+#include "core/error.h"
+#include "results/context.h"
+#include "results/records.h"
+
+namespace t5 {
+
+using nlohmann::json;
+
+namespace {
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = int64_t(std::llround(seconds));
+  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
+}
+
+// Resets the kernel's peak-RSS counter so VmHWM measures one variant (Linux >= 4.0; best effort).
+void reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  if (clear.good()) clear << "5";
+}
+
+RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantOutcome& o, const std::string& status,
+                         const std::string& error, double ceiling) {
+  const Lengths len = step_lengths(spec.settings);
+  const FlopBreakdown flops = count_flops(v.shape, len);
+  RecordParts p;
+  p.id = v.id;
+  p.sweep = spec.name;
+  p.status = status;
+  p.error = error;
+  p.seed = v.seed;
+  p.shape = shape_to_json(v.shape);
+  p.coordinates = v.coordinates;
+  p.params = count_params(v.shape).total;
+  p.forward_flops_per_example = flops.forward_per_example;
+  p.train_flops_per_step = flops.train_per_step;
+  p.kaplan_6n_per_step = flops.kaplan_6n_per_step;
+  p.budget_kind = to_string(spec.settings.budget.kind);
+  p.budget_value = spec.settings.budget.value;
+  p.steps = v.steps;
+  p.steps_done = o.steps_done;
+  p.batch = len.batch;
+  p.inputs_length = len.inputs;
+  p.targets_length = len.targets;
+  p.settings = to_json(spec.settings);
+  p.throughput = measure_throughput(o.step_seconds, len.batch, len.inputs, len.targets, flops.train_per_step,
+                                    ceiling, peak_rss_bytes());
+  p.eval_loss = o.eval_loss;
+  p.eval_tokens = o.eval_tokens;
+  p.final_train_loss = o.train_curve.empty() ? std::nan("") : o.train_curve.back().second;
+  p.train_curve = o.train_curve;
+  p.data = o.data;
+  json context = run_context();
+  context["resumed_from_step"] = o.resumed_from;
+  p.context = context;
+  return p;
+}
+
+}  // namespace
+
+int64_t peak_rss_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;   // "VmHWM:  1234 kB"
+  return 0;
+}
+
+void trim_steps_log(const std::string& path, int64_t upto) {
+  std::string kept;
+  if (upto > 0) {
+    std::ifstream in(path);
+    std::string line;
+    while (std::getline(in, line)) {
+      const json j = json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j["step"].is_number_integer()) continue;
+      if (j["step"].get<int64_t>() <= upto) kept += line + "\n";
+    }
+  }
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  write_text_atomic(path, kept);
+}
+
+void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  fs::create_directories(out_dir);
+  // Several workers may start on one directory at once: one writes spec.json, the others compare.
+  const std::string lock_path = out_dir + "/spec.lock";
+  const int lock = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  T5_CHECK(lock >= 0, "{}: cannot open: {}", lock_path, std::strerror(errno));
+  const std::unique_ptr<int, void (*)(int*)> closer(new int(lock), [](int* fd) {
+    ::close(*fd);
+    delete fd;
+  });
+  while (::flock(lock, LOCK_EX) != 0) T5_CHECK(errno == EINTR, "{}: flock failed: {}", lock_path, std::strerror(errno));
+  const std::string path = ResultsLayout{out_dir}.spec();
+  const std::string text = spec.source.dump(2) + "\n";
+  if (fs::exists(path)) {
+    const json existing = json::parse(std::ifstream(path), nullptr, false);
+    T5_CHECK_HINT(!existing.is_discarded() && existing == spec.source,
+                  "resume with the same spec, or pass a new --out directory",
+                  "{}: holds a different sweep spec than {}", path, spec.path);
+    return;
+  }
+  write_text_atomic(path, text);
+}
+
+SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const VariantRunner& runner,
+                       const SweepOptions& options) {
+  SweepSummary summary;
+  summary.out_dir = options.out_dir.empty() ? "results/" + spec.name : options.out_dir;
+  prepare_results_dir(spec, summary.out_dir);
+  const ResultsLayout layout{summary.out_dir};
+  auto scheduler = make_file_lock_scheduler(layout, expansion.variants);
+  const size_t total = expansion.variants.size();
+  summary.skipped_finished = int64_t(scheduler->finished().size());
+  const Lengths len = step_lengths(spec.settings);
+  double flops_left = 0;
+  {
+    const std::vector<std::string> done = scheduler->finished();
+    for (const auto& v : expansion.variants)
+      if (std::find(done.begin(), done.end(), v.id) == done.end())
+        flops_left += double(v.steps) * count_flops(v.shape, len).train_per_step;
+  }
+  double seconds_spent = 0, flops_spent = 0;
+  const auto log = [&](const std::string& line) {
+    if (options.progress) std::cerr << line << std::endl;
+  };
+  log(fmt::format("sweep {}: {} variants, {} finished before, results in {}", spec.name, total,
+                  summary.skipped_finished, summary.out_dir));
+  while (auto claim = scheduler->claim()) {
+    const Variant v = claim->variant();
+    const double variant_flops = double(v.steps) * count_flops(v.shape, len).train_per_step;
+    const VariantContext context{layout.checkpoint(v.id), layout.steps(v.id)};
+    reset_peak_rss();
+    const auto start = std::chrono::steady_clock::now();
+    VariantOutcome outcome;
+    outcome.eval_loss = std::nan("");
+    std::string status = "ok", error;
+    try {
+      outcome = runner(spec, v, context);
+      if (outcome.diverged) {
+        status = "diverged";
+        error = outcome.error.empty() ? "non-finite loss" : outcome.error;
+      }
+    } catch (const std::exception& e) {
+      status = "failed";
+      error = e.what();
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    scheduler->publish(std::move(claim), make_record(record_parts(spec, v, outcome, status, error, options.gemm_ceiling)));
+    if (status == "ok" && !options.keep_checkpoints) std::filesystem::remove_all(context.checkpoint_dir);
+    ++summary.ran;
+    summary.failed += status == "failed";
+    summary.diverged += status == "diverged";
+    seconds_spent += seconds;
+    flops_spent += variant_flops;
+    flops_left -= variant_flops;
+    const size_t finished = scheduler->finished().size();
+    const double eta = flops_spent > 0 ? seconds_spent / flops_spent * std::max(0.0, flops_left) : std::nan("");
+    log(fmt::format("[{}/{}] {} {}: {} steps{} in {}, eval loss {}{} | ETA {}", finished, total, v.id, status,
+                    outcome.steps_done, outcome.resumed_from > 0 ? fmt::format(" (resumed at {})", outcome.resumed_from) : "",
+                    duration_text(seconds), std::isfinite(outcome.eval_loss) ? fmt::format("{:.4f}", outcome.eval_loss) : "—",
+                    error.empty() ? "" : " (" + error + ")", duration_text(eta)));
+  }
+  summary.left_to_others = int64_t(total) - int64_t(scheduler->finished().size());
+  if (summary.left_to_others > 0)
+    log(fmt::format("sweep {}: {} variant(s) are running in another process", spec.name, summary.left_to_others));
+  return summary;
+}
+
+}  // namespace t5

@@ -1,0 +1,54 @@
+// Who runs which variant. A sweep worker loops: claim a variant, run it, publish its record. The
+// interface is small on purpose: the file-lock scheduler below serves several processes on one
+// machine (or one shared filesystem with working flock); an MPI-rank or job-array scheduler can
+// implement the same three calls.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "sweeps/spec.h"
+
+namespace t5 {
+
+// A claimed variant: the worker owns it until publish() or release().
+class Claim {
+ public:
+  virtual ~Claim() = default;
+  virtual const Variant& variant() const = 0;
+};
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+  // The next variant nobody has finished or is running, claimed for this worker; nullptr when none
+  // is left to claim (finished or running elsewhere).
+  virtual std::unique_ptr<Claim> claim() = 0;
+  // Publishes the variant's record (ok, diverged or failed) and drops the claim.
+  virtual void publish(std::unique_ptr<Claim> claim, const nlohmann::json& record) = 0;
+  // Gives the claim back without a record (e.g. the worker is stopping).
+  virtual void release(std::unique_ptr<Claim> claim) = 0;
+  // Ids of variants that have a record.
+  virtual std::vector<std::string> finished() const = 0;
+};
+
+// Layout of a sweep's results directory.
+struct ResultsLayout {
+  std::string dir;                                  // results/<name>
+  std::string runs() const { return dir + "/runs.jsonl"; }
+  std::string lock(const std::string& id) const { return dir + "/locks/" + id + ".lock"; }
+  std::string steps(const std::string& id) const { return dir + "/steps/" + id + ".jsonl"; }
+  std::string checkpoint(const std::string& id) const { return dir + "/checkpoints/" + id; }
+  std::string spec() const { return dir + "/spec.json"; }
+};
+
+// flock(LOCK_EX|LOCK_NB) on <dir>/locks/<id>.lock claims a variant; finished = a record of the id in
+// runs.jsonl. The kernel drops the lock when the process dies (kill -9 included), so an interrupted
+// variant becomes claimable again and resumes from its checkpoint.
+std::unique_ptr<Scheduler> make_file_lock_scheduler(const ResultsLayout& layout, std::vector<Variant> variants);
+
+}  // namespace t5

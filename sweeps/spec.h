@@ -1,0 +1,134 @@
+// Sweep specs (sweeps/*.json): a base shape and a grid over the paper's knobs (or an explicit list of
+// shape names), one training budget and one set of run settings shared by every variant. Parsing is
+// strict (unknown keys and invalid values are errors naming the file and the key); expansion into
+// variants is a pure function. Variant ids read like the shape and parse back to it:
+// `small-el16-dl4-s0` (shape name grammar of core/names.h, then flags `gated`/`relu`, `untied`/`tied`
+// when the grid varies those, then `s<seed>`).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/counts.h"
+#include "core/shape.h"
+
+namespace t5 {
+
+enum class BudgetKind { steps, tokens, flops };
+const char* to_string(BudgetKind kind);
+
+// How long each variant trains. `tokens` and `flops` become a per-variant step count: tokens are
+// counted as batch·(inputs_length + targets_length) per step; FLOPs with count_flops (SPEC §3), so a
+// FLOPs budget gives deeper/wider variants fewer steps (compute-matched comparison).
+struct Budget {
+  BudgetKind kind = BudgetKind::steps;
+  double value = 0;
+};
+
+// The data every variant reads. source "c4": a C4-layout corpus directory (or file) with span
+// corruption; "synthetic": the trainer's seeded copy task (tests, and before a corpus exists).
+struct DataSpec {
+  std::string source = "c4";
+  std::string corpus;              // directory, resolved against the current directory
+  std::string tokenizer;           // SentencePiece model
+  std::string train_split = "train";
+  std::string eval_split = "validation";
+  double noise_density = 0.15;
+  double mean_noise_span_length = 3.0;
+  bool packed = true;
+};
+
+// Run settings shared by all variants (never part of a shape).
+struct RunSettings {
+  Budget budget;
+  int64_t batch = 0;
+  int64_t inputs_length = 0;
+  int64_t targets_length = 0;
+  std::string optimizer = "adafactor";    // "adafactor" | "adamw"
+  std::string schedule = "rsqrt";         // "rsqrt" | "constant" | "cosine" | "linear"
+  double lr = 0.01;                       // peak (or constant) learning rate
+  int64_t warmup_steps = 0;
+  double weight_decay = 0.0;              // AdamW only
+  double max_grad_norm = 0.0;             // 0 = no global-norm clipping
+  double z_loss = 0.0;
+  int64_t eval_every = 0;                 // 0 = evaluate at the end only
+  int64_t eval_batches = 4;               // held-out batches per evaluation
+  int64_t checkpoint_every = 0;           // 0 = a checkpoint at a quarter of the steps (resume)
+  int64_t threads = 0;                    // 0 = all cores
+  DataSpec data;
+};
+
+// One grid axis: a knob of core/names.h (el, dl, nl, dm, ff, kv, nh) with integer values, or
+// feed_forward_proj ("relu" | "gated-gelu"), or tie_word_embeddings (true | false).
+struct GridAxis {
+  std::string key;
+  std::vector<nlohmann::json> values;
+};
+
+struct SweepSpec {
+  std::string path;                        // the file it came from (error messages)
+  std::string name;                        // output directory results/<name>
+  std::string description;
+  std::string question;                    // what the sweep answers (experiments/*.md, report)
+  std::string base;                        // shape name the grid varies
+  std::vector<GridAxis> grid;              // in knob order el, dl, nl, dm, ff, kv, nh, ffn, tying
+  std::vector<std::string> shapes;         // explicit list instead of a grid
+  std::vector<uint64_t> seeds = {0};
+  RunSettings settings;
+  nlohmann::json source;                   // the spec as written (copied beside the records)
+};
+
+// Throws t5::Error "<where>: key '<path>': ..." for any unknown key or invalid value.
+SweepSpec parse_sweep_spec(const nlohmann::json& j, const std::string& where);
+SweepSpec load_sweep_spec(const std::string& path);
+
+struct Variant {
+  std::string id;          // "small-el16-dl4-s0": names the variant, its files and its plot label
+  std::string shape_id;    // the id without the seed ("small-el16-dl4"): groups seeds
+  Shape shape;             // shape.name == shape_id
+  uint64_t seed = 0;
+  int64_t steps = 0;       // the budget resolved for this shape
+  nlohmann::json coordinates = nlohmann::json::object();   // grid axis -> value
+};
+
+struct SkippedVariant {
+  std::string id;
+  std::string reason;
+};
+
+struct Expansion {
+  std::vector<Variant> variants;      // grid order (first axis slowest), seeds innermost
+  std::vector<SkippedVariant> skipped;
+};
+
+struct ExpandOptions {
+  int64_t memory_limit_bytes = 0;     // > 0: shapes whose training estimate exceeds it are skipped
+};
+
+// Pure: the same spec always gives the same variants in the same order.
+Expansion expand(const SweepSpec& spec, const ExpandOptions& options = {});
+
+// Lengths of one training step of the spec.
+Lengths step_lengths(const RunSettings& settings);
+// The number of steps `budget` buys for `shape` (at least 1).
+int64_t resolve_steps(const Budget& budget, const Shape& shape, const Lengths& lengths);
+
+// Parses a variant id back to its shape and seed ("small-el16-dl4-gated-s3"). Throws t5::Error.
+struct ParsedId {
+  Shape shape;
+  std::optional<uint64_t> seed;
+};
+ParsedId parse_variant_id(const std::string& id);
+
+// The knob part of an id for a width value: the paper writes multiples of 1024 in thousands
+// (ff2048 -> "ff2000"), so the name parses back to the same value.
+std::string knob_token(const std::string& knob, int64_t value);
+
+nlohmann::json to_json(const RunSettings& s);
+
+}  // namespace t5

@@ -1,0 +1,130 @@
+// `t5scale report` on a small stored results directory (tests/fixtures/results/depth-fixture: five
+// hand-made records, two seeds of one shape, one diverged run, a torn last line, a field from a
+// future schema): frontiers, seed statistics and report text against hand-worked values, and the
+// plotting script writing PNG and SVG files.
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "results/records.h"
+#include "core/error.h"
+#include "results/report.h"
+
+namespace t5 {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+const std::string kFixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/results/depth-fixture";
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string out_dir(const std::string& name) {
+  const std::string dir = (fs::temp_directory_path() / fmt::format("t5scale_report_{}_{}", name, ::getpid())).string();
+  fs::remove_all(dir);
+  return dir;
+}
+
+TEST(Report, SummariesAndFrontiersByHand) {
+  const RecordFile file = read_records(kFixture + "/runs.jsonl");
+  ASSERT_EQ(file.records.size(), 5u);
+  EXPECT_EQ(file.torn_lines, std::vector<int64_t>{6});
+  const std::vector<ShapeSummary> shapes = summarize_shapes(file.records);
+  ASSERT_EQ(shapes.size(), 3u);   // nl1, nl2 (two seeds), nl4; the diverged nl8 is left out
+  EXPECT_EQ(shapes[1].shape_id, "tiny-nl2");
+  EXPECT_EQ(shapes[1].label, "tiny-nl2 (2 seeds)");
+  EXPECT_DOUBLE_EQ(shapes[1].quality_mean, -4.1);
+  EXPECT_NEAR(shapes[1].quality_std, std::sqrt(0.02), 1e-12);   // sample std of {-4.0, -4.2}
+  EXPECT_DOUBLE_EQ(shapes[1].step_time, 0.225);
+  EXPECT_EQ(shapes[0].label, "tiny-nl1-s0");
+  const Frontiers f = compute_frontiers(shapes);
+  // Params: nl4 (400, -4.5) is dominated by nl2 (200, -4.1).
+  ASSERT_EQ(f.params.points().size(), 2u);
+  EXPECT_EQ(f.params.points()[0].id, "tiny-nl1-s0");
+  EXPECT_EQ(f.params.points()[1].id, "tiny-nl2 (2 seeds)");
+  // Step time: nl4 ran faster than nl2 (0.15 s vs 0.225 s), so all three are on that frontier.
+  ASSERT_EQ(f.step_time.points().size(), 3u);
+  EXPECT_EQ(f.step_time.points()[1].id, "tiny-nl4-s0");
+}
+
+TEST(Report, WritesReportAndFrontierFiles) {
+  ReportOptions opt;
+  opt.results_dir = kFixture;
+  opt.out_dir = out_dir("md");
+  const ReportOutput out = write_report(opt);
+  EXPECT_EQ(out.torn_lines, 1);
+  const std::string md = read(out.report_md);
+  EXPECT_THAT(md, HasSubstr("# Sweep report: depth-fixture"));
+  EXPECT_THAT(md, HasSubstr("**Question.** Does depth help at a fixed width?"));
+  EXPECT_THAT(md, HasSubstr("10 steps × batch 4 × (64 inputs + 14 targets) tokens = 3,120 tokens per variant"));
+  EXPECT_THAT(md, HasSubstr("not* the paper's 524,288-step runs"));
+  EXPECT_THAT(md, HasSubstr("scores 5.5000 nats per target token"));
+  EXPECT_THAT(md, HasSubstr("the best variant here reaches 4.1000 (−1.4000 nats)"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 2 | -4.1000 ± 0.1414 |"));
+  EXPECT_THAT(md, HasSubstr("`tiny-nl8-s0`: diverged — loss is nan at step 8"));
+  EXPECT_THAT(md, HasSubstr("### el\n"));
+  EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | 200 |"));   // per-dimension row of el = 2
+  EXPECT_THAT(md, HasSubstr("1 torn line(s)"));
+  EXPECT_THAT(md, HasSubstr("![quality vs depth](depth_curve.png)"));
+  const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_params.json"));
+  EXPECT_EQ(frontier["cost"], "params");
+  ASSERT_EQ(frontier["points"].size(), 2u);
+  EXPECT_EQ(frontier["points"][1]["id"], "tiny-nl2 (2 seeds)");
+  EXPECT_DOUBLE_EQ(frontier["points"][1]["quality"].get<double>(), -4.1);
+  const auto data = nlohmann::json::parse(read(opt.out_dir + "/report_data.json"));
+  EXPECT_EQ(data["curves"].size(), 5u);
+  EXPECT_EQ(data["depth"]["series"][0]["x"], nlohmann::json({1, 2, 4}));
+  EXPECT_EQ(data["baseline"], 5.5);
+  fs::remove_all(opt.out_dir);
+}
+
+TEST(Report, MissingRecordsIsAClearError) {
+  ReportOptions opt;
+  opt.results_dir = out_dir("missing");
+  try {
+    write_report(opt);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("runs.jsonl: no run records"));
+  }
+}
+
+bool matplotlib_available() {
+  return std::system("/usr/bin/python3 -c 'import matplotlib' >/dev/null 2>&1") == 0;
+}
+
+TEST(Report, PlottingScriptWritesPngAndSvg) {
+  if (!matplotlib_available()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib (apt install python3-matplotlib)";
+  ReportOptions opt;
+  opt.results_dir = kFixture;
+  opt.out_dir = out_dir("plots");
+  opt.plot_script = std::string(T5SCALE_SOURCE_DIR) + "/plotting/plot_report.py";
+  const ReportOutput out = write_report(opt);
+  EXPECT_EQ(out.plot_error, "");
+  for (const char* stem : {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve"})
+    for (const char* ext : {".png", ".svg"}) {
+      const std::string path = opt.out_dir + "/" + stem + ext;
+      ASSERT_TRUE(fs::exists(path)) << path;
+      EXPECT_GT(fs::file_size(path), 1000u) << path;
+    }
+  // A PNG starts with its signature; the SVG names a frontier point's label.
+  EXPECT_EQ(read(opt.out_dir + "/quality_vs_params.png").substr(1, 3), "PNG");
+  EXPECT_THAT(read(opt.out_dir + "/quality_vs_params.svg"), HasSubstr("tiny-nl2 (2 seeds)"));
+  fs::remove_all(opt.out_dir);
+}
+
+}  // namespace
+}  // namespace t5

@@ -1,0 +1,180 @@
+// The sweep loop with fake runners: every variant gets exactly one record, a rerun skips finished
+// variants, failures and divergences are recorded and the sweep goes on, a results directory of a
+// different spec is refused, and two concurrent sweeps on one directory split the variants.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "core/error.h"
+#include "results/records.h"
+#include "sweeps/runner.h"
+
+namespace t5 {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+std::string temp_dir(const std::string& name) {
+  const std::string dir = (fs::temp_directory_path() / fmt::format("t5scale_run_{}_{}", name, ::getpid())).string();
+  fs::remove_all(dir);
+  return dir;
+}
+
+SweepSpec spec_with(int n) {
+  json grid = json::array();
+  for (int i = 1; i <= n; ++i) grid.push_back(i);
+  return parse_sweep_spec(json{{"name", "fake"}, {"base", "tiny-dm32-ff64-nh2-kv16"}, {"grid", {{"nl", grid}}},
+                               {"budget", {{"steps", 4}}}, {"batch", 2}, {"inputs_length", 8},
+                               {"targets_length", 4}, {"data", {{"source", "synthetic"}}}},
+                          "fake.json");
+}
+
+// A runner whose loss is a function of the shape, so reruns are comparable.
+VariantOutcome fake_outcome(const Variant& v, const VariantContext& ctx) {
+  VariantOutcome o;
+  LineLog steps(ctx.steps_log, true);
+  for (int64_t s = 1; s <= v.steps; ++s) {
+    const double loss = 5.0 - 0.1 * double(s) - 0.05 * double(v.shape.el);
+    o.train_curve.push_back({s, loss});
+    o.step_seconds.push_back(0.001);
+    steps.append({{"kind", "train"}, {"step", s}, {"loss", loss}});
+  }
+  o.steps_done = v.steps;
+  o.eval_loss = 4.0 - 0.1 * double(v.shape.el);
+  o.eval_tokens = 10;
+  return o;
+}
+
+SweepOptions quiet(const std::string& dir) {
+  SweepOptions o;
+  o.out_dir = dir;
+  o.progress = false;
+  return o;
+}
+
+TEST(SweepRun, EveryVariantOnceAndRerunSkips) {
+  const std::string dir = temp_dir("once");
+  const SweepSpec spec = spec_with(3);
+  const Expansion e = expand(spec);
+  std::atomic<int> calls{0};
+  const VariantRunner runner = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    ++calls;
+    return fake_outcome(v, ctx);
+  };
+  SweepSummary s = run_sweep(spec, e, runner, quiet(dir));
+  EXPECT_EQ(s.ran, 3);
+  EXPECT_EQ(calls.load(), 3);
+  const RecordFile f = read_records(dir + "/runs.jsonl");
+  ASSERT_EQ(f.records.size(), 3u);
+  EXPECT_EQ(f.records[2]["id"], "tiny-dm32-ff64-nh2-kv16-nl3-s0");
+  EXPECT_DOUBLE_EQ(f.records[2]["quality"]["negative_log_perplexity"].get<double>(), -3.7);
+  EXPECT_EQ(f.records[2]["budget"]["steps_done"], 4);
+  EXPECT_TRUE(fs::exists(dir + "/spec.json"));
+  EXPECT_TRUE(fs::exists(dir + "/steps/tiny-dm32-ff64-nh2-kv16-nl1-s0.jsonl"));
+  s = run_sweep(spec, e, runner, quiet(dir));   // rerun: nothing left
+  EXPECT_EQ(s.ran, 0);
+  EXPECT_EQ(s.skipped_finished, 3);
+  EXPECT_EQ(calls.load(), 3);
+  EXPECT_EQ(read_records(dir + "/runs.jsonl").records.size(), 3u);
+  fs::remove_all(dir);
+}
+
+TEST(SweepRun, FailuresAndDivergenceAreRecordedAndTheSweepGoesOn) {
+  const std::string dir = temp_dir("fail");
+  const SweepSpec spec = spec_with(3);
+  const VariantRunner runner = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    if (v.shape.el == 1) throw Error("corpus file is unreadable");
+    VariantOutcome o = fake_outcome(v, ctx);
+    if (v.shape.el == 2) {
+      o.diverged = true;
+      o.error = "loss is nan at step 3";
+      o.eval_loss = std::nan("");
+    }
+    return o;
+  };
+  const SweepSummary s = run_sweep(spec, expand(spec), runner, quiet(dir));
+  EXPECT_EQ(s.ran, 3);
+  EXPECT_EQ(s.failed, 1);
+  EXPECT_EQ(s.diverged, 1);
+  const RecordFile f = read_records(dir + "/runs.jsonl");
+  ASSERT_EQ(f.records.size(), 3u);
+  EXPECT_EQ(f.records[0]["status"], "failed");
+  EXPECT_EQ(f.records[0]["error"], "corpus file is unreadable");
+  EXPECT_EQ(f.records[1]["status"], "diverged");
+  EXPECT_TRUE(f.records[1]["quality"]["eval_loss"].is_null());
+  EXPECT_EQ(f.records[2]["status"], "ok");
+  fs::remove_all(dir);
+}
+
+TEST(SweepRun, RefusesADirectoryOfAnotherSpec) {
+  const std::string dir = temp_dir("other");
+  const VariantRunner runner = [](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    return fake_outcome(v, ctx);
+  };
+  run_sweep(spec_with(1), expand(spec_with(1)), runner, quiet(dir));
+  try {
+    run_sweep(spec_with(2), expand(spec_with(2)), runner, quiet(dir));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("holds a different sweep spec"));
+  }
+  fs::remove_all(dir);
+}
+
+TEST(SweepRun, TwoConcurrentSweepsSplitTheVariants) {
+  const std::string dir = temp_dir("concurrent");
+  const SweepSpec spec = spec_with(8);
+  const Expansion e = expand(spec);
+  std::atomic<int> calls{0};
+  const VariantRunner runner = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    ++calls;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    return fake_outcome(v, ctx);
+  };
+  SweepSummary a, b;
+  std::thread ta([&] { a = run_sweep(spec, e, runner, quiet(dir)); });
+  std::thread tb([&] { b = run_sweep(spec, e, runner, quiet(dir)); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(calls.load(), 8);
+  EXPECT_EQ(a.ran + b.ran, 8);
+  EXPECT_GT(a.ran, 0);
+  EXPECT_GT(b.ran, 0);
+  const RecordFile f = read_records(dir + "/runs.jsonl");
+  std::set<std::string> ids;
+  for (const auto& r : f.records) ids.insert(r["id"].get<std::string>());
+  EXPECT_EQ(f.records.size(), 8u);
+  EXPECT_EQ(ids.size(), 8u);
+  fs::remove_all(dir);
+}
+
+TEST(SweepRun, TrimStepsLogKeepsStepsUpToTheCheckpoint) {
+  const std::string dir = temp_dir("trim");
+  fs::create_directories(dir);
+  const std::string path = dir + "/s.jsonl";
+  {
+    LineLog log(path, true);
+    for (int s = 1; s <= 5; ++s) log.append({{"kind", "train"}, {"step", s}, {"loss", 1.0}});
+  }
+  trim_steps_log(path, 3);
+  std::ifstream in(path);
+  int lines = 0;
+  std::string line;
+  while (std::getline(in, line)) ++lines;
+  EXPECT_EQ(lines, 3);
+  trim_steps_log(path, 0);
+  EXPECT_EQ(fs::file_size(path), 0u);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace t5

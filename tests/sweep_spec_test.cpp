@@ -1,0 +1,206 @@
+// Sweep specs: strict parsing (errors name file and key), grid expansion, ids that parse back to
+// their shapes, budgets resolved per shape, impossible shapes skipped with the reason.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "core/counts.h"
+#include "core/error.h"
+#include "core/names.h"
+#include "sweeps/spec.h"
+
+namespace t5 {
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+json minimal() {
+  return json::parse(R"({
+    "name": "depth", "base": "tiny", "grid": {"nl": [2, 4]},
+    "budget": {"steps": 10}, "batch": 4, "inputs_length": 64, "targets_length": 14,
+    "data": {"source": "synthetic"}})");
+}
+
+std::string error_of(const json& j) {
+  try {
+    parse_sweep_spec(j, "sweeps/x.json");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(SweepSpec, ParsesMinimalAndDefaults) {
+  const SweepSpec s = parse_sweep_spec(minimal(), "sweeps/x.json");
+  EXPECT_EQ(s.name, "depth");
+  ASSERT_EQ(s.grid.size(), 1u);
+  EXPECT_EQ(s.grid[0].key, "nl");
+  EXPECT_EQ(s.seeds, std::vector<uint64_t>{0});
+  EXPECT_EQ(s.settings.optimizer, "adafactor");
+  EXPECT_EQ(s.settings.budget.kind, BudgetKind::steps);
+  EXPECT_EQ(s.settings.budget.value, 10);
+}
+
+TEST(SweepSpec, UnknownKeysNameFileAndKeyPath) {
+  json j = minimal();
+  j["learning_rate"] = 0.1;
+  EXPECT_THAT(error_of(j), HasSubstr("sweeps/x.json: unknown key 'learning_rate'"));
+  j = minimal();
+  j["grid"]["layers"] = {1};
+  EXPECT_THAT(error_of(j), HasSubstr("unknown key 'grid.layers'"));
+  j = minimal();
+  j["data"]["corpse"] = "x";
+  EXPECT_THAT(error_of(j), HasSubstr("unknown key 'data.corpse'"));
+  j = minimal();
+  j["eval"] = {{"every", 5}, {"size", 3}};
+  EXPECT_THAT(error_of(j), HasSubstr("unknown key 'eval.size'"));
+}
+
+TEST(SweepSpec, InvalidValuesNameTheKey) {
+  json j = minimal();
+  j["batch"] = 0;
+  EXPECT_THAT(error_of(j), HasSubstr("key 'batch' must be at least 1, got 0"));
+  j = minimal();
+  j["grid"]["nl"] = {2, "four"};
+  EXPECT_THAT(error_of(j), HasSubstr("key 'grid.nl[1]' must be an integer"));
+  j = minimal();
+  j["grid"]["nl"] = {2, 2};
+  EXPECT_THAT(error_of(j), HasSubstr("grid.nl[1]': value 2 is repeated"));
+  j = minimal();
+  j["optimizer"] = "sgd";
+  EXPECT_THAT(error_of(j), HasSubstr("key 'optimizer': invalid value 'sgd'"));
+  j = minimal();
+  j["budget"] = {{"steps", 10}, {"tokens", 1000}};
+  EXPECT_THAT(error_of(j), HasSubstr("exactly one of steps, tokens, flops"));
+  j = minimal();
+  j["base"] = "huge";
+  EXPECT_THAT(error_of(j), HasSubstr("key 'base': shape name 'huge'"));
+  j = minimal();
+  j["grid"] = {{"nl", {2}}, {"el", {3}}};
+  EXPECT_THAT(error_of(j), HasSubstr("'nl' sets el and dl"));
+  j = minimal();
+  j["shapes"] = {"tiny"};
+  EXPECT_THAT(error_of(j), HasSubstr("exactly one of 'grid' and 'shapes'"));
+  j = minimal();
+  j["data"] = {{"source", "c4"}, {"corpus", "data/demo"}};
+  EXPECT_THAT(error_of(j), HasSubstr("missing required key 'data.tokenizer'"));
+  j = minimal();
+  j["seeds"] = {0, -1};
+  EXPECT_THAT(error_of(j), HasSubstr("key 'seeds[1]' must be a non-negative integer"));
+  j = minimal();
+  j["name"] = "../x";
+  EXPECT_THAT(error_of(j), HasSubstr("not usable as a directory name"));
+}
+
+TEST(SweepSpec, GridIsCartesianInKnobOrderWithSeedsInnermost) {
+  json j = minimal();
+  j["base"] = "small";
+  j["grid"] = {{"dl", {4, 8}}, {"el", {16, 8}}};   // object order is irrelevant: knob order el, dl
+  j["seeds"] = {0, 1};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  std::vector<std::string> ids;
+  for (const auto& v : e.variants) ids.push_back(v.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"small-el16-dl4-s0", "small-el16-dl4-s1", "small-el16-dl8-s0",
+                                           "small-el16-dl8-s1", "small-el8-dl4-s0", "small-el8-dl4-s1",
+                                           "small-el8-dl8-s0", "small-el8-dl8-s1"}));
+  EXPECT_TRUE(e.skipped.empty());
+  EXPECT_EQ(e.variants[0].shape.el, 16);
+  EXPECT_EQ(e.variants[0].shape.dl, 4);
+  EXPECT_EQ(e.variants[0].shape.dm, 512);
+  EXPECT_EQ(e.variants[0].shape_id, "small-el16-dl4");
+  EXPECT_EQ(e.variants[1].seed, 1u);
+  EXPECT_EQ(e.variants[0].coordinates, json({{"el", 16}, {"dl", 4}}));
+  // Pure: expanding twice gives the same thing.
+  const Expansion again = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(again.variants.size(), e.variants.size());
+  for (size_t i = 0; i < e.variants.size(); ++i) EXPECT_EQ(again.variants[i].id, e.variants[i].id);
+}
+
+TEST(SweepSpec, IdsParseBackToTheirShapes) {
+  json j = minimal();
+  j["base"] = "tiny";
+  j["grid"] = {{"ff", {512, 2048, 3072}}, {"dm", {1024}}, {"feed_forward_proj", {"relu", "gated-gelu"}},
+               {"tie_word_embeddings", {true, false}}};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(e.variants.size(), 12u);
+  EXPECT_EQ(e.variants[0].id, "tiny-dm1000-ff512-relu-tied-s0");
+  EXPECT_EQ(e.variants[11].id, "tiny-dm1000-ff3000-gated-untied-s0");
+  for (const auto& v : e.variants) {
+    const ParsedId back = parse_variant_id(v.id);
+    EXPECT_TRUE(back.shape.same_structure(v.shape)) << v.id;
+    EXPECT_EQ(back.seed, v.seed);
+  }
+  EXPECT_EQ(e.variants[11].shape.ff, 3072);
+  EXPECT_EQ(e.variants[11].shape.dm, 1024);
+  EXPECT_TRUE(e.variants[11].shape.gated());
+  EXPECT_FALSE(e.variants[11].shape.tied);
+}
+
+TEST(SweepSpec, ImpossibleShapesAreSkippedWithTheReason) {
+  json j = minimal();
+  j["grid"] = {{"nl", {0, 2}}, {"ff", {1000, 2048}}};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(e.variants.size(), 1u);
+  EXPECT_EQ(e.variants[0].id, "tiny-nl2-ff2000-s0");   // 2048 is written in thousands, as the paper does
+  EXPECT_EQ(e.variants[0].shape.ff, 2048);
+  ASSERT_EQ(e.skipped.size(), 3u);
+  EXPECT_EQ(e.skipped[0].id, "tiny-nl0-ff1000-s0");
+  EXPECT_THAT(e.skipped[0].reason, HasSubstr("nl must be positive, got 0"));
+  EXPECT_THAT(e.skipped[2].reason, HasSubstr("ff = 1000 cannot be written"));
+}
+
+TEST(SweepSpec, MemoryLimitSkips) {
+  json j = minimal();
+  j["grid"] = {{"nl", {2, 32}}};
+  ExpandOptions opt;
+  const Shape nl2 = parse_shape_name("tiny-nl2");
+  opt.memory_limit_bytes = estimate_memory(nl2, Lengths{64, 14, 4}).training_total_bytes + 1;
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"), opt);
+  ASSERT_EQ(e.variants.size(), 1u);
+  ASSERT_EQ(e.skipped.size(), 1u);
+  EXPECT_THAT(e.skipped[0].reason, HasSubstr("GiB"));
+}
+
+TEST(SweepSpec, ExplicitShapeListAndDuplicates) {
+  json j = minimal();
+  j.erase("grid");
+  j.erase("base");
+  j["shapes"] = {"t5-efficient-small-dl4", "tiny-nl2", "small-dl4", "tiny-xx9"};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(e.variants.size(), 2u);
+  EXPECT_EQ(e.variants[0].id, "small-dl4-s0");
+  EXPECT_EQ(e.variants[1].id, "tiny-nl2-s0");
+  ASSERT_EQ(e.skipped.size(), 2u);
+  EXPECT_EQ(e.skipped[0].reason, "duplicate of an earlier variant");
+  EXPECT_THAT(e.skipped[1].reason, HasSubstr("unknown knob 'xx'"));
+}
+
+TEST(SweepSpec, BudgetsResolvePerShape) {
+  const Shape tiny = parse_shape_name("tiny");
+  const Lengths len{64, 14, 4};
+  EXPECT_EQ(resolve_steps({BudgetKind::steps, 7}, tiny, len), 7);
+  // 4 · (64 + 14) = 312 tokens per step: 3120 tokens buy 10 steps, 3119 buy 9.
+  EXPECT_EQ(resolve_steps({BudgetKind::tokens, 3120}, tiny, len), 10);
+  EXPECT_EQ(resolve_steps({BudgetKind::tokens, 3119}, tiny, len), 9);
+  const double per_step = count_flops(tiny, len).train_per_step;
+  EXPECT_EQ(resolve_steps({BudgetKind::flops, 5.5 * per_step}, tiny, len), 5);
+  EXPECT_EQ(resolve_steps({BudgetKind::flops, 0.1 * per_step}, tiny, len), 1);
+  // A deeper shape gets fewer steps under the same FLOPs budget.
+  const Shape deep = parse_shape_name("tiny-nl8");
+  EXPECT_LT(resolve_steps({BudgetKind::flops, 100 * per_step}, deep, len), 100);
+}
+
+TEST(SweepSpec, ParseVariantId) {
+  const ParsedId p = parse_variant_id("t5-efficient-small-el16-dl4-s12");
+  EXPECT_EQ(p.seed, 12u);
+  EXPECT_EQ(p.shape.el, 16);
+  EXPECT_EQ(p.shape.dl, 4);
+  EXPECT_FALSE(parse_variant_id("small").seed.has_value());
+  EXPECT_THROW(parse_variant_id("small-zz4-s0"), Error);
+  EXPECT_EQ(knob_token("ff", 2048), "ff2000");
+  EXPECT_EQ(knob_token("nl", 2000), "nl2000");
+  EXPECT_EQ(knob_token("dm", 3000), "");
+}
+
+}  // namespace
+}  // namespace t5
