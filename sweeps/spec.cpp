@@ -368,8 +368,8 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
       }
     }
     if (reason.empty() && options.memory_limit_bytes > 0) {
-      const int64_t need = estimate_memory(c.shape, len, spec.settings.optimizer == "adamw" ? Optimizer::adamw
-                                                                                          : Optimizer::adafactor)
+      const int64_t need = estimate_memory(c.shape, len, spec.settings.optimizer == "adamw" ? OptimizerKind::adamw
+                                                                                          : OptimizerKind::adafactor)
                                .training_total_bytes;
       if (need > options.memory_limit_bytes)
         reason = fmt::format("training needs about {:.1f} GiB, more than the {:.1f} GiB available", need / 1073741824.0,
