@@ -8,7 +8,7 @@
 #include "core/counts.h"
 #include "core/describe.h"
 #include "core/error.h"
-#include "sweeps/ceiling.h"
+#include "core/ceiling.h"
 #include "sweeps/spec.h"
 
 namespace t5::cli {
@@ -68,7 +68,9 @@ int run_sweep_command(const std::vector<std::string>& args) {
     double rate = assume_gflops * 1e9;
     std::string source = "--assume-gflops";
     if (rate <= 0) {
-      const GemmCeiling g = measure_gemm_ceiling();
+      T5_CHECK(!expansion.variants.empty(), "{}: no variant to estimate", spec_path);
+      const GemmCeiling g = measure_gemm_ceiling(expansion.variants.back().shape, step_lengths(spec.settings),
+                                                 GemmPrecision::fp32);
       rate = kAssumedMfu * g.flops_per_second;
       source = fmt::format("{:.0f}% of a {} GEMM ceiling of {:.1f} GFLOP/s measured now", kAssumedMfu * 100, g.backend,
                            g.flops_per_second / 1e9);
