@@ -99,6 +99,8 @@ json parse_header(const std::string& text, const std::string& path) {
     header = json::parse(text, callback);
   } catch (const json::parse_error& e) {
     throw Error(fmt::format("{}: header is not valid JSON (byte {} of the header): {}", path, e.byte, e.what()));
+  } catch (const json::exception& e) {   // e.g. a number too large for a double
+    throw Error(fmt::format("{}: header is not valid JSON: {}", path, e.what()));
   }
   T5_CHECK(duplicate.empty(), "{}: header: duplicate key '{}'", path, duplicate);
   T5_CHECK(header.is_object(), "{}: header is not a JSON object", path);

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <random>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -238,6 +239,7 @@ TEST_F(Safetensors, RejectsHeaderNotStartingWithBrace) {
 TEST_F(Safetensors, RejectsHeaderThatIsNotJson) {
   expect_rejected(raw(R"({"a": {"dtype": "F32",)", ""), {"header is not valid JSON"});
   expect_rejected(raw(R"({"a": 1} trailing)", ""), {"header is not valid JSON"});
+  expect_rejected(raw(R"({"a": 24e327})", ""), {"header is not valid JSON", "number overflow"});   // found by fuzzing
 }
 
 TEST_F(Safetensors, AcceptsSpacePaddedHeader) {
@@ -348,6 +350,49 @@ TEST_F(Safetensors, RejectsMissingAndUnknownEntryKeys) {
   expect_rejected(raw(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}})", std::string(4, '\0')),
                   {"tensor 'a'", "unknown key 'x'"});
   expect_rejected(raw(R"({"a":[1,2]})", ""), {"tensor 'a'", "entry must be an object"});
+}
+
+// Random edits of a valid file (bytes, JSON characters, deletions, header-length nudges) must be
+// accepted or rejected with t5::Error, never crash or throw anything else. A longer run of this
+// under AddressSanitizer (200k mutations) found the number-overflow case above.
+TEST_F(Safetensors, MutatedFilesOnlyEverRaiseT5Errors) {
+  const std::string base_path = path("base.safetensors");
+  write_safetensors(base_path, {{"a", "F32", {2, 3}, {1, 2, 3, 4, 5, 6}}, {"b", "BF16", {4}, {1, 2, 3, 4}},
+                                {"c", "F16", {1}, {0.5f}}});
+  std::ifstream in(base_path, std::ios::binary);
+  const std::string base((std::istreambuf_iterator<char>(in)), {});
+  std::mt19937_64 rng(2026);
+  const std::string alphabet = "{}[]\":,0123456789-eE. aFBI16x\\u";
+  int rejected = 0;
+  for (int iteration = 0; iteration < 2000; ++iteration) {
+    std::string s = base;
+    for (int edit = 0, edits = 1 + int(rng() % 4); edit < edits && !s.empty(); ++edit) {
+      const size_t pos = rng() % s.size();
+      switch (rng() % 5) {
+        case 0: s[pos] = char(rng()); break;
+        case 1: s[pos] = alphabet[rng() % alphabet.size()]; break;
+        case 2: s.erase(pos, 1 + rng() % 3); break;
+        case 3: s.insert(pos, 1, alphabet[rng() % alphabet.size()]); break;
+        default:
+          if (s.size() >= 8) {
+            uint64_t n = 0;
+            std::memcpy(&n, s.data(), 8);
+            n += uint64_t(int64_t(rng() % 7) - 3);
+            std::memcpy(s.data(), &n, 8);
+          }
+      }
+    }
+    const std::string p = path("m.safetensors");
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << s;
+    try {
+      read_safetensors(p);
+    } catch (const Error&) {
+      ++rejected;
+    } catch (const std::exception& e) {
+      FAIL() << "iteration " << iteration << ": non-t5 exception: " << e.what();
+    }
+  }
+  EXPECT_GT(rejected, 1000);
 }
 
 TEST_F(Safetensors, EmptyFileWithEmptyHeaderHasNoTensors) {
