@@ -37,10 +37,13 @@ dnnl::stream& thread_stream() {
 
 // Everything a primitive bakes in. alpha and beta enter by their bit patterns. oneDNN plans a
 // primitive's work split for the threads available when it is created (one inside a parallel
-// region), so that count is part of the key too.
-using PrimitiveKey = std::array<int64_t, 20>;
+// region), so that count is part of the key too. Inside a parallel region each thread gets its own
+// primitive: a primitive owns one scratchpad, and two threads executing it at once corrupt each other's
+// results (seen as wrong per-head attention products in the model parity tests).
+using PrimitiveKey = std::array<int64_t, 21>;
 
 int planned_threads() { return omp_in_parallel() ? 1 : omp_get_max_threads(); }
+int owner_thread() { return omp_in_parallel() ? omp_get_thread_num() : -1; }
 
 struct Layout {
   Trans ta, tb;
@@ -52,7 +55,7 @@ PrimitiveKey make_key(dt type, const Layout& l, float alpha, float beta) {
   const GemmBatch& b = l.batch;
   return {int64_t(type), int64_t(l.ta), int64_t(l.tb), l.M, l.N, l.K, l.lda, l.ldb, l.ldc,
           int64_t(std::bit_cast<uint32_t>(alpha)), int64_t(std::bit_cast<uint32_t>(beta)), b.outer, b.inner,
-          b.a_outer, b.a_inner, b.b_outer, b.b_inner, b.c_outer, b.c_inner, planned_threads()};
+          b.a_outer, b.a_inner, b.b_outer, b.b_inner, b.c_outer, b.c_inner, planned_threads(), owner_thread()};
 }
 
 // A [rows, cols] operand view (rows x cols of op(X)) stored with leading dimension ld, transposed or not,

@@ -1,29 +1,440 @@
-// T5 forward/backward over the single parameter buffer (SPEC.md §4). First slice: buffers only; the
-// layer passes follow in the next commit.
+// T5 forward/backward over the single parameter buffer (SPEC.md §4), composed from the layer pairs of
+// core/layers.h. The flow mirrors Hugging Face's T5ForConditionalGeneration:
+//   encoder: x = dropout(embed(ids)); per block x += dropout(SelfAttn(norm(x))), x += dropout(FF(norm(x)));
+//            enc = dropout(final_norm(x))
+//   decoder: y likewise with self (causal), cross (keys from enc) and FF sublayers;
+//            logits = dropout(final_norm(y)) · (dm^-½ if tied) · Wᵀ, W = shared or lm_head
+// Activations of every sublayer are kept in a Workspace allocated once per batch geometry; the
+// residual stream is stored as one snapshot per sublayer boundary so backward needs no recompute.
+// The output projection runs in row chunks (loss and its gradient per chunk), so the [N, V] logits
+// never exist at once during training.
 #include "core/model.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
+#include "core/layers.h"
 
 namespace t5 {
 
-struct Model::Workspace {};
+namespace {
+
+constexpr int64_t kHeadChunkRows = 256;  // rows of logits computed at a time in the output head
+
+// Offsets into the parameter (and gradient) buffer of one sublayer's tensors.
+struct AttentionParams {
+  int64_t norm, q, k, v, o;
+};
+struct FeedForwardParams {
+  int64_t norm, wi, wi_0, wi_1, wo;  // wi for ReLU; wi_0, wi_1 for gated-GELU (others −1)
+};
+
+// Saved activations of one sublayer.
+struct AttentionCache {
+  std::vector<float> xn, rstd;      // normed input [Nq, dm], its 1/rms [Nq]
+  std::vector<float> q, k, v;       // [B, nh, Lq|Lk, kv]
+  std::vector<float> ctx;           // merged context [Nq, inner]
+  std::vector<float> probs;         // [B, nh, Lq, Lk]
+};
+struct FeedForwardCache {
+  std::vector<float> xn, rstd;  // [N, dm], [N]
+  std::vector<float> a, b, h;   // pre-activations [N, ff] (b gated only) and hidden after dropout
+};
+
+// Dropout sites: one id per place dropout is applied (stack, block, what).
+enum DropKind : uint64_t { kEmbed = 1, kAttnProbs, kAttnOut, kFFHidden, kFFOut, kFinal };
+Dropout dropout_at(const ForwardOptions& opt, int stack, int layer, int sublayer, DropKind kind) {
+  return Dropout{opt.dropout, opt.seed,
+                 (uint64_t(stack + 1) << 40) | (uint64_t(layer + 1) << 16) | (uint64_t(sublayer + 1) << 8) | kind};
+}
+
+void resize(std::vector<float>& v, int64_t n) { v.assign(size_t(n), 0.0f); }
+
+}  // namespace
+
+struct Model::Workspace {
+  // Parameter offsets, fixed for the model's lifetime.
+  std::vector<AttentionParams> enc_attn, dec_self, dec_cross;
+  std::vector<FeedForwardParams> enc_ff, dec_ff;
+  int64_t shared = 0, lm_head = -1, enc_table = 0, dec_table = 0, enc_final = 0, dec_final = 0;
+
+  // Geometry of the buffers below (allocated by ensure()).
+  int64_t B = -1, Le = -1, Ld = -1;
+  std::vector<float> enc_res;   // [2·el + 1, Ne, dm] residual stream at each sublayer boundary
+  std::vector<float> dec_res;   // [3·dl + 1, Nd, dm]
+  std::vector<float> enc_out, enc_rstd;   // final-normed encoder output [Ne, dm], [Ne]
+  std::vector<float> dec_out, dec_rstd;   // final-normed decoder output (after dropout, scaled if tied)
+  std::vector<AttentionCache> enc_attn_c, dec_self_c, dec_cross_c;
+  std::vector<FeedForwardCache> enc_ff_c, dec_ff_c;
+  std::vector<float> enc_bias, dec_bias, denc_bias, ddec_bias;  // [nh, L, L]
+  std::vector<int32_t> labels;                                  // [Nd], −1 where no loss
+  // Scratch shared by all sublayers.
+  std::vector<float> scores;          // [B, nh, max Lq·Lk]
+  std::vector<float> proj;            // [max N, inner] merged projection before split / after merge
+  std::vector<float> dq, dk, dv;      // [max N, inner] head layout
+  std::vector<float> dctx;            // [max N, inner] head layout
+  std::vector<float> out;             // [max N, dm] sublayer output / its gradient
+  std::vector<float> dxn;             // [max N, dm]
+  std::vector<float> dh, da, db;      // [max N, ff]
+  std::vector<float> dx_enc, dx_dec, d_enc_out;  // running residual gradients
+  std::vector<float> logits;          // [kHeadChunkRows, V]
+
+  void ensure(const Shape& s, int64_t b, int64_t le, int64_t ld);
+};
+
+void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld) {
+  if (b == B && le == Le && ld == Ld) return;
+  B = b, Le = le, Ld = ld;
+  const int64_t Ne = B * Le, Nd = B * Ld, Nmax = std::max(Ne, Nd), dm = s.dm, inner = s.inner(), nh = s.nh;
+  resize(enc_res, (2 * s.el + 1) * Ne * dm);
+  resize(dec_res, (3 * s.dl + 1) * Nd * dm);
+  resize(enc_out, Ne * dm), resize(enc_rstd, Ne), resize(dec_out, Nd * dm), resize(dec_rstd, Nd);
+  auto attention = [&](AttentionCache& c, int64_t Lq, int64_t Lk) {
+    resize(c.xn, B * Lq * dm), resize(c.rstd, B * Lq);
+    resize(c.q, B * Lq * inner), resize(c.k, B * Lk * inner), resize(c.v, B * Lk * inner);
+    resize(c.ctx, B * Lq * inner), resize(c.probs, B * nh * Lq * Lk);
+  };
+  auto feed_forward = [&](FeedForwardCache& c, int64_t N) {
+    resize(c.xn, N * dm), resize(c.rstd, N), resize(c.a, N * s.ff), resize(c.h, N * s.ff);
+    if (s.gated()) resize(c.b, N * s.ff);
+  };
+  enc_attn_c.resize(size_t(s.el)), enc_ff_c.resize(size_t(s.el));
+  dec_self_c.resize(size_t(s.dl)), dec_cross_c.resize(size_t(s.dl)), dec_ff_c.resize(size_t(s.dl));
+  for (auto& c : enc_attn_c) attention(c, Le, Le);
+  for (auto& c : enc_ff_c) feed_forward(c, Ne);
+  for (auto& c : dec_self_c) attention(c, Ld, Ld);
+  for (auto& c : dec_cross_c) attention(c, Ld, Le);
+  for (auto& c : dec_ff_c) feed_forward(c, Nd);
+  resize(enc_bias, nh * Le * Le), resize(denc_bias, nh * Le * Le);
+  resize(dec_bias, nh * Ld * Ld), resize(ddec_bias, nh * Ld * Ld);
+  labels.assign(size_t(Nd), -1);
+  resize(scores, B * nh * std::max({Le * Le, Ld * Ld, Ld * Le}));
+  for (auto* v : {&proj, &dq, &dk, &dv, &dctx}) resize(*v, Nmax * inner);
+  resize(out, Nmax * dm), resize(dxn, Nmax * dm);
+  for (auto* v : {&dh, &da, &db}) resize(*v, Nmax * s.ff);
+  resize(dx_enc, Ne * dm), resize(dx_dec, Nd * dm), resize(d_enc_out, Ne * dm);
+  resize(logits, kHeadChunkRows * s.vocab_size);
+}
 
 Model::Model(const Shape& shape)
-    : table_(shape), params_(size_t(table_.total()), 0.0f), grads_(size_t(table_.total()), 0.0f) {}
+    : table_(shape),
+      params_(size_t(table_.total()), 0.0f),
+      grads_(size_t(table_.total()), 0.0f),
+      work_(std::make_unique<Workspace>()) {
+  Workspace& w = *work_;
+  auto off = [&](int stack, int layer, Role role, int sub) { return table_.get(stack, layer, role, sub).offset; };
+  auto attention = [&](int stack, int layer, int sub) {
+    return AttentionParams{off(stack, layer, Role::norm, sub), off(stack, layer, Role::q, sub),
+                           off(stack, layer, Role::k, sub), off(stack, layer, Role::v, sub),
+                           off(stack, layer, Role::o, sub)};
+  };
+  auto feed_forward = [&](int stack, int layer, int sub) {
+    const bool g = shape.gated();
+    return FeedForwardParams{off(stack, layer, Role::norm, sub), g ? -1 : off(stack, layer, Role::wi, sub),
+                             g ? off(stack, layer, Role::wi_0, sub) : -1, g ? off(stack, layer, Role::wi_1, sub) : -1,
+                             off(stack, layer, Role::wo, sub)};
+  };
+  for (int i = 0; i < shape.el; ++i) {
+    w.enc_attn.push_back(attention(0, i, 0));
+    w.enc_ff.push_back(feed_forward(0, i, 1));
+  }
+  for (int i = 0; i < shape.dl; ++i) {
+    w.dec_self.push_back(attention(1, i, 0));
+    w.dec_cross.push_back(attention(1, i, 1));
+    w.dec_ff.push_back(feed_forward(1, i, 2));
+  }
+  w.shared = table_.at("shared.weight").offset;
+  w.lm_head = shape.tied ? -1 : table_.at("lm_head.weight").offset;
+  w.enc_table = off(0, -1, Role::relative_bias, 0);
+  w.dec_table = off(1, -1, Role::relative_bias, 0);
+  w.enc_final = off(0, -1, Role::final_norm, -1);
+  w.dec_final = off(1, -1, Role::final_norm, -1);
+}
+
 Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 void Model::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
 
-LossResult Model::forward_backward(const Batch&, const ForwardOptions&, float) {
-  throw Error("Model::forward_backward: not implemented yet");
+namespace {
+
+// Everything one pass needs to see: shape, weights, gradients, workspace, batch, options.
+struct Pass {
+  const Shape& s;
+  const float* P;  // parameter buffer
+  float* G;        // gradient buffer (backward only)
+  const Batch& batch;
+  const ForwardOptions& opt;
+  int64_t B, Le, Ld;
+};
+
+// x_out = x_in + dropout(Attention(norm(x_in), kv_src)); kv_src null = self-attention.
+void attention_sublayer_forward(const Pass& p, Model::Workspace& w, const AttentionParams& ap, AttentionCache& c, const float* x_in,
+                                float* x_out, const float* kv_src, const float* bias, const int32_t* seg_q,
+                                const int32_t* seg_k, int64_t Lq, int64_t Lk, bool causal, int stack, int layer,
+                                int sub) {
+  const int64_t dm = p.s.dm, inner = p.s.inner(), Nq = p.B * Lq, Nk = p.B * Lk, nh = p.s.nh, kv = p.s.kv;
+  rmsnorm_forward(c.xn.data(), c.rstd.data(), x_in, p.P + ap.norm, Nq, dm, p.s.layer_norm_epsilon);
+  const float* src = kv_src ? kv_src : c.xn.data();
+  linear_forward(w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner);
+  split_heads(c.q.data(), w.proj.data(), p.B, Lq, nh, kv);
+  linear_forward(w.proj.data(), src, p.P + ap.k, Nk, dm, inner);
+  split_heads(c.k.data(), w.proj.data(), p.B, Lk, nh, kv);
+  linear_forward(w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
+  split_heads(c.v.data(), w.proj.data(), p.B, Lk, nh, kv);
+  const AttentionDims d{p.B, nh, Lq, Lk, kv};
+  attention_forward(w.dctx.data(), c.probs.data(), w.scores.data(), c.q.data(), c.k.data(), c.v.data(), bias, seg_q,
+                    seg_k, causal, d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
+  merge_heads(c.ctx.data(), w.dctx.data(), p.B, Lq, nh, kv);
+  linear_forward(w.out.data(), c.ctx.data(), p.P + ap.o, Nq, inner, dm);
+  dropout_apply(w.out.data(), Nq * dm, dropout_at(p.opt, stack, layer, sub, kAttnOut));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < Nq * dm; ++i) x_out[i] = x_in[i] + w.out[i];
 }
-LossResult Model::evaluate(const Batch&, const ForwardOptions&) {
-  throw Error("Model::evaluate: not implemented yet");
+
+// dx [Nq, dm] is the gradient of x_out on entry and of x_in on exit (residual + norm path);
+// d_src [Nk, dm] (cross-attention only) accumulates the gradient of kv_src.
+void attention_sublayer_backward(const Pass& p, Model::Workspace& w, const AttentionParams& ap, const AttentionCache& c,
+                                 const float* x_in, float* dx, const float* kv_src, float* d_src, float* dbias,
+                                 int64_t Lq, int64_t Lk, int stack, int layer, int sub) {
+  const int64_t dm = p.s.dm, inner = p.s.inner(), Nq = p.B * Lq, Nk = p.B * Lk, nh = p.s.nh, kv = p.s.kv;
+  std::copy_n(dx, Nq * dm, w.out.data());
+  dropout_apply(w.out.data(), Nq * dm, dropout_at(p.opt, stack, layer, sub, kAttnOut));
+  std::fill_n(w.proj.data(), Nq * inner, 0.0f);
+  linear_backward(w.proj.data(), p.G + ap.o, w.out.data(), c.ctx.data(), p.P + ap.o, Nq, inner, dm);
+  split_heads(w.dctx.data(), w.proj.data(), p.B, Lq, nh, kv);
+  const AttentionDims d{p.B, nh, Lq, Lk, kv};
+  attention_backward(w.dq.data(), w.dk.data(), w.dv.data(), dbias, w.scores.data(), w.dctx.data(), c.q.data(),
+                     c.k.data(), c.v.data(), c.probs.data(), d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
+  std::fill_n(w.dxn.data(), Nq * dm, 0.0f);
+  merge_heads(w.proj.data(), w.dq.data(), p.B, Lq, nh, kv);
+  linear_backward(w.dxn.data(), p.G + ap.q, w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner);
+  const float* src = kv_src ? kv_src : c.xn.data();
+  float* dsrc = kv_src ? d_src : w.dxn.data();
+  merge_heads(w.proj.data(), w.dk.data(), p.B, Lk, nh, kv);
+  linear_backward(dsrc, p.G + ap.k, w.proj.data(), src, p.P + ap.k, Nk, dm, inner);
+  merge_heads(w.proj.data(), w.dv.data(), p.B, Lk, nh, kv);
+  linear_backward(dsrc, p.G + ap.v, w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
+  rmsnorm_backward(dx, p.G + ap.norm, w.dxn.data(), x_in, p.P + ap.norm, c.rstd.data(), Nq, dm);
 }
-std::vector<float> Model::logits(const Batch&) { throw Error("Model::logits: not implemented yet"); }
+
+// x_out = x_in + dropout(wo · dropout(act(norm(x_in)))), act = relu(wi·) or gelu(wi_0·) ⊙ wi_1·
+void feed_forward_sublayer_forward(const Pass& p, Model::Workspace& w, const FeedForwardParams& fp, FeedForwardCache& c,
+                                   const float* x_in, float* x_out, int64_t N, int stack, int layer, int sub) {
+  const int64_t dm = p.s.dm, ff = p.s.ff;
+  rmsnorm_forward(c.xn.data(), c.rstd.data(), x_in, p.P + fp.norm, N, dm, p.s.layer_norm_epsilon);
+  if (p.s.gated()) {
+    linear_forward(c.a.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff);
+    linear_forward(c.b.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
+    gated_gelu_forward(c.h.data(), c.a.data(), c.b.data(), N * ff);
+  } else {
+    linear_forward(c.a.data(), c.xn.data(), p.P + fp.wi, N, dm, ff);
+    relu_forward(c.h.data(), c.a.data(), N * ff);
+  }
+  dropout_apply(c.h.data(), N * ff, dropout_at(p.opt, stack, layer, sub, kFFHidden));
+  linear_forward(w.out.data(), c.h.data(), p.P + fp.wo, N, ff, dm);
+  dropout_apply(w.out.data(), N * dm, dropout_at(p.opt, stack, layer, sub, kFFOut));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N * dm; ++i) x_out[i] = x_in[i] + w.out[i];
+}
+
+void feed_forward_sublayer_backward(const Pass& p, Model::Workspace& w, const FeedForwardParams& fp, const FeedForwardCache& c,
+                                    const float* x_in, float* dx, int64_t N, int stack, int layer, int sub) {
+  const int64_t dm = p.s.dm, ff = p.s.ff;
+  std::copy_n(dx, N * dm, w.out.data());
+  dropout_apply(w.out.data(), N * dm, dropout_at(p.opt, stack, layer, sub, kFFOut));
+  std::fill_n(w.dh.data(), N * ff, 0.0f);
+  linear_backward(w.dh.data(), p.G + fp.wo, w.out.data(), c.h.data(), p.P + fp.wo, N, ff, dm);
+  dropout_apply(w.dh.data(), N * ff, dropout_at(p.opt, stack, layer, sub, kFFHidden));
+  std::fill_n(w.dxn.data(), N * dm, 0.0f);
+  std::fill_n(w.da.data(), N * ff, 0.0f);
+  if (p.s.gated()) {
+    std::fill_n(w.db.data(), N * ff, 0.0f);
+    gated_gelu_backward(w.da.data(), w.db.data(), w.dh.data(), c.a.data(), c.b.data(), N * ff);
+    linear_backward(w.dxn.data(), p.G + fp.wi_0, w.da.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff);
+    linear_backward(w.dxn.data(), p.G + fp.wi_1, w.db.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
+  } else {
+    relu_backward(w.da.data(), w.dh.data(), c.a.data(), N * ff);
+    linear_backward(w.dxn.data(), p.G + fp.wi, w.da.data(), c.xn.data(), p.P + fp.wi, N, dm, ff);
+  }
+  rmsnorm_backward(dx, p.G + fp.norm, w.dxn.data(), x_in, p.P + fp.norm, c.rstd.data(), N, dm);
+}
+
+// A stack's input: x = dropout(shared[ids]) and its relative bias [nh, L, L] from the stack's table.
+void stack_input_forward(const Pass& p, Model::Workspace& w, float* x, const int32_t* ids, int64_t N, float* bias,
+                         int64_t table, int64_t L, int stack) {
+  embedding_forward(x, ids, p.P + w.shared, N, p.s.dm);
+  dropout_apply(x, N * p.s.dm, dropout_at(p.opt, stack, -1, -1, kEmbed));
+  relative_bias_forward(bias, p.P + table, p.s.nh, L, L, stack == 0, p.s.relative_buckets, p.s.relative_max_distance);
+}
+
+// Gradients of the stack input: dbias (summed over the stack's layers) into its table, dx into shared.
+void stack_input_backward(const Pass& p, Model::Workspace& w, float* dx, const int32_t* ids, int64_t N,
+                          const float* dbias, int64_t table, int64_t L, int stack) {
+  relative_bias_backward(p.G + table, dbias, p.s.nh, L, L, stack == 0, p.s.relative_buckets,
+                         p.s.relative_max_distance);
+  dropout_apply(dx, N * p.s.dm, dropout_at(p.opt, stack, -1, -1, kEmbed));
+  embedding_backward(p.G + w.shared, dx, ids, N, p.s.dm);
+}
+
+void check_batch(const Batch& b, const Shape& s) {
+  T5_CHECK(b.batch > 0 && b.inputs_length > 0 && b.targets_length > 0,
+           "batch geometry must be positive, got batch {} inputs_length {} targets_length {}", b.batch,
+           b.inputs_length, b.targets_length);
+  const size_t ne = size_t(b.batch * b.inputs_length), nd = size_t(b.batch * b.targets_length);
+  T5_CHECK(b.input_ids.size() == ne && b.encoder_segment_ids.size() == ne,
+           "batch: input_ids/encoder_segment_ids hold {}/{} values, expected {}", b.input_ids.size(),
+           b.encoder_segment_ids.size(), ne);
+  T5_CHECK(b.decoder_input_ids.size() == nd && b.decoder_segment_ids.size() == nd && b.labels.size() == nd,
+           "batch: decoder_input_ids/decoder_segment_ids/labels hold {}/{}/{} values, expected {}",
+           b.decoder_input_ids.size(), b.decoder_segment_ids.size(), b.labels.size(), nd);
+  const int64_t V = s.vocab_size;
+  for (size_t i = 0; i < ne; ++i)
+    T5_CHECK(b.input_ids[i] >= 0 && b.input_ids[i] < V, "batch: input_ids[{}] = {} outside the vocabulary [0, {})",
+             i, b.input_ids[i], V);
+  for (size_t i = 0; i < nd; ++i) {
+    T5_CHECK(b.decoder_input_ids[i] >= 0 && b.decoder_input_ids[i] < V,
+             "batch: decoder_input_ids[{}] = {} outside the vocabulary [0, {})", i, b.decoder_input_ids[i], V);
+    T5_CHECK(b.labels[i] == kIgnoreLabel || (b.labels[i] >= 0 && b.labels[i] < V),
+             "batch: labels[{}] = {} is neither -100 nor in the vocabulary [0, {})", i, b.labels[i], V);
+  }
+}
+
+}  // namespace
+
+// The whole pass. `backward` adds gradients; `logits_out` (if non-null) receives all [Nd, V] logits.
+static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
+                      const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out);
+
+LossResult Model::forward_backward(const Batch& batch, const ForwardOptions& opt, float grad_scale) {
+  return run(shape(), params(), grads(), *work_, batch, opt, grad_scale, true, nullptr);
+}
+
+LossResult Model::evaluate(const Batch& batch, const ForwardOptions& opt) {
+  return run(shape(), params(), nullptr, *work_, batch, opt, 0.0f, false, nullptr);
+}
+
+std::vector<float> Model::logits(const Batch& batch) {
+  std::vector<float> out;
+  run(shape(), params(), nullptr, *work_, batch, ForwardOptions{}, 0.0f, false, &out);
+  return out;
+}
+
+static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
+                      const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out) {
+  T5_CHECK(opt.precision == Precision::fp32, "precision bf16 is not implemented yet", "use fp32");
+  T5_CHECK(opt.dropout >= 0.0 && opt.dropout < 1.0, "dropout must be in [0, 1), got {}", opt.dropout);
+  check_batch(batch, s);
+  const int64_t B = batch.batch, Le = batch.inputs_length, Ld = batch.targets_length;
+  const int64_t Ne = B * Le, Nd = B * Ld, dm = s.dm, V = s.vocab_size;
+  w.ensure(s, B, Le, Ld);
+  const Pass p{s, params, grads, batch, opt, B, Le, Ld};
+  const int32_t* enc_seg = batch.encoder_segment_ids.data();
+  const int32_t* dec_seg = batch.decoder_segment_ids.data();
+
+  // ---- encoder
+  float* enc_res0 = w.enc_res.data();
+  stack_input_forward(p, w, enc_res0, batch.input_ids.data(), Ne, w.enc_bias.data(), w.enc_table, Le, 0);
+  auto enc_res = [&](int64_t i) { return w.enc_res.data() + i * Ne * dm; };
+  for (int l = 0; l < s.el; ++l) {
+    attention_sublayer_forward(p, w, w.enc_attn[l], w.enc_attn_c[l], enc_res(2 * l), enc_res(2 * l + 1), nullptr,
+                               w.enc_bias.data(), enc_seg, enc_seg, Le, Le, false, 0, l, 0);
+    feed_forward_sublayer_forward(p, w, w.enc_ff[l], w.enc_ff_c[l], enc_res(2 * l + 1), enc_res(2 * l + 2), Ne, 0, l,
+                                  1);
+  }
+  rmsnorm_forward(w.enc_out.data(), w.enc_rstd.data(), enc_res(2 * s.el), params + w.enc_final, Ne, dm,
+                  s.layer_norm_epsilon);
+  dropout_apply(w.enc_out.data(), Ne * dm, dropout_at(opt, 0, -1, -1, kFinal));
+
+  // ---- decoder
+  stack_input_forward(p, w, w.dec_res.data(), batch.decoder_input_ids.data(), Nd, w.dec_bias.data(), w.dec_table,
+                      Ld, 1);
+  auto dec_res = [&](int64_t i) { return w.dec_res.data() + i * Nd * dm; };
+  for (int l = 0; l < s.dl; ++l) {
+    attention_sublayer_forward(p, w, w.dec_self[l], w.dec_self_c[l], dec_res(3 * l), dec_res(3 * l + 1), nullptr,
+                               w.dec_bias.data(), dec_seg, dec_seg, Ld, Ld, true, 1, l, 0);
+    attention_sublayer_forward(p, w, w.dec_cross[l], w.dec_cross_c[l], dec_res(3 * l + 1), dec_res(3 * l + 2),
+                               w.enc_out.data(), nullptr, dec_seg, enc_seg, Ld, Le, false, 1, l, 1);
+    feed_forward_sublayer_forward(p, w, w.dec_ff[l], w.dec_ff_c[l], dec_res(3 * l + 2), dec_res(3 * l + 3), Nd, 1, l,
+                                  2);
+  }
+  rmsnorm_forward(w.dec_out.data(), w.dec_rstd.data(), dec_res(3 * s.dl), params + w.dec_final, Nd, dm,
+                  s.layer_norm_epsilon);
+  const Dropout final_drop = dropout_at(opt, 1, -1, -1, kFinal);
+  dropout_apply(w.dec_out.data(), Nd * dm, final_drop);
+  // Tied embeddings rescale the decoder output by dm^-½ before the projection (Mesh TF / HF).
+  const float out_scale = s.tied ? float(1.0 / std::sqrt(double(dm))) : 1.0f;
+  if (s.tied)
+    for (int64_t i = 0; i < Nd * dm; ++i) w.dec_out[i] *= out_scale;
+
+  // ---- output head and loss, in row chunks
+  LossResult r;
+  for (int64_t n = 0; n < Nd; ++n) {
+    const bool counted = batch.labels[n] != kIgnoreLabel && dec_seg[n] != 0;
+    w.labels[n] = counted ? batch.labels[n] : -1;
+    r.label_tokens += counted ? 1 : 0;
+  }
+  const int64_t W_out = s.tied ? w.shared : w.lm_head;
+  if (logits_out) logits_out->assign(size_t(Nd * V), 0.0f);
+  const bool grad_head = backward && r.label_tokens > 0;
+  const double scale = r.label_tokens > 0 ? double(grad_scale) / double(r.label_tokens) : 0.0;
+  if (grad_head) std::fill(w.dx_dec.begin(), w.dx_dec.end(), 0.0f);
+  double sum_ce = 0.0, sum_z = 0.0;
+  for (int64_t r0 = 0; r0 < Nd; r0 += kHeadChunkRows) {
+    const int64_t rows = std::min(kHeadChunkRows, Nd - r0);
+    const bool any_label = std::any_of(w.labels.begin() + r0, w.labels.begin() + r0 + rows, [](int32_t l) { return l >= 0; });
+    if (!any_label && !logits_out) continue;
+    float* lg = logits_out ? logits_out->data() + r0 * V : w.logits.data();
+    linear_forward(lg, w.dec_out.data() + r0 * dm, params + W_out, rows, dm, V);
+    float* dlg = grad_head ? w.logits.data() : nullptr;  // may alias lg (written after reading)
+    cross_entropy_forward_backward(dlg, &sum_ce, &sum_z, lg, w.labels.data() + r0, rows, V, opt.z_loss, scale);
+    if (grad_head)
+      linear_backward(w.dx_dec.data() + r0 * dm, grads + W_out, dlg, w.dec_out.data() + r0 * dm, params + W_out,
+                      rows, dm, V);
+  }
+  r.sum_cross_entropy = sum_ce;
+  if (r.label_tokens > 0) {
+    r.loss = sum_ce / double(r.label_tokens);
+    r.z_loss = sum_z / double(r.label_tokens);
+  }
+  if (!grad_head) return r;
+
+  // ---- decoder backward
+  float* dx = w.dx_dec.data();
+  if (s.tied)
+    for (int64_t i = 0; i < Nd * dm; ++i) dx[i] *= out_scale;
+  dropout_apply(dx, Nd * dm, final_drop);
+  std::copy_n(dx, Nd * dm, w.dxn.data());
+  std::fill_n(dx, Nd * dm, 0.0f);
+  rmsnorm_backward(dx, grads + w.dec_final, w.dxn.data(), dec_res(3 * s.dl), params + w.dec_final,
+                   w.dec_rstd.data(), Nd, dm);
+  std::fill(w.d_enc_out.begin(), w.d_enc_out.end(), 0.0f);
+  std::fill(w.ddec_bias.begin(), w.ddec_bias.end(), 0.0f);
+  for (int l = int(s.dl) - 1; l >= 0; --l) {
+    feed_forward_sublayer_backward(p, w, w.dec_ff[l], w.dec_ff_c[l], dec_res(3 * l + 2), dx, Nd, 1, l, 2);
+    attention_sublayer_backward(p, w, w.dec_cross[l], w.dec_cross_c[l], dec_res(3 * l + 1), dx, w.enc_out.data(),
+                                w.d_enc_out.data(), nullptr, Ld, Le, 1, l, 1);
+    attention_sublayer_backward(p, w, w.dec_self[l], w.dec_self_c[l], dec_res(3 * l), dx, nullptr, nullptr,
+                                w.ddec_bias.data(), Ld, Ld, 1, l, 0);
+  }
+  stack_input_backward(p, w, dx, batch.decoder_input_ids.data(), Nd, w.ddec_bias.data(), w.dec_table, Ld, 1);
+
+  // ---- encoder backward
+  float* dxe = w.dx_enc.data();
+  dropout_apply(w.d_enc_out.data(), Ne * dm, dropout_at(opt, 0, -1, -1, kFinal));
+  std::fill(w.dx_enc.begin(), w.dx_enc.end(), 0.0f);
+  rmsnorm_backward(dxe, grads + w.enc_final, w.d_enc_out.data(), enc_res(2 * s.el), params + w.enc_final,
+                   w.enc_rstd.data(), Ne, dm);
+  std::fill(w.denc_bias.begin(), w.denc_bias.end(), 0.0f);
+  for (int l = int(s.el) - 1; l >= 0; --l) {
+    feed_forward_sublayer_backward(p, w, w.enc_ff[l], w.enc_ff_c[l], enc_res(2 * l + 1), dxe, Ne, 0, l, 1);
+    attention_sublayer_backward(p, w, w.enc_attn[l], w.enc_attn_c[l], enc_res(2 * l), dxe, nullptr, nullptr,
+                                w.denc_bias.data(), Le, Le, 0, l, 0);
+  }
+  stack_input_backward(p, w, dxe, batch.input_ids.data(), Ne, w.denc_bias.data(), w.enc_table, Le, 0);
+  return r;
+}
 
 }  // namespace t5

@@ -56,8 +56,9 @@ class Model {
   // Output logits [batch, Ld, V] of a forward pass without dropout (tests, generation checks).
   std::vector<float> logits(const Batch& batch);
 
+  struct Workspace;  // opaque: parameter offsets and per-geometry activation buffers (core/model.cpp)
+
  private:
-  struct Workspace;  // per-geometry activation buffers, reused across steps (core/model.cpp)
   ParamTable table_;
   std::vector<float> params_;
   std::vector<float> grads_;

@@ -1,0 +1,391 @@
+// Forward/backward pairs of the T5 layers (see core/layers.h). Float instantiations run the model;
+// double instantiations serve the finite-difference tests. Elementwise loops use OpenMP over rows.
+#include "core/layers.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace t5 {
+
+// ---------------------------------------------------------------- matmul routing
+template <>
+void matmul<float>(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                   const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+template <>
+void matmul_batched<float>(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                           int64_t lda, int64_t stride_a, const float* B, int64_t ldb, int64_t stride_b, float beta,
+                           float* C, int64_t ldc, int64_t stride_c, int64_t count) {
+  gemm_batched(ta, tb, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C, ldc, stride_c, count);
+}
+
+// Double precision: a plain loop, only for the finite-difference tests.
+template <>
+void matmul<double>(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                    int64_t lda, const double* B, int64_t ldb, double beta, double* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double sum = 0.0;
+      for (int64_t k = 0; k < K; ++k)
+        sum += (ta == Trans::N ? A[i * lda + k] : A[k * lda + i]) * (tb == Trans::N ? B[k * ldb + j] : B[j * ldb + k]);
+      C[i * ldc + j] = alpha * sum + (beta == 0.0 ? 0.0 : beta * C[i * ldc + j]);
+    }
+}
+
+template <>
+void matmul_batched<double>(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, double alpha, const double* A,
+                            int64_t lda, int64_t stride_a, const double* B, int64_t ldb, int64_t stride_b,
+                            double beta, double* C, int64_t ldc, int64_t stride_c, int64_t count) {
+  for (int64_t b = 0; b < count; ++b)
+    matmul<double>(ta, tb, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta, C + b * stride_c, ldc);
+}
+
+// ---------------------------------------------------------------- dropout
+namespace {
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+}  // namespace
+
+bool dropout_keep(const Dropout& d, int64_t index) {
+  const uint64_t h = splitmix64(splitmix64(d.seed ^ splitmix64(d.site)) + uint64_t(index));
+  return double(h >> 11) * 0x1.0p-53 >= d.rate;
+}
+
+template <class T>
+void dropout_apply(T* x, int64_t n, const Dropout& d) {
+  if (!d.active()) return;
+  const T scale = T(1.0 / (1.0 - d.rate));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) x[i] = dropout_keep(d, i) ? x[i] * scale : T(0);
+}
+
+// ---------------------------------------------------------------- embedding
+template <class T>
+void embedding_forward(T* out, const int32_t* ids, const T* table, int64_t N, int64_t dm) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) std::copy_n(table + int64_t(ids[n]) * dm, dm, out + n * dm);
+}
+
+template <class T>
+void embedding_backward(T* dtable, const T* dout, const int32_t* ids, int64_t N, int64_t dm) {
+  // Rows may repeat ids: parallel over columns keeps the scatter race-free.
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < dm; ++c)
+    for (int64_t n = 0; n < N; ++n) dtable[int64_t(ids[n]) * dm + c] += dout[n * dm + c];
+}
+
+// ---------------------------------------------------------------- linear
+template <class T>
+void linear_forward(T* y, const T* x, const T* W, int64_t N, int64_t in, int64_t out) {
+  matmul<T>(Trans::N, Trans::T, N, out, in, T(1), x, in, W, in, T(0), y, out);
+}
+
+template <class T>
+void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out) {
+  if (dx) matmul<T>(Trans::N, Trans::N, N, in, out, T(1), dy, out, W, in, T(1), dx, in);
+  matmul<T>(Trans::T, Trans::N, out, in, N, T(1), dy, out, x, in, T(1), dW, in);
+}
+
+// ---------------------------------------------------------------- RMSNorm
+template <class T>
+void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, int64_t N, int64_t d, double eps) {
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * d;
+    double ss = 0.0;
+    for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
+    const T r = T(1.0 / std::sqrt(ss / double(d) + eps));
+    rstd[n] = r;
+    T* o = out + n * d;
+    for (int64_t i = 0; i < d; ++i) o[i] = w[i] * (xr[i] * r);
+  }
+}
+
+template <class T>
+void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const T* rstd, int64_t N, int64_t d) {
+  // y_i = w_i x_i r, r = (mean x² + eps)^-½:  dx_i = r w_i dy_i − r³/d · x_i · Σ_j w_j dy_j x_j
+#pragma omp parallel for schedule(static)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* xr = x + n * d;
+    const T* g = dout + n * d;
+    const double r = double(rstd[n]);
+    double dot = 0.0;
+    for (int64_t i = 0; i < d; ++i) dot += double(w[i]) * double(g[i]) * double(xr[i]);
+    const double c = r * r * r * dot / double(d);
+    T* dxr = dx + n * d;
+    for (int64_t i = 0; i < d; ++i) dxr[i] += T(r * double(w[i]) * double(g[i]) - c * double(xr[i]));
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < d; ++i) {
+    double s = 0.0;
+    for (int64_t n = 0; n < N; ++n) s += double(dout[n * d + i]) * double(x[n * d + i]) * double(rstd[n]);
+    dw[i] += T(s);
+  }
+}
+
+// ---------------------------------------------------------------- relative position bias
+int relative_position_bucket(int64_t relative_position, bool bidirectional, int64_t num_buckets,
+                             int64_t max_distance) {
+  int64_t n = -relative_position;
+  int64_t ret = 0;
+  int64_t buckets = num_buckets;
+  if (bidirectional) {
+    buckets /= 2;
+    if (n < 0) ret += buckets;
+    n = n < 0 ? -n : n;
+  } else {
+    n = std::max<int64_t>(n, 0);
+  }
+  const int64_t exact = buckets / 2;
+  if (n < exact) return int(ret + n);
+  // float32 arithmetic as torch does it: log of a float32 tensor, divided by a Python float that
+  // torch rounds to float32, times an integer; then truncation toward zero.
+  const float ratio = std::log(float(n) / float(exact));
+  const float scale = float(std::log(double(max_distance) / double(exact)));
+  const int64_t large = exact + int64_t(ratio / scale * float(buckets - exact));
+  return int(ret + std::min<int64_t>(large, buckets - 1));
+}
+
+namespace {
+std::vector<int> bucket_table(int64_t Lq, int64_t Lk, bool bidirectional, int64_t num_buckets, int64_t max_distance) {
+  std::vector<int> b(size_t(Lq * Lk));
+  for (int64_t i = 0; i < Lq; ++i)
+    for (int64_t j = 0; j < Lk; ++j) b[i * Lk + j] = relative_position_bucket(j - i, bidirectional, num_buckets, max_distance);
+  return b;
+}
+}  // namespace
+
+template <class T>
+void relative_bias_forward(T* bias, const T* table, int64_t nh, int64_t Lq, int64_t Lk, bool bidirectional,
+                           int64_t num_buckets, int64_t max_distance) {
+  const std::vector<int> b = bucket_table(Lq, Lk, bidirectional, num_buckets, max_distance);
+  for (int64_t h = 0; h < nh; ++h)
+    for (int64_t ij = 0; ij < Lq * Lk; ++ij) bias[h * Lq * Lk + ij] = table[int64_t(b[ij]) * nh + h];
+}
+
+template <class T>
+void relative_bias_backward(T* dtable, const T* dbias, int64_t nh, int64_t Lq, int64_t Lk, bool bidirectional,
+                            int64_t num_buckets, int64_t max_distance) {
+  const std::vector<int> b = bucket_table(Lq, Lk, bidirectional, num_buckets, max_distance);
+  for (int64_t h = 0; h < nh; ++h) {
+    std::vector<double> acc(size_t(num_buckets), 0.0);
+    for (int64_t ij = 0; ij < Lq * Lk; ++ij) acc[size_t(b[ij])] += double(dbias[h * Lq * Lk + ij]);
+    for (int64_t k = 0; k < num_buckets; ++k) dtable[k * nh + h] += T(acc[size_t(k)]);
+  }
+}
+
+// ---------------------------------------------------------------- heads
+template <class T>
+void split_heads(T* out, const T* in, int64_t B, int64_t L, int64_t nh, int64_t kv) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < nh; ++h)
+      for (int64_t l = 0; l < L; ++l)
+        std::copy_n(in + (b * L + l) * nh * kv + h * kv, kv, out + ((b * nh + h) * L + l) * kv);
+}
+
+template <class T>
+void merge_heads(T* out, const T* in, int64_t B, int64_t L, int64_t nh, int64_t kv) {
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t h = 0; h < nh; ++h)
+        std::copy_n(in + ((b * nh + h) * L + l) * kv, kv, out + (b * L + l) * nh * kv + h * kv);
+}
+
+// ---------------------------------------------------------------- attention
+template <class T>
+void attention_forward(T* ctx, T* probs, T* scratch, const T* q, const T* k, const T* v, const T* bias,
+                       const int32_t* seg_q, const int32_t* seg_k, bool causal, const AttentionDims& d,
+                       const Dropout& drop) {
+  const int64_t Lq = d.Lq, Lk = d.Lk, kv = d.kv, S = Lq * Lk;
+  // scores[bh] [Lq,Lk] = q[bh] [Lq,kv] · k[bh]ᵀ
+  matmul_batched<T>(Trans::N, Trans::T, Lq, Lk, kv, T(1), q, kv, Lq * kv, k, kv, Lk * kv, T(0), probs, Lk, S,
+                    d.heads());
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t bh = 0; bh < d.heads(); ++bh)
+    for (int64_t i = 0; i < Lq; ++i) {
+      const int64_t b = bh / d.nh, h = bh % d.nh;
+      T* row = probs + bh * S + i * Lk;
+      const T* brow = bias ? bias + h * S + i * Lk : nullptr;
+      const int32_t sq = seg_q[b * Lq + i];
+      const int32_t* sk = seg_k + b * Lk;
+      const int64_t jend = causal ? std::min(i + 1, Lk) : Lk;
+      T mx = -std::numeric_limits<T>::infinity();
+      for (int64_t j = 0; j < jend; ++j)
+        if (sk[j] == sq) {
+          row[j] += brow ? brow[j] : T(0);
+          mx = std::max(mx, row[j]);
+        }
+      if (mx == -std::numeric_limits<T>::infinity()) {  // no visible key: zero row, no NaN
+        std::fill_n(row, Lk, T(0));
+        continue;
+      }
+      T sum = T(0);
+      for (int64_t j = 0; j < Lk; ++j) {
+        const bool visible = j < jend && sk[j] == sq;
+        row[j] = visible ? std::exp(row[j] - mx) : T(0);
+        sum += row[j];
+      }
+      const T inv = T(1) / sum;
+      for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
+    }
+  const T* p = probs;
+  if (drop.active()) {
+    std::copy_n(probs, d.heads() * S, scratch);
+    dropout_apply(scratch, d.heads() * S, drop);
+    p = scratch;
+  }
+  // ctx[bh] [Lq,kv] = p[bh] [Lq,Lk] · v[bh] [Lk,kv]
+  matmul_batched<T>(Trans::N, Trans::N, Lq, kv, Lk, T(1), p, Lk, S, v, kv, Lk * kv, T(0), ctx, kv, Lq * kv,
+                    d.heads());
+}
+
+template <class T>
+void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx, const T* q, const T* k,
+                        const T* v, const T* probs, const AttentionDims& d, const Dropout& drop) {
+  const int64_t Lq = d.Lq, Lk = d.Lk, kv = d.kv, S = Lq * Lk, BH = d.heads();
+  // dv[bh] [Lk,kv] = p̃[bh]ᵀ · dctx[bh], p̃ = dropout(p)
+  const T* p = probs;
+  if (drop.active()) {
+    std::copy_n(probs, BH * S, scratch);
+    dropout_apply(scratch, BH * S, drop);
+    p = scratch;
+  }
+  matmul_batched<T>(Trans::T, Trans::N, Lk, kv, Lq, T(1), p, Lk, S, dctx, kv, Lq * kv, T(0), dv, kv, Lk * kv, BH);
+  // dp̃[bh] [Lq,Lk] = dctx[bh] · v[bh]ᵀ, then back through dropout
+  matmul_batched<T>(Trans::N, Trans::T, Lq, Lk, kv, T(1), dctx, kv, Lq * kv, v, kv, Lk * kv, T(0), scratch, Lk, S, BH);
+  dropout_apply(scratch, BH * S, drop);
+  // softmax backward: ds = p ⊙ (dp − Σ_j p dp); masked keys have p = 0 and get 0.
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < BH * Lq; ++r) {
+    const T* pr = probs + r * Lk;
+    T* g = scratch + r * Lk;
+    T dot = T(0);
+    for (int64_t j = 0; j < Lk; ++j) dot += pr[j] * g[j];
+    for (int64_t j = 0; j < Lk; ++j) g[j] = pr[j] * (g[j] - dot);
+  }
+  if (dbias) {
+#pragma omp parallel for schedule(static)
+    for (int64_t hij = 0; hij < d.nh * S; ++hij) {
+      const int64_t h = hij / S, ij = hij % S;
+      T s = T(0);
+      for (int64_t b = 0; b < d.B; ++b) s += scratch[(b * d.nh + h) * S + ij];
+      dbias[hij] += s;
+    }
+  }
+  // dq[bh] = ds · k ; dk[bh] = dsᵀ · q
+  matmul_batched<T>(Trans::N, Trans::N, Lq, kv, Lk, T(1), scratch, Lk, S, k, kv, Lk * kv, T(0), dq, kv, Lq * kv, BH);
+  matmul_batched<T>(Trans::T, Trans::N, Lk, kv, Lq, T(1), scratch, Lk, S, q, kv, Lq * kv, T(0), dk, kv, Lk * kv, BH);
+}
+
+// ---------------------------------------------------------------- feed-forward activations
+template <class T>
+void relu_forward(T* h, const T* a, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) h[i] = a[i] > T(0) ? a[i] : T(0);
+}
+
+template <class T>
+void relu_backward(T* da, const T* dh, const T* a, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) da[i] += a[i] > T(0) ? dh[i] : T(0);
+}
+
+namespace {
+template <class T> constexpr T kSqrt2OverPi = T(0.7978845608028654);  // √(2/π)
+}
+
+template <class T>
+T gelu_tanh(T x) {
+  return T(0.5) * x * (T(1) + std::tanh(kSqrt2OverPi<T> * (x + T(0.044715) * x * x * x)));
+}
+
+template <class T>
+void gated_gelu_forward(T* h, const T* a, const T* b, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(a[i]) * b[i];
+}
+
+template <class T>
+void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    const T x = a[i];
+    const T u = kSqrt2OverPi<T> * (x + T(0.044715) * x * x * x);
+    const T t = std::tanh(u);
+    const T gelu = T(0.5) * x * (T(1) + t);
+    const T dgelu = T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * kSqrt2OverPi<T> * (T(1) + T(3 * 0.044715) * x * x);
+    da[i] += dh[i] * b[i] * dgelu;
+    db[i] += dh[i] * gelu;
+  }
+}
+
+// ---------------------------------------------------------------- loss
+template <class T>
+void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, const T* logits,
+                                    const int32_t* labels, int64_t N, int64_t V, double z_coef, double grad_scale) {
+  double ce = 0.0, z = 0.0;
+#pragma omp parallel for schedule(static) reduction(+ : ce, z)
+  for (int64_t n = 0; n < N; ++n) {
+    const T* row = logits + n * V;
+    T* g = dlogits ? dlogits + n * V : nullptr;
+    if (labels[n] < 0) {
+      if (g) std::fill_n(g, V, T(0));
+      continue;
+    }
+    T mx = row[0];
+    for (int64_t v = 1; v < V; ++v) mx = std::max(mx, row[v]);
+    double sum = 0.0;
+    for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
+    const double log_z = double(mx) + std::log(sum);
+    ce += log_z - double(row[labels[n]]);
+    z += z_coef * log_z * log_z;
+    if (!g) continue;
+    // d(logZ − x_y)/dx = softmax − onehot;  d(c·logZ²)/dx = 2c·logZ·softmax
+    const double sm_scale = grad_scale * (1.0 + 2.0 * z_coef * log_z);
+    for (int64_t v = 0; v < V; ++v) g[v] = T(sm_scale * std::exp(double(row[v]) - log_z));
+    g[labels[n]] -= T(grad_scale);
+  }
+  *sum_ce += ce;
+  *sum_z += z;
+}
+
+// ---------------------------------------------------------------- instantiations
+#define T5_INSTANTIATE_LAYERS(T)                                                                                    \
+  template void dropout_apply<T>(T*, int64_t, const Dropout&);                                                      \
+  template void embedding_forward<T>(T*, const int32_t*, const T*, int64_t, int64_t);                               \
+  template void embedding_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t);                              \
+  template void linear_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);                               \
+  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                \
+  template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);                           \
+  template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t);              \
+  template void relative_bias_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool, int64_t, int64_t);         \
+  template void relative_bias_backward<T>(T*, const T*, int64_t, int64_t, int64_t, bool, int64_t, int64_t);        \
+  template void split_heads<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);                                  \
+  template void merge_heads<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);                                  \
+  template void attention_forward<T>(T*, T*, T*, const T*, const T*, const T*, const T*, const int32_t*,            \
+                                     const int32_t*, bool, const AttentionDims&, const Dropout&);                   \
+  template void attention_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
+                                      const AttentionDims&, const Dropout&);                                        \
+  template void relu_forward<T>(T*, const T*, int64_t);                                                             \
+  template void relu_backward<T>(T*, const T*, const T*, int64_t);                                                  \
+  template T gelu_tanh<T>(T);                                                                                       \
+  template void gated_gelu_forward<T>(T*, const T*, const T*, int64_t);                                             \
+  template void gated_gelu_backward<T>(T*, T*, const T*, const T*, const T*, int64_t);                              \
+  template void cross_entropy_forward_backward<T>(T*, double*, double*, const T*, const int32_t*, int64_t, int64_t, \
+                                                  double, double);
+
+T5_INSTANTIATE_LAYERS(float)
+T5_INSTANTIATE_LAYERS(double)
+#undef T5_INSTANTIATE_LAYERS
+
+}  // namespace t5

@@ -1,0 +1,212 @@
+// The whole model against the PyTorch reference (tests/reference/t5_reference.py, float64 from the
+// same float32 weights): loss within 1e-5 relative, every gradient within 1e-4 norm-wise, logits,
+// z-loss; plus packing, fully masked rows, accumulation, dropout seeding and GEMM backend agreement.
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "core/gemm.h"
+#include "core/model.h"
+#include "tests/model_fixture.h"
+
+namespace t5 {
+namespace {
+
+using testing::load_model_fixture;
+using testing::ModelFixture;
+using testing::relative_error;
+
+constexpr double kLossTol = 1e-5;
+constexpr double kGradTol = 1e-4;
+
+// Worst per-tensor norm-wise relative gradient error vs the fixture's "<prefix><HF name>" tensors.
+double worst_grad_error(const Model& m, const ModelFixture& f, const std::string& prefix, std::string* worst_name) {
+  const std::vector<float> ref = f.buffer(prefix, m.table());
+  double worst = 0;
+  for (const auto& p : m.table().params()) {
+    const double e = relative_error(m.grads() + p.offset, ref.data() + p.offset, p.numel);
+    EXPECT_LT(e, kGradTol) << f.name << " " << prefix << p.name;
+    if (e > worst) worst = e, *worst_name = p.name;
+  }
+  return worst;
+}
+
+class Parity : public ::testing::TestWithParam<std::string> {};
+
+// Loss, z-loss and every gradient of one forward_backward against the fixture; `prefix` names the
+// reference gradients ("grad/" of the loss, "grad_z/" of loss + z-loss).
+void check_parity(const ModelFixture& f, double z_coef, const std::string& prefix) {
+  Model m(f.shape);
+  f.load_params(m);
+  ForwardOptions opt;
+  opt.z_loss = z_coef;
+  const LossResult r = m.forward_backward(f.batch, opt);
+  const double ref_loss = f.meta["loss"].get<double>(), ref_z = z_coef > 0 ? f.meta["z_loss"].get<double>() : 0.0;
+  EXPECT_EQ(r.label_tokens, f.meta["label_tokens"].get<int64_t>());
+  const double loss_err = std::abs(r.loss - ref_loss) / ref_loss;  // loss excludes the z-loss term
+  EXPECT_LT(loss_err, kLossTol) << r.loss << " vs " << ref_loss;
+  EXPECT_NEAR(r.sum_cross_entropy, ref_loss * double(r.label_tokens), 1e-4);
+  const double z_err = z_coef > 0 ? std::abs(r.z_loss - ref_z) / ref_z : std::abs(r.z_loss);
+  EXPECT_LT(z_err, kLossTol) << r.z_loss << " vs " << ref_z;
+  std::string worst_name;
+  const double worst = worst_grad_error(m, f, prefix, &worst_name);
+  std::printf("[parity] %s z %g: loss rel err %.3g, z-loss rel err %.3g, worst grad rel err %.3g (%s)\n",
+              f.name.c_str(), z_coef, loss_err, z_err, worst, worst_name.c_str());
+}
+
+TEST_P(Parity, LossAndEveryGradientMatchPyTorch) { check_parity(load_model_fixture(GetParam()), 0.0, "grad/"); }
+
+TEST_P(Parity, ZLossValueAndGradient) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  check_parity(f, f.meta["z_loss_coef"].get<double>(), "grad_z/");
+}
+
+TEST_P(Parity, LogitsMatchAndEvaluateAddsNoGradient) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model m(f.shape);
+  f.load_params(m);
+  std::vector<int64_t> shape;
+  const std::vector<float> ref = f.tensor("logits", &shape);
+  ASSERT_EQ(shape, (std::vector<int64_t>{f.batch.batch, f.batch.targets_length, f.shape.vocab_size}));
+  const std::vector<float> logits = m.logits(f.batch);
+  ASSERT_EQ(logits.size(), ref.size());
+  const double e = relative_error(logits.data(), ref.data(), int64_t(ref.size()));
+  EXPECT_LT(e, 1e-5);
+  std::printf("[parity] %s logits rel err %.3g\n", f.name.c_str(), e);
+  const LossResult r = m.evaluate(f.batch);
+  EXPECT_LT(std::abs(r.loss - f.meta["loss"].get<double>()) / r.loss, kLossTol);
+  for (int64_t i = 0; i < m.num_params(); ++i) ASSERT_EQ(m.grads()[i], 0.0f);
+}
+
+TEST_P(Parity, NaiveAndOpenBlasBackendsAgree) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model m(f.shape);
+  f.load_params(m);
+  const GemmBackend before = gemm_backend();
+  set_gemm_backend(GemmBackend::naive);
+  const LossResult naive = m.forward_backward(f.batch);
+  const std::vector<float> naive_grads(m.grads(), m.grads() + m.num_params());
+  m.zero_grads();
+  set_gemm_backend(GemmBackend::openblas);
+  const LossResult blas = m.forward_backward(f.batch);
+  set_gemm_backend(before);
+  EXPECT_LT(std::abs(naive.loss - blas.loss) / naive.loss, 1e-6);
+  for (const auto& p : m.table().params())
+    EXPECT_LT(relative_error(m.grads() + p.offset, naive_grads.data() + p.offset, p.numel), 1e-5) << p.name;
+}
+
+TEST_P(Parity, GradientsAccumulateWithScale) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model m(f.shape);
+  f.load_params(m);
+  m.forward_backward(f.batch, {}, 0.25f);
+  m.forward_backward(f.batch, {}, 0.75f);
+  std::string worst_name;
+  worst_grad_error(m, f, "grad/", &worst_name);  // 0.25 g + 0.75 g = g
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("relu_tied", "gated_untied"));
+
+// Two examples packed into one row (segments 1 and 2) give the same loss and gradients as the
+// two examples in separate rows: attention never crosses segments, relative positions are unchanged.
+TEST(Packing, PackedRowEqualsSeparateRows) {
+  const ModelFixture f = load_model_fixture("relu_tied");
+  Model m(f.shape);
+  f.load_params(m);
+  Batch packed;
+  packed.batch = 1, packed.inputs_length = 8, packed.targets_length = 7;
+  packed.input_ids = {11, 12, 13, 1, 21, 22, 1, 0};
+  packed.encoder_segment_ids = {1, 1, 1, 1, 2, 2, 2, 0};
+  packed.decoder_input_ids = {0, 31, 32, 0, 41, 42, 0};
+  packed.decoder_segment_ids = {1, 1, 1, 2, 2, 2, 0};
+  packed.labels = {31, 32, 1, 41, 42, 1, kIgnoreLabel};
+  Batch separate;
+  separate.batch = 2, separate.inputs_length = 4, separate.targets_length = 3;
+  separate.input_ids = {11, 12, 13, 1, 21, 22, 1, 0};
+  separate.encoder_segment_ids = {1, 1, 1, 1, 1, 1, 1, 0};
+  separate.decoder_input_ids = {0, 31, 32, 0, 41, 42};
+  separate.decoder_segment_ids = {1, 1, 1, 1, 1, 1};
+  separate.labels = {31, 32, 1, 41, 42, 1};
+  const LossResult a = m.forward_backward(packed);
+  const std::vector<float> ga(m.grads(), m.grads() + m.num_params());
+  m.zero_grads();
+  const LossResult b = m.forward_backward(separate);
+  EXPECT_EQ(a.label_tokens, 6);
+  EXPECT_EQ(b.label_tokens, 6);
+  EXPECT_LT(std::abs(a.loss - b.loss) / b.loss, 1e-6) << a.loss << " vs " << b.loss;
+  for (const auto& p : m.table().params())
+    EXPECT_LT(relative_error(ga.data() + p.offset, m.grads() + p.offset, p.numel), 1e-5) << p.name;
+  // The packed logits of segment 2 equal the second separate row's.
+  const std::vector<float> lp = m.logits(packed), ls = m.logits(separate);
+  const int64_t V = f.shape.vocab_size;
+  EXPECT_LT(relative_error(lp.data() + 3 * V, ls.data() + 3 * V, 3 * V), 1e-5);
+}
+
+TEST(Masking, RowsWithoutVisibleKeysStayFinite) {
+  const ModelFixture f = load_model_fixture("gated_untied");
+  Model m(f.shape);
+  f.load_params(m);
+  Batch b;
+  b.batch = 2, b.inputs_length = 3, b.targets_length = 4;
+  b.input_ids = {5, 6, 1, 0, 0, 0};
+  b.encoder_segment_ids = {1, 1, 1, 0, 0, 0};  // row 1: all padding
+  b.decoder_input_ids = {0, 7, 0, 9, 0, 8, 9, 0};
+  // row 0: segment 2 has no encoder counterpart (cross-attention sees no key); row 1: segment 1 likewise.
+  b.decoder_segment_ids = {1, 1, 2, 2, 1, 1, 1, 0};
+  b.labels = {7, 1, 9, 1, 8, 9, 1, kIgnoreLabel};
+  const LossResult r = m.forward_backward(b);
+  EXPECT_TRUE(std::isfinite(r.loss));
+  EXPECT_EQ(r.label_tokens, 7);
+  for (int64_t i = 0; i < m.num_params(); ++i) ASSERT_TRUE(std::isfinite(m.grads()[i])) << i;
+  for (float x : m.logits(b)) ASSERT_TRUE(std::isfinite(x));
+}
+
+TEST(Masking, BatchWithoutLabelsAddsNothing) {
+  const ModelFixture f = load_model_fixture("relu_tied");
+  Model m(f.shape);
+  f.load_params(m);
+  Batch b = f.batch;
+  std::fill(b.labels.begin(), b.labels.end(), kIgnoreLabel);
+  const LossResult r = m.forward_backward(b);
+  EXPECT_EQ(r.label_tokens, 0);
+  EXPECT_EQ(r.loss, 0.0);
+  for (int64_t i = 0; i < m.num_params(); ++i) ASSERT_EQ(m.grads()[i], 0.0f);
+}
+
+TEST(Dropout, SeededAndOffByDefault) {
+  const ModelFixture f = load_model_fixture("gated_untied");
+  Model m(f.shape);
+  f.load_params(m);
+  ForwardOptions opt;
+  opt.dropout = 0.1;
+  opt.seed = 3;
+  const double a = m.evaluate(f.batch, opt).loss, b = m.evaluate(f.batch, opt).loss;
+  opt.seed = 4;
+  const double c = m.evaluate(f.batch, opt).loss;
+  const double off = m.evaluate(f.batch).loss;
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  EXPECT_NE(a, off);
+  EXPECT_LT(std::abs(off - f.meta["loss"].get<double>()) / off, kLossTol);
+  // forward_backward with dropout is as reproducible as evaluate.
+  opt.seed = 3;
+  const LossResult fb = m.forward_backward(f.batch, opt);
+  EXPECT_EQ(fb.loss, a);
+}
+
+TEST(Model, RejectsBadBatchesAndUnimplementedPrecision) {
+  const ModelFixture f = load_model_fixture("relu_tied");
+  Model m(f.shape);
+  Batch b = f.batch;
+  b.input_ids[3] = int32_t(f.shape.vocab_size);
+  EXPECT_THROW(m.evaluate(b), Error);
+  b = f.batch;
+  b.labels.pop_back();
+  EXPECT_THROW(m.evaluate(b), Error);
+  ForwardOptions opt;
+  opt.precision = Precision::bf16;
+  EXPECT_THROW(m.evaluate(f.batch, opt), Error);
+}
+
+}  // namespace
+}  // namespace t5

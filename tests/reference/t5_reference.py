@@ -1,0 +1,262 @@
+#!/usr/bin/python3
+"""Reference T5 in plain PyTorch, written from Hugging Face's modeling_t5 semantics
+(T5ForConditionalGeneration: T5LayerNorm, T5Attention with relative position buckets, T5DenseActDense,
+T5DenseGatedActDense with gelu_new, tied-output dm^-0.5 scale, CrossEntropyLoss(ignore_index=-100),
+_shift_right for decoder inputs). transformers itself is not needed.
+
+It dumps the parity fixtures the C++ tests read (tests/model_test.cpp): for each small config the
+weights, a ragged-padded batch in HF form, logits, loss, z-loss and every gradient (of loss and of
+loss + z-loss). Computation runs in float64 from float32 weights, so the fixtures are the exact
+answer that our float32 model is measured against.
+
+Regenerate (from the repository root; needs Debian's python3-torch):
+    /usr/bin/python3 tests/reference/t5_reference.py --out tests/fixtures/model
+
+Format per config NAME: NAME.json = {"config": HF config.json keys, "batch": {input_ids, attention_mask,
+labels}, "z_loss_coef", "loss", "z_loss", "label_tokens", "tensors": {key: {"shape", "offset"}}}
+and NAME.bin = little-endian float32 values; tensor keys are "param/<HF name>", "grad/<HF name>"
+(d loss), "grad_z/<HF name>" (d (loss + z_loss)) and "logits" [B, Ld, V].
+"""
+import argparse
+import json
+import math
+import os
+
+import torch
+
+CONFIGS = {
+    # ReLU, tied embeddings (T5 v1.0 style); log buckets exercised by few buckets / short distance.
+    "relu_tied": dict(d_model=32, d_kv=8, num_heads=3, d_ff=40, num_layers=2, num_decoder_layers=3,
+                      vocab_size=96, feed_forward_proj="relu", tie_word_embeddings=True,
+                      relative_attention_num_buckets=8, relative_attention_max_distance=16),
+    # gated-GELU, untied lm_head (T5 v1.1 style).
+    "gated_untied": dict(d_model=24, d_kv=8, num_heads=2, d_ff=36, num_layers=3, num_decoder_layers=2,
+                         vocab_size=80, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+                         relative_attention_num_buckets=16, relative_attention_max_distance=20),
+}
+Z_LOSS_COEF = 0.01  # larger than Mesh TF's 1e-4 so the z-loss gradient is clearly visible in tests
+
+
+def relative_position_bucket(relative_position, bidirectional, num_buckets, max_distance):
+    """HF T5Attention._relative_position_bucket (float32 log, truncation)."""
+    ret = torch.zeros_like(relative_position)
+    if bidirectional:
+        num_buckets //= 2
+        ret += (relative_position > 0).long() * num_buckets
+        n = relative_position.abs()
+    else:
+        n = -torch.min(relative_position, torch.zeros_like(relative_position))
+    max_exact = num_buckets // 2
+    large = max_exact + (torch.log(n.float() / max_exact) / math.log(max_distance / max_exact)
+                         * (num_buckets - max_exact)).long()
+    large = torch.min(large, torch.full_like(large, num_buckets - 1))
+    return ret + torch.where(n < max_exact, n, large)
+
+
+def rms_norm(x, w, eps):
+    return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
+def gelu_new(x):
+    return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x.pow(3))))
+
+
+class T5Reference:
+    def __init__(self, cfg, params):
+        self.c, self.p = cfg, params
+
+    def bias(self, stack, lq, lk, bidirectional):
+        pos = torch.arange(lk)[None, :] - torch.arange(lq)[:, None]  # key − query
+        b = relative_position_bucket(pos, bidirectional, self.c["relative_attention_num_buckets"],
+                                     self.c["relative_attention_max_distance"])
+        table = self.p[f"{stack}.block.0.layer.0.SelfAttention.relative_attention_bias.weight"]
+        return table[b].permute(2, 0, 1)[None]  # [1, nh, lq, lk]
+
+    def attention(self, prefix, x, src, bias):
+        nh, kv = self.c["num_heads"], self.c["d_kv"]
+        B = x.shape[0]
+
+        def heads(t):
+            return t.view(B, -1, nh, kv).transpose(1, 2)
+        q = heads(x @ self.p[prefix + ".q.weight"].T)
+        k = heads(src @ self.p[prefix + ".k.weight"].T)
+        v = heads(src @ self.p[prefix + ".v.weight"].T)
+        scores = q @ k.transpose(-1, -2) + bias  # no 1/sqrt(d_kv)
+        ctx = torch.softmax(scores, dim=-1) @ v
+        return ctx.transpose(1, 2).reshape(B, -1, nh * kv) @ self.p[prefix + ".o.weight"].T
+
+    def feed_forward(self, prefix, x):
+        p = self.p
+        if self.c["feed_forward_proj"] == "gated-gelu":
+            h = gelu_new(x @ p[prefix + ".wi_0.weight"].T) * (x @ p[prefix + ".wi_1.weight"].T)
+        else:
+            h = torch.relu(x @ p[prefix + ".wi.weight"].T)
+        return h @ p[prefix + ".wo.weight"].T
+
+    def forward(self, input_ids, attention_mask, decoder_input_ids):
+        c, p, eps = self.c, self.p, 1e-6
+        dtype = p["shared.weight"].dtype
+        neg = torch.finfo(dtype).min
+        B, Le = input_ids.shape
+        Ld = decoder_input_ids.shape[1]
+        enc_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * neg             # [B,1,1,Le]
+        causal = torch.tril(torch.ones(Ld, Ld, dtype=dtype))[None, None]
+        dec_mask = (1.0 - causal) * neg                                                  # [1,1,Ld,Ld]
+        enc_bias = self.bias("encoder", Le, Le, True) + enc_mask
+        x = p["shared.weight"][input_ids]
+        for i in range(c["num_layers"]):
+            b = f"encoder.block.{i}.layer."
+            n = rms_norm(x, p[b + "0.layer_norm.weight"], eps)
+            x = x + self.attention(b + "0.SelfAttention", n, n, enc_bias)
+            x = x + self.feed_forward(b + "1.DenseReluDense", rms_norm(x, p[b + "1.layer_norm.weight"], eps))
+        enc = rms_norm(x, p["encoder.final_layer_norm.weight"], eps)
+        dec_bias = self.bias("decoder", Ld, Ld, False) + dec_mask
+        y = p["shared.weight"][decoder_input_ids]
+        for i in range(c["num_decoder_layers"]):
+            b = f"decoder.block.{i}.layer."
+            n = rms_norm(y, p[b + "0.layer_norm.weight"], eps)
+            y = y + self.attention(b + "0.SelfAttention", n, n, dec_bias)
+            y = y + self.attention(b + "1.EncDecAttention", rms_norm(y, p[b + "1.layer_norm.weight"], eps), enc,
+                                   enc_mask)
+            y = y + self.feed_forward(b + "2.DenseReluDense", rms_norm(y, p[b + "2.layer_norm.weight"], eps))
+        h = rms_norm(y, p["decoder.final_layer_norm.weight"], eps)
+        if c["tie_word_embeddings"]:
+            return (h * c["d_model"] ** -0.5) @ p["shared.weight"].T
+        return h @ p["lm_head.weight"].T
+
+
+def shift_right(labels):
+    """HF T5PreTrainedModel._shift_right with decoder_start_token_id = pad_token_id = 0."""
+    shifted = torch.zeros_like(labels)
+    shifted[:, 1:] = labels[:, :-1]
+    return shifted.masked_fill(shifted == -100, 0)
+
+
+def param_list(c):
+    """HF names and shapes in HF order (the same order as core/param_table.cpp)."""
+    dm, inner, ff, V, nb, nh = (c["d_model"], c["d_kv"] * c["num_heads"], c["d_ff"], c["vocab_size"],
+                                c["relative_attention_num_buckets"], c["num_heads"])
+    gated = c["feed_forward_proj"] == "gated-gelu"
+    out = [("shared.weight", [V, dm])]
+
+    def attn(prefix, with_bias):
+        out.extend([(prefix + f".{m}.weight", [inner, dm]) for m in "qkv"] + [(prefix + ".o.weight", [dm, inner])])
+        if with_bias:
+            out.append((prefix + ".relative_attention_bias.weight", [nb, nh]))
+
+    def ff_(prefix):
+        wis = ["wi_0", "wi_1"] if gated else ["wi"]
+        out.extend([(prefix + f".DenseReluDense.{w}.weight", [ff, dm]) for w in wis])
+        out.append((prefix + ".DenseReluDense.wo.weight", [dm, ff]))
+
+    for stack, layers in (("encoder", c["num_layers"]), ("decoder", c["num_decoder_layers"])):
+        for i in range(layers):
+            b = f"{stack}.block.{i}.layer."
+            attn(b + "0.SelfAttention", i == 0)
+            out.append((b + "0.layer_norm.weight", [dm]))
+            if stack == "decoder":
+                attn(b + "1.EncDecAttention", False)
+                out.append((b + "1.layer_norm.weight", [dm]))
+            f = b + ("2" if stack == "decoder" else "1")
+            ff_(f)
+            out.append((f + ".layer_norm.weight", [dm]))
+        out.append((f"{stack}.final_layer_norm.weight", [dm]))
+    if not c["tie_word_embeddings"]:
+        out.append(("lm_head.weight", [V, dm]))
+    return out
+
+
+def make_params(c, gen):
+    """Random float32 weights: init-like scales, but norms and biases away from 1/0 so they matter."""
+    params = {}
+    for name, shape in param_list(c):
+        if name.endswith("layer_norm.weight"):
+            t = 1.0 + 0.2 * torch.randn(shape, generator=gen)
+        elif "relative_attention_bias" in name:
+            t = 0.5 * torch.randn(shape, generator=gen)
+        elif name == "shared.weight":
+            t = torch.randn(shape, generator=gen)
+        else:
+            t = torch.randn(shape, generator=gen) / math.sqrt(shape[1])
+        params[name] = t.float()
+    return params
+
+
+def make_batch(c, gen):
+    """Three rows, encoder length 9 and decoder length 7, ragged padding and a −100 mid-row."""
+    V, B, Le, Ld = c["vocab_size"], 3, 9, 7
+    input_ids = torch.randint(3, V, (B, Le), generator=gen)
+    enc_len = [9, 5, 7]
+    attention_mask = torch.zeros(B, Le, dtype=torch.long)
+    for r, n in enumerate(enc_len):
+        attention_mask[r, :n] = 1
+        input_ids[r, n:] = 0
+        input_ids[r, n - 1] = 1  # eos
+    labels = torch.randint(3, V, (B, Ld), generator=gen)
+    for r, n in enumerate([7, 4, 6]):
+        labels[r, n:] = -100
+        labels[r, n - 1] = 1
+    labels[2, 2] = -100  # ignored label inside a row
+    return input_ids, attention_mask, labels
+
+
+def run(name, c, out_dir, seed):
+    gen = torch.Generator().manual_seed(seed)
+    params32 = make_params(c, gen)
+    input_ids, attention_mask, labels = make_batch(c, gen)
+    params = {k: v.double().requires_grad_(True) for k, v in params32.items()}
+    model = T5Reference(c, params)
+    logits = model.forward(input_ids, attention_mask, shift_right(labels))
+    flat_logits, flat_labels = logits.reshape(-1, c["vocab_size"]), labels.reshape(-1)
+    loss = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100)
+    keep = flat_labels != -100
+    z_loss = Z_LOSS_COEF * (torch.logsumexp(flat_logits[keep], dim=-1) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True)
+    grads_z = torch.autograd.grad(loss + z_loss, list(params.values()))
+
+    tensors, chunks, offset = {}, [], 0
+
+    def add(key, t):
+        nonlocal offset
+        t = t.detach().float().contiguous()
+        tensors[key] = {"shape": list(t.shape), "offset": offset}
+        chunks.append(t.reshape(-1))
+        offset += t.numel()
+    for (n, t), g, gz in zip(params32.items(), grads, grads_z):
+        add("param/" + n, t)
+        add("grad/" + n, g)
+        add("grad_z/" + n, gz)
+    add("logits", logits)
+    config = dict(c, model_type="t5", layer_norm_epsilon=1e-6, dropout_rate=0.0, decoder_start_token_id=0,
+                  pad_token_id=0, eos_token_id=1, is_encoder_decoder=True)
+    meta = {
+        "generator": "tests/reference/t5_reference.py", "torch": torch.__version__, "seed": seed,
+        "config": config,
+        "batch": {"input_ids": input_ids.tolist(), "attention_mask": attention_mask.tolist(),
+                  "labels": labels.tolist()},
+        "z_loss_coef": Z_LOSS_COEF, "loss": loss.item(), "z_loss": z_loss.item(),
+        "label_tokens": int(keep.sum()), "tensors": tensors,
+    }
+    data = torch.cat(chunks).numpy().astype("<f4").tobytes()
+    with open(os.path.join(out_dir, name + ".bin"), "wb") as f:
+        f.write(data)
+    with open(os.path.join(out_dir, name + ".json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+    print(f"{name}: loss {loss.item():.8f} z_loss {z_loss.item():.8f} tokens {int(keep.sum())} "
+          f"floats {offset} ({len(data)} bytes)")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="tests/fixtures/model")
+    ap.add_argument("--seed", type=int, default=1234)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(1)
+    for i, (name, c) in enumerate(CONFIGS.items()):
+        run(name, c, args.out, args.seed + i)
+
+
+if __name__ == "__main__":
+    main()
