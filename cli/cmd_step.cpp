@@ -54,7 +54,13 @@ int run_step(const std::vector<std::string>& args) {
   const Batch batch = batch_from_hf_json(read_json_file(batch_path), batch_path, shape.vocab_size);
   T5_CHECK_HINT(batch.label_tokens() > 0, "set some labels to token ids", "{}: no label tokens (all -100)", batch_path);
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model.table());
-  if (!state_in.empty()) optimizer->load_state(read_safetensors(state_in));
+  if (!state_in.empty()) {
+    try {
+      optimizer->load_state(read_safetensors(state_in));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", state_in, e.message()), e.hint());
+    }
+  }
 
   nlohmann::json records = nlohmann::json::array();
   for (int64_t i = 0; i < steps; ++i) {

