@@ -1,6 +1,7 @@
 // t5scale train: one variant on a token stream (synthetic copy/reverse task, or C4 span corruption
-// once the data pipeline is wired), with schedule, periodic eval and checkpoints, resume, a progress
+// from the data pipeline), with schedule, periodic eval and checkpoints, resume, a progress
 // line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -8,6 +9,7 @@
 #include "cli/optimizer_options.h"
 #include "core/atomic_file.h"
 #include "core/checkpoint.h"
+#include "core/data/c4_source.h"
 #include "core/error.h"
 #include "core/model.h"
 #include "core/names.h"
@@ -19,12 +21,16 @@ namespace {
 
 struct DataSources {
   std::unique_ptr<BatchSource> train, eval;
+  int64_t targets_length = 0;   // as the data produces it
 };
 
 // --data synthetic | synthetic-reverse: the copy/reverse task over `vocab` ids, sequences as long as
 // the shorter of the two lengths allows (one position for EOS), padded to both lengths.
-DataSources make_data(const std::string& data, const Shape& shape, int64_t micro_batch, int64_t inputs_length,
-                      int64_t targets_length, int64_t synthetic_vocab, uint64_t seed) {
+// --data DIR: C4 span corruption (T5's packed mode, or HF's with --hf-data), train and validation
+// splits; the targets length follows from the inputs length (random_spans_helper).
+DataSources make_data(const std::string& data, const std::string& tokenizer, bool hf_mode, const Shape& shape,
+                      int64_t micro_batch, int64_t inputs_length, int64_t targets_length, int64_t synthetic_vocab,
+                      uint64_t seed) {
   DataSources d;
   if (data == "synthetic" || data == "synthetic-reverse") {
     SyntheticConfig c;
@@ -36,10 +42,24 @@ DataSources make_data(const std::string& data, const Shape& shape, int64_t micro
     T5_CHECK(c.length >= 1, "--inputs-length and --targets-length must be at least 2 for synthetic data");
     d.train = make_synthetic_source(c, micro_batch, seed);
     d.eval = make_synthetic_source(c, micro_batch, seed ^ 0x5eedf00dull);   // held out: another stream
+    d.targets_length = targets_length;
     return d;
   }
-  throw Error(fmt::format("--data: '{}' is not available yet", data),
-              "use --data synthetic or synthetic-reverse until the C4 pipeline lands");
+  std::string model = tokenizer;
+  if (model.empty()) model = (std::filesystem::path(data) / "spiece.model").string();
+  T5_CHECK_HINT(std::filesystem::exists(model), "pass --tokenizer PATH/spiece.model",
+                "--data {}: no tokenizer given and {} does not exist", data, model);
+  SpanCorruptionConfig sc;
+  sc.inputs_length = inputs_length;
+  sc.packed = !hf_mode;
+  auto train = std::make_unique<C4Source>(data, "train", model, sc, micro_batch, seed);
+  T5_CHECK_HINT(train->tokenizer().vocab_size() <= shape.vocab_size, "use a model with a larger vocab_size",
+                "--tokenizer {}: {} ids do not fit the model's {} embedding rows", model,
+                train->tokenizer().vocab_size(), shape.vocab_size);
+  d.targets_length = train->lengths().targets_length;   // fixed by the objective
+  d.eval = std::make_unique<C4Source>(data, "validation", model, sc, micro_batch, seed);
+  d.train = std::move(train);
+  return d;
 }
 
 nlohmann::json step_record(const StepMetrics& m) {
@@ -66,7 +86,8 @@ int run_train(const std::vector<std::string>& args) {
       ("batch", po::value(&c.batch)->default_value(32), "examples per optimizer step")
       ("grad-accum", po::value(&c.grad_accum)->default_value(1), "micro-batches per step (batch must divide)")
       ("inputs-length", po::value(&c.inputs_length)->default_value(16), "encoder tokens per example")
-      ("targets-length", po::value(&c.targets_length)->default_value(16), "decoder tokens per example")
+      ("targets-length", po::value(&c.targets_length)->default_value(16),
+       "decoder tokens per example (synthetic; C4 derives it from --inputs-length)")
       ("schedule", po::value(&schedule)->default_value("rsqrt"), "rsqrt (T5) | constant | cosine")
       ("lr", po::value(&c.schedule.lr)->default_value(0.01), "peak learning rate (rsqrt: lr*sqrt(warmup/max(t,warmup)))")
       ("warmup", po::value(&warmup), "warm-up steps (default: T5's 10000 of 524288, scaled to --steps)")
@@ -76,9 +97,11 @@ int run_train(const std::vector<std::string>& args) {
       ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(0), "checkpoint every k steps (and at the end)")
       ("checkpoint-dir", po::value(&c.checkpoint_dir), "training checkpoint directory")
       ("resume", po::bool_switch(&c.resume), "continue from the checkpoint in --checkpoint-dir")
-      ("data", po::value(&data)->default_value("synthetic"), "synthetic | synthetic-reverse")
+      ("data", po::value(&data)->default_value("synthetic"),
+       "synthetic | synthetic-reverse | a C4-layout directory (span corruption; e.g. corpus/demo)")
+      ("hf-data", po::bool_switch(), "C4: HF/nanoT5 mode (EOS per document, fixed rows) instead of T5 packing")
       ("synthetic-vocab", po::value(&synthetic_vocab)->default_value(64), "token ids of the synthetic task")
-      ("tokenizer", po::value(&tokenizer), "SentencePiece model for C4 data")
+      ("tokenizer", po::value(&tokenizer), "SentencePiece model for C4 data (default: DIR/spiece.model)")
       ("seed", po::value(&c.seed)->default_value(0), "data order and dropout seed")
       ("init-seed", po::value(&init_seed)->default_value(0), "parameter init seed")
       ("z-loss", po::value(&c.z_loss)->default_value(0.0), "z-loss coefficient (Mesh TF: 1e-4)")
@@ -106,8 +129,9 @@ int run_train(const std::vector<std::string>& args) {
   Model model(shape);
   if (weights.empty()) init_params(model, init_seed);
   else load_hf_weights(model, hf_weights_path(weights));
-  DataSources d = make_data(data, shape, c.batch / c.grad_accum, c.inputs_length, c.targets_length,
-                            synthetic_vocab, c.seed);
+  DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
+                            c.inputs_length, c.targets_length, synthetic_vocab, c.seed);
+  c.targets_length = d.targets_length;
   std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}\n",
                            shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),
                            c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
