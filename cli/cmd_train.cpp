@@ -1,0 +1,169 @@
+// t5scale train: one variant on a token stream (synthetic copy/reverse task, or C4 span corruption
+// from the data pipeline), with schedule, periodic eval and checkpoints, resume, a progress
+// line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/optimizer_options.h"
+#include "core/atomic_file.h"
+#include "core/checkpoint.h"
+#include "core/data/c4_source.h"
+#include "core/error.h"
+#include "core/model.h"
+#include "core/names.h"
+#include "core/synthetic_data.h"
+#include "core/trainer.h"
+
+namespace t5::cli {
+namespace {
+
+struct DataSources {
+  std::unique_ptr<BatchSource> train, eval;
+  int64_t targets_length = 0;   // as the data produces it
+};
+
+// --data synthetic | synthetic-reverse: the copy/reverse task over `vocab` ids, sequences as long as
+// the shorter of the two lengths allows (one position for EOS), padded to both lengths.
+// --data DIR: C4 span corruption (T5's packed mode, or HF's with --hf-data), train and validation
+// splits; the targets length follows from the inputs length (random_spans_helper).
+DataSources make_data(const std::string& data, const std::string& tokenizer, bool hf_mode, const Shape& shape,
+                      int64_t micro_batch, int64_t inputs_length, int64_t targets_length, int64_t synthetic_vocab,
+                      uint64_t seed) {
+  DataSources d;
+  if (data == "synthetic" || data == "synthetic-reverse") {
+    SyntheticConfig c;
+    c.task = data == "synthetic" ? SyntheticTask::copy : SyntheticTask::reverse;
+    c.vocab_size = std::min(synthetic_vocab, shape.vocab_size);
+    c.length = std::min(inputs_length, targets_length) - 1;
+    c.inputs_length = inputs_length;
+    c.targets_length = targets_length;
+    T5_CHECK(c.length >= 1, "--inputs-length and --targets-length must be at least 2 for synthetic data");
+    d.train = make_synthetic_source(c, micro_batch, seed);
+    d.eval = make_synthetic_source(c, micro_batch, seed ^ 0x5eedf00dull);   // held out: another stream
+    d.targets_length = targets_length;
+    return d;
+  }
+  std::string model = tokenizer;
+  if (model.empty()) model = (std::filesystem::path(data) / "spiece.model").string();
+  T5_CHECK_HINT(std::filesystem::exists(model), "pass --tokenizer PATH/spiece.model",
+                "--data {}: no tokenizer given and {} does not exist", data, model);
+  SpanCorruptionConfig sc;
+  sc.inputs_length = inputs_length;
+  sc.packed = !hf_mode;
+  auto train = std::make_unique<C4Source>(data, "train", model, sc, micro_batch, seed);
+  T5_CHECK_HINT(train->tokenizer().vocab_size() <= shape.vocab_size, "use a model with a larger vocab_size",
+                "--tokenizer {}: {} ids do not fit the model's {} embedding rows", model,
+                train->tokenizer().vocab_size(), shape.vocab_size);
+  d.targets_length = train->lengths().targets_length;   // fixed by the objective
+  d.eval = std::make_unique<C4Source>(data, "validation", model, sc, micro_batch, seed);
+  d.train = std::move(train);
+  return d;
+}
+
+nlohmann::json step_record(const StepMetrics& m) {
+  return {{"type", "step"},       {"step", m.step},       {"loss", m.loss},
+          {"z_loss", m.z_loss},   {"lr", m.lr},           {"grad_norm", m.grad_norm},
+          {"seconds", m.seconds}, {"tokens", m.tokens},   {"label_tokens", m.label_tokens}};
+}
+
+nlohmann::json eval_record(const EvalMetrics& e) {
+  return {{"type", "eval"}, {"step", e.step}, {"loss", e.loss}, {"negative_log_perplexity", -e.loss},
+          {"tokens", e.tokens}};
+}
+
+int run_train(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale train --model SHAPE --steps N [options]");
+  TrainConfig c;
+  std::string model_arg, data, tokenizer, json_out, schedule, weights;
+  int64_t warmup = -1, synthetic_vocab = 64;
+  uint64_t init_seed = 0;
+  opts.add_options()
+      ("model", po::value(&model_arg)->required(), "shape name (small-dl4) or config.json")
+      ("weights", po::value(&weights), "start from these weights (safetensors) instead of the init")
+      ("steps", po::value(&c.steps)->required(), "optimizer steps")
+      ("batch", po::value(&c.batch)->default_value(32), "examples per optimizer step")
+      ("grad-accum", po::value(&c.grad_accum)->default_value(1), "micro-batches per step (batch must divide)")
+      ("inputs-length", po::value(&c.inputs_length)->default_value(16), "encoder tokens per example")
+      ("targets-length", po::value(&c.targets_length)->default_value(16),
+       "decoder tokens per example (synthetic; C4 derives it from --inputs-length)")
+      ("schedule", po::value(&schedule)->default_value("rsqrt"), "rsqrt (T5) | constant | cosine")
+      ("lr", po::value(&c.schedule.lr)->default_value(0.01), "peak learning rate (rsqrt: lr*sqrt(warmup/max(t,warmup)))")
+      ("warmup", po::value(&warmup), "warm-up steps (default: T5's 10000 of 524288, scaled to --steps)")
+      ("final-fraction", po::value(&c.schedule.final_fraction)->default_value(0.0), "cosine: final lr / peak")
+      ("eval-every", po::value(&c.eval_every)->default_value(0), "evaluate every k steps (and at the end)")
+      ("eval-batches", po::value(&c.eval_batches)->default_value(4), "held-out batches per evaluation")
+      ("checkpoint-every", po::value(&c.checkpoint_every)->default_value(0), "checkpoint every k steps (and at the end)")
+      ("checkpoint-dir", po::value(&c.checkpoint_dir), "training checkpoint directory")
+      ("resume", po::bool_switch(&c.resume), "continue from the checkpoint in --checkpoint-dir")
+      ("data", po::value(&data)->default_value("synthetic"),
+       "synthetic | synthetic-reverse | a C4-layout directory (span corruption; e.g. corpus/demo)")
+      ("hf-data", po::bool_switch(), "C4: HF/nanoT5 mode (EOS per document, fixed rows) instead of T5 packing")
+      ("synthetic-vocab", po::value(&synthetic_vocab)->default_value(64), "token ids of the synthetic task")
+      ("tokenizer", po::value(&tokenizer), "SentencePiece model for C4 data (default: DIR/spiece.model)")
+      ("seed", po::value(&c.seed)->default_value(0), "data order and dropout seed")
+      ("init-seed", po::value(&init_seed)->default_value(0), "parameter init seed")
+      ("z-loss", po::value(&c.z_loss)->default_value(0.0), "z-loss coefficient (Mesh TF: 1e-4)")
+      ("dropout", po::value(&c.dropout)->default_value(0.0), "dropout rate")
+      ("progress", po::bool_switch(&c.progress), "progress lines on stderr even when it is not a terminal")
+      ("json-out", po::value(&json_out), "write step and eval records as JSON Lines");
+  add_optimizer_options(opts);
+  po::variables_map vm;
+  if (!parse_options("train", args, opts, vm)) return 0;
+  c.optimizer = optimizer_config_from_options(vm);
+  c.schedule.kind = parse_schedule_kind(schedule);
+  c.schedule.total_steps = c.steps;
+  c.schedule.warmup_steps = warmup >= 0 ? warmup : scaled_warmup(c.steps);
+  T5_CHECK(c.steps > 0, "--steps must be positive, got {}", c.steps);
+  T5_CHECK(c.batch > 0 && c.grad_accum > 0 && c.batch % c.grad_accum == 0,
+           "--batch {} must be a positive multiple of --grad-accum {}", c.batch, c.grad_accum);
+  T5_CHECK(c.eval_every >= 0 && c.checkpoint_every >= 0, "--eval-every and --checkpoint-every must not be negative");
+  T5_CHECK(c.schedule.lr > 0, "--lr must be positive, got {}", c.schedule.lr);
+  if (!c.checkpoint_dir.empty() && !c.resume)
+    T5_CHECK_HINT(!is_training_checkpoint(c.checkpoint_dir), "pass --resume to continue it, or choose another directory",
+                  "--checkpoint-dir {}: already holds a checkpoint", c.checkpoint_dir);
+  T5_CHECK(!c.resume || !c.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
+
+  const Shape shape = resolve_shape(model_arg);
+  Model model(shape);
+  if (weights.empty()) init_params(model, init_seed);
+  else load_hf_weights(model, hf_weights_path(weights));
+  DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
+                            c.inputs_length, c.targets_length, synthetic_vocab, c.seed);
+  c.targets_length = d.targets_length;
+  std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}\n",
+                           shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),
+                           c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
+                           c.schedule.warmup_steps);
+
+  std::string records;
+  const TrainResult r = train(
+      model, *d.train, d.eval.get(), c, [&](const StepMetrics& m) { records += step_record(m).dump() + "\n"; },
+      [&](const EvalMetrics& e) { records += eval_record(e).dump() + "\n"; });
+  int64_t tokens = 0;
+  double step_seconds = 0;
+  for (const auto& s : r.steps) {
+    tokens += s.tokens;
+    step_seconds += s.seconds;
+  }
+  nlohmann::json summary = {{"type", "summary"},
+                            {"steps", r.final_step},
+                            {"resumed_from", r.resumed_from},
+                            {"diverged", r.diverged},
+                            {"stop_reason", r.stop_reason},
+                            {"final_loss", r.steps.empty() ? nlohmann::json() : nlohmann::json(r.steps.back().loss)},
+                            {"eval_loss", r.evals.empty() ? nlohmann::json() : nlohmann::json(r.evals.back().loss)},
+                            {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
+                            {"seconds", r.seconds}};
+  records += summary.dump() + "\n";
+  if (!json_out.empty()) write_text_atomic(json_out, records);
+  std::cout << summary.dump() << "\n";
+  return 0;   // a diverged run is a result (summary.diverged), not a usage error
+}
+
+const Registrar kTrain("train", "train one variant (synthetic task or C4), with eval, checkpoints and resume",
+                       run_train);
+
+}  // namespace
+}  // namespace t5::cli

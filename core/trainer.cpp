@@ -1,0 +1,227 @@
+// The training loop (core/trainer.h). One optimizer step: zero the gradient buffer, forward/backward
+// every micro-batch (each weighted by its share of the step's label tokens, so accumulation equals
+// one big batch), [data-parallel all-reduce hook], global gradient norm, divergence check, schedule,
+// optimizer update. Dropout seeds derive from (seed, step, micro-batch), so the only state a resume
+// needs is the weights, the optimizer state, the step and the data position.
+#include "core/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include <fmt/format.h>
+
+#include "core/checkpoint.h"
+#include "core/error.h"
+#include "core/model.h"
+
+namespace t5 {
+
+namespace {
+
+constexpr int kStateFormat = 1;
+
+uint64_t mix_seed(uint64_t seed, int64_t step, int64_t micro) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * uint64_t(step + 1) + 0xC2B2AE3D27D4EB4Full * uint64_t(micro + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+std::string format_duration(double seconds) {
+  const int64_t s = int64_t(std::max(0.0, seconds) + 0.5);
+  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
+  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
+  return fmt::format("{}s", s);
+}
+
+// Progress on stderr: a redrawn line on a terminal, otherwise (when asked) ~50 plain lines per run.
+class Progress {
+ public:
+  Progress(bool forced, int64_t start, int64_t total)
+      : tty_(isatty(STDERR_FILENO) != 0), on_(tty_ || forced), start_(start), total_(total),
+        every_(tty_ ? 1 : std::max<int64_t>(1, (total - start) / 50)) {}
+
+  void update(const StepMetrics& m, double elapsed, int64_t tokens_done) {
+    if (!on_ || (m.step % every_ != 0 && m.step != total_)) return;
+    const double rate = elapsed > 0 ? double(tokens_done) / elapsed : 0.0;
+    const double eta = m.step > start_ ? elapsed / double(m.step - start_) * double(total_ - m.step) : 0.0;
+    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  ETA %s%s", tty_ ? "\r\033[K" : "",
+                 (long long)m.step, (long long)total_, m.loss, m.lr, rate, format_duration(eta).c_str(),
+                 tty_ ? "" : "\n");
+    std::fflush(stderr);
+  }
+  void message(const std::string& text) {
+    if (!on_) return;
+    std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", text.c_str());
+  }
+  void finish() {
+    if (tty_) std::fprintf(stderr, "\n");
+  }
+
+ private:
+  bool tty_, on_;
+  int64_t start_, total_, every_;
+};
+
+nlohmann::json state_json(const TrainConfig& config, int64_t step, const BatchSource& data) {
+  return {{"format", kStateFormat},
+          {"step", step},
+          {"rng", {{"seed", config.seed}, {"dropout_seed", "splitmix64(seed, step, micro_batch)"}}},
+          {"data_position", data.position()},
+          {"data", data.describe()},
+          {"optimizer", optimizer_config_to_json(config.optimizer)},
+          {"schedule", schedule_config_to_json(config.schedule)},
+          {"batch", config.batch},
+          {"grad_accum", config.grad_accum},
+          {"z_loss", config.z_loss},
+          {"dropout", config.dropout}};
+}
+
+// Restores model, optimizer and data position from `dir`; returns the checkpoint's step.
+int64_t resume_from(const std::string& dir, Model& model, Optimizer& optimizer, BatchSource& data,
+                    const TrainConfig& config) {
+  TrainingCheckpoint ckpt = load_training_checkpoint(dir, model.table(), model.params());
+  const nlohmann::json& s = ckpt.state;
+  const std::string where = dir + "/state.json";
+  T5_CHECK(s.value("format", 0) == kStateFormat, "{}: unsupported state format {}", where, s.value("format", 0));
+  T5_CHECK_HINT(s.at("optimizer") == optimizer_config_to_json(config.optimizer),
+                "resume with the same optimizer settings, or use a new --checkpoint-dir",
+                "{}: optimizer settings differ from this run's: checkpoint {} vs {}", where, s.at("optimizer").dump(),
+                optimizer_config_to_json(config.optimizer).dump());
+  T5_CHECK_HINT(s.at("data") == data.describe() && s.at("grad_accum") == config.grad_accum &&
+                    s.at("rng").at("seed") == config.seed,
+                "resume with the same data, batch, grad accumulation and seed, or use a new --checkpoint-dir",
+                "{}: the checkpoint was written for another data stream ({}, grad_accum {}, seed {})", where,
+                s.at("data").get<std::string>(), s.at("grad_accum").get<int64_t>(),
+                s.at("rng").at("seed").get<uint64_t>());
+  optimizer.load_state(ckpt.optimizer_state);
+  const int64_t step = s.at("step").get<int64_t>();
+  T5_CHECK(optimizer.step_count() == step, "{}: step {} but the optimizer state has {} steps", where, step,
+           optimizer.step_count());
+  data.seek(s.at("data_position"));
+  return step;
+}
+
+}  // namespace
+
+EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches) {
+  double sum = 0;
+  int64_t tokens = 0;
+  for (int64_t i = 0; i < batches; ++i) {
+    const LossResult r = model.evaluate(source.next());
+    sum += r.sum_cross_entropy;
+    tokens += r.label_tokens;
+  }
+  EvalMetrics m;
+  m.loss = tokens > 0 ? sum / double(tokens) : 0.0;
+  m.tokens = tokens;
+  return m;
+}
+
+TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data, const TrainConfig& config,
+                  const std::function<void(const StepMetrics&)>& on_step,
+                  const std::function<void(const EvalMetrics&)>& on_eval) {
+  T5_CHECK(config.steps > 0, "train: steps must be positive, got {}", config.steps);
+  T5_CHECK(config.grad_accum >= 1, "train: grad_accum must be at least 1, got {}", config.grad_accum);
+  T5_CHECK(config.eval_batches >= 1, "train: eval_batches must be at least 1, got {}", config.eval_batches);
+  using Clock = std::chrono::steady_clock;
+  const auto run_start = Clock::now();
+
+  std::unique_ptr<Optimizer> optimizer = make_optimizer(config.optimizer, model.table());
+  TrainResult result;
+  int64_t step = 0;
+  if (!config.checkpoint_dir.empty() && config.resume && is_training_checkpoint(config.checkpoint_dir)) {
+    step = resume_from(config.checkpoint_dir, model, *optimizer, train_data, config);
+    result.resumed_from = step;
+  }
+  // Every evaluation reads the same held-out batches.
+  const nlohmann::json eval_start = eval_data ? eval_data->position() : nlohmann::json();
+  auto run_eval = [&](int64_t at) {
+    eval_data->seek(eval_start);
+    EvalMetrics m = evaluate(model, *eval_data, config.eval_batches);
+    m.step = at;
+    result.evals.push_back(m);
+    if (on_eval) on_eval(m);
+    return m;
+  };
+  auto save = [&](int64_t at) {
+    save_training_checkpoint(config.checkpoint_dir, model.table(), model.params(), optimizer->state(),
+                             state_json(config, at, train_data));
+  };
+
+  Progress progress(config.progress, step, config.steps);
+  if (result.resumed_from > 0) progress.message(fmt::format("resumed from {} at step {}", config.checkpoint_dir, step));
+  int64_t tokens_done = 0, last_saved = result.resumed_from, last_eval = -1;
+  std::vector<Batch> micro(size_t(config.grad_accum));
+  for (; step < config.steps; ++step) {
+    const auto t0 = Clock::now();
+    StepMetrics m;
+    m.step = step + 1;
+    for (auto& b : micro) {
+      b = train_data.next();
+      m.label_tokens += b.label_tokens();
+      m.tokens += b.batch * (b.inputs_length + b.targets_length);
+    }
+    T5_CHECK(config.batch == 0 || micro[0].batch * config.grad_accum == config.batch,
+             "train: batch {} is not grad_accum {} x the data's micro-batch {}", config.batch, config.grad_accum,
+             micro[0].batch);
+    model.zero_grads();
+    double sum_ce = 0, sum_z = 0;
+    for (size_t i = 0; i < micro.size(); ++i) {
+      const int64_t labels = micro[i].label_tokens();
+      if (labels == 0) continue;
+      ForwardOptions opt;
+      opt.z_loss = config.z_loss;
+      opt.dropout = config.dropout;
+      opt.seed = mix_seed(config.seed, step, int64_t(i));
+      const float share = float(double(labels) / double(m.label_tokens));
+      const LossResult r = model.forward_backward(micro[i], opt, share);
+      sum_ce += r.sum_cross_entropy;
+      sum_z += r.z_loss * double(labels);
+    }
+    m.loss = m.label_tokens > 0 ? sum_ce / double(m.label_tokens) : 0.0;
+    m.z_loss = m.label_tokens > 0 ? sum_z / double(m.label_tokens) : 0.0;
+
+    // ---- HOOK (data-parallel training): all-reduce model.grads() (num_params floats, one
+    // contiguous buffer) across ranks here, averaging by label-token share, before the norm and
+    // the optimizer step see it. ----
+
+    m.grad_norm = global_norm(model.grads(), model.num_params());
+    if (!std::isfinite(m.loss) || !std::isfinite(m.grad_norm)) {
+      result.diverged = true;
+      result.stop_reason = fmt::format("diverged at step {}: loss {}, gradient norm {}", m.step, m.loss, m.grad_norm);
+      progress.message(result.stop_reason);
+      break;
+    }
+    m.lr = learning_rate(config.schedule, step);
+    optimizer->step(model.params(), model.grads(), m.lr);
+    m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    tokens_done += m.tokens;
+    result.steps.push_back(m);
+    if (on_step) on_step(m);
+    progress.update(m, std::chrono::duration<double>(Clock::now() - run_start).count(), tokens_done);
+
+    if (eval_data && config.eval_every > 0 && m.step % config.eval_every == 0) {
+      const EvalMetrics e = run_eval(m.step);
+      last_eval = m.step;
+      progress.message(fmt::format("step {}: eval loss {:.4f} over {} tokens", e.step, e.loss, e.tokens));
+    }
+    if (!config.checkpoint_dir.empty() && config.checkpoint_every > 0 && m.step % config.checkpoint_every == 0) {
+      save(m.step);
+      last_saved = m.step;
+    }
+  }
+  result.final_step = step;
+  if (!result.diverged) {
+    if (eval_data && last_eval != step) run_eval(step);
+    if (!config.checkpoint_dir.empty() && last_saved != step) save(step);
+  }
+  progress.finish();
+  result.seconds = std::chrono::duration<double>(Clock::now() - run_start).count();
+  return result;
+}
+
+}  // namespace t5
