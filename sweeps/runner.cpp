@@ -18,6 +18,7 @@
 #include "core/atomic_file.h"
 #include "core/describe.h"
 #include "core/error.h"
+#include "core/step_bench.h"
 #include "results/context.h"
 #include "results/records.h"
 
@@ -77,14 +78,6 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
 }
 
 }  // namespace
-
-int64_t peak_rss_bytes() {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;   // "VmHWM:  1234 kB"
-  return 0;
-}
 
 void trim_steps_log(const std::string& path, int64_t upto) {
   std::string kept;

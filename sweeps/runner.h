@@ -63,7 +63,4 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
 // empties it when `upto` is 0.
 void trim_steps_log(const std::string& path, int64_t upto);
 
-// Peak resident set of this process in bytes (VmHWM), 0 if unknown.
-int64_t peak_rss_bytes();
-
 }  // namespace t5

@@ -1,0 +1,78 @@
+// core/step_bench: the random batch is well formed, peak RSS sees an allocation, and every number
+// `t5scale bench` prints follows from its measured times by the formulas stated in step_bench.h
+// (tokens = batch·(inputs+targets), FLOPs = SPEC §3 train_per_step from core/counts.h, medians).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+#include "core/names.h"
+#include "core/step_bench.h"
+
+namespace t5 {
+namespace {
+
+TEST(StepBench, RandomFullBatchIsShiftedAndUnpadded) {
+  const Lengths len{.inputs = 7, .targets = 5, .batch = 3};
+  const Batch b = random_full_batch(len, 100, 42);
+  ASSERT_EQ(b.input_ids.size(), 21u);
+  ASSERT_EQ(b.labels.size(), 15u);
+  EXPECT_EQ(b.label_tokens(), 15);
+  for (int32_t id : b.input_ids) EXPECT_TRUE(id >= 3 && id < 100);
+  for (int64_t r = 0; r < 3; ++r) {
+    EXPECT_EQ(b.decoder_input_ids[size_t(r * 5)], kDecoderStartId);
+    for (int64_t j = 1; j < 5; ++j) EXPECT_EQ(b.decoder_input_ids[size_t(r * 5 + j)], b.labels[size_t(r * 5 + j - 1)]);
+  }
+  EXPECT_TRUE(std::all_of(b.encoder_segment_ids.begin(), b.encoder_segment_ids.end(), [](int32_t s) { return s == 1; }));
+  EXPECT_EQ(random_full_batch(len, 100, 42).input_ids, b.input_ids);  // seeded
+}
+
+TEST(StepBench, PeakRssSeesATouchedAllocation) {
+  const int64_t before = peak_rss_bytes();
+  std::vector<char> block(size_t(256) << 20);
+  std::memset(block.data(), 1, block.size());
+  EXPECT_GE(peak_rss_bytes(), before + (int64_t(200) << 20));
+  EXPECT_EQ(block[12345], 1);
+}
+
+TEST(StepBench, ReportedNumbersFollowFromTheTimes) {
+  StepBenchConfig c;
+  c.shape = resolve_shape("t5-efficient-tiny-nl1");
+  c.lengths = {.inputs = 16, .targets = 8, .batch = 2};
+  c.warmup_steps = 1;
+  c.timed_steps = 3;
+  c.ceiling_budget_seconds = 0.05;
+  StepBenchResult r;
+  r = run_step_bench(c);
+  ASSERT_EQ(r.step_seconds.size(), 3u);
+  std::vector<double> sorted = r.step_seconds;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_DOUBLE_EQ(r.median_step_seconds, sorted[1]);
+  EXPECT_EQ(r.tokens_per_step, 2 * (16 + 8));
+  EXPECT_DOUBLE_EQ(r.flops_per_step, count_flops(c.shape, c.lengths).train_per_step);
+  EXPECT_DOUBLE_EQ(r.tokens_per_second, 48.0 / r.median_step_seconds);
+  EXPECT_DOUBLE_EQ(r.flops_per_second, r.flops_per_step / r.median_step_seconds);
+  EXPECT_DOUBLE_EQ(r.mfu, r.flops_per_second / r.ceiling.flops_per_second);
+  EXPECT_EQ(r.memory_estimate.training_total_bytes,
+            estimate_memory(c.shape, c.lengths, OptimizerKind::adamw).training_total_bytes);
+  EXPECT_GT(r.peak_rss_bytes, r.memory_estimate.weights_fp32_bytes);
+  EXPECT_GT(r.phases.forward, 0.0);
+  EXPECT_LE(r.phases.backward, r.phases.forward_backward);
+  // The warm-up and timed steps all train on one batch, so the loss is finite, below the loss of
+  // uniform guessing over the vocabulary, and falls from the first timed step to the last.
+  EXPECT_TRUE(std::isfinite(r.loss_first));
+  EXPECT_LT(r.loss_first, std::log(32128.0) + 1.0);
+  EXPECT_LT(r.loss_last, r.loss_first);
+  const nlohmann::json j = to_json(r);
+  EXPECT_EQ(j["tokens_per_step"], 48);
+  EXPECT_EQ(j["precision"], "fp32");
+  EXPECT_DOUBLE_EQ(j["peak_rss_over_estimate"].get<double>(),
+                   double(r.peak_rss_bytes) / double(r.memory_estimate.training_total_bytes));
+}
+
+}  // namespace
+}  // namespace t5
