@@ -1,30 +1,18 @@
 // t5scale step: N optimizer steps on one batch file from given weights, printing the loss (of the
 // forward pass that computed each step's gradient) and writing the updated weights and, optionally,
 // the optimizer state. The parity check of the optimizers on a real model against PyTorch.
-#include <fstream>
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/model_inputs.h"
 #include "cli/optimizer_options.h"
 #include "core/checkpoint.h"
 #include "core/error.h"
-#include "core/hf_batch.h"
 #include "core/model.h"
-#include "core/names.h"
 #include "core/safetensors.h"
 
 namespace t5::cli {
 namespace {
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  T5_CHECK_HINT(in.good(), "check the path", "{}: cannot open", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(fmt::format("{}: invalid JSON at byte {}", path, e.byte));
-  }
-}
 
 int run_step(const std::vector<std::string>& args) {
   po::options_description opts("t5scale step --model SHAPE --weights W --batch B.json --steps N --out W2 [options]");
@@ -48,11 +36,9 @@ int run_step(const std::vector<std::string>& args) {
   T5_CHECK(lr > 0, "--lr must be positive, got {}", lr);
   const OptimizerConfig config = optimizer_config_from_options(vm);
 
-  const Shape shape = resolve_shape(model_arg);
-  Model model(shape);
-  load_hf_weights(model, hf_weights_path(weights));
-  const Batch batch = batch_from_hf_json(read_json_file(batch_path), batch_path, shape.vocab_size);
-  T5_CHECK_HINT(batch.label_tokens() > 0, "set some labels to token ids", "{}: no label tokens (all -100)", batch_path);
+  ModelInputs in = load_model_inputs(model_arg, weights, batch_path);
+  Model& model = in.model;
+  const Batch& batch = in.batch;
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model.table());
   if (!state_in.empty()) {
     try {

@@ -9,56 +9,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-#include <sys/wait.h>
-#include <unistd.h>
+
+#include "tests/cli_runner.h"
 
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-std::string fmt_name(int counter) {
-  return "t5scale_cli_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter);
-}
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// Runs `t5scale <args>` with stdout and stderr captured to temporary files.
-CommandResult t5scale(const std::string& args) {
-  namespace fs = std::filesystem;
-  static int counter = 0;
-  const fs::path base = fs::temp_directory_path() / fmt_name(counter++);
-  const std::string cmd = std::string(T5SCALE_BINARY) + " " + args + " >" + base.string() + ".out 2>" +
-                          base.string() + ".err";
-  const int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(base.string() + ".out");
-  r.err = slurp(base.string() + ".err");
-  fs::remove(base.string() + ".out");
-  fs::remove(base.string() + ".err");
-  return r;
-}
-
-int lines(const std::string& text) { return int(std::count(text.begin(), text.end(), '\n')); }
-
-void expect_one_line_error(const CommandResult& r, const std::string& command, const std::string& what) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
-  EXPECT_THAT(r.err, StartsWith("t5scale " + command + ": error: "));
-  EXPECT_THAT(r.err, HasSubstr(what));
-}
+using t5::testing::CommandResult;
+using t5::testing::expect_one_line_error;
+using t5::testing::lines;
+using t5::testing::t5scale;
 
 TEST(Cli, InfoText) {
   const CommandResult r = t5scale("info base small-dl4");

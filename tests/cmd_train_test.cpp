@@ -6,6 +6,7 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -30,13 +31,20 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
   return out;
 }
 
+// A fresh scratch directory holding shape.json (a 1-encoder-layer model of `dl` decoder layers, V 40).
+fs::path scratch_with_shape(const std::string& name, int dl) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("t5scale-{}-{}", name, getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "shape.json") << fmt::format(
+      R"({{"el": 1, "dl": {}, "dm": 32, "ff": 64, "kv": 8, "nh": 2, "vocab_size": 40}})", dl);
+  return dir;
+}
+
 TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   omp_set_num_threads(1);   // the command below runs with OMP_NUM_THREADS=1 too: same arithmetic
   openblas_set_num_threads(1);
-  const fs::path dir = fs::temp_directory_path() / fmt::format("t5scale-cmd-train-{}", getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  std::ofstream(dir / "shape.json") << R"({"el": 1, "dl": 2, "dm": 32, "ff": 64, "kv": 8, "nh": 2, "vocab_size": 40})";
+  const fs::path dir = scratch_with_shape("cmd-train", 2);
   const std::string common = fmt::format(
       "OMP_NUM_THREADS=1 {} train --model {} --batch 4 --inputs-length 7 --targets-length 6 --optimizer adamw "
       "--schedule cosine --lr 0.003 --warmup 2 --eval-every 3 --eval-batches 2 --seed 5 --init-seed 9 "
@@ -106,6 +114,55 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   ASSERT_FALSE(more.empty());
   EXPECT_EQ(more.front()["step"], 7);
   EXPECT_EQ(more.back()["resumed_from"], 6);
+  fs::remove_all(dir);
+}
+
+// The progress line (stderr, forced with --progress when stderr is not a terminal): one per step here,
+// "step k/N  loss L  lr X  R tok/s  ETA E". Loss and lr are the step records'; the rate is tokens done
+// over wall time, so never above tokens over the summed step times; the ETA is the elapsed time that
+// rate implies, per step, times the steps left (0s at the end).
+TEST(CmdTrain, ProgressLineHasLossRateAndEta) {
+  const fs::path dir = scratch_with_shape("cmd-train-progress", 1);
+  const std::string cmd = fmt::format(
+      "OMP_NUM_THREADS=1 {} train --model {} --batch 4 --inputs-length 7 --targets-length 6 --steps 5 --lr 0.01 "
+      "--synthetic-vocab 30 --progress --json-out {} > /dev/null 2> {}",
+      T5SCALE_BINARY, (dir / "shape.json").string(), (dir / "m.jsonl").string(), (dir / "err.txt").string());
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::vector<nlohmann::json> steps;
+  for (const auto& j : read_lines((dir / "m.jsonl").string()))
+    if (j["type"] == "step") steps.push_back(j);
+  ASSERT_EQ(steps.size(), 5u);
+  std::ifstream err(dir / "err.txt");
+  int64_t seen = 0;
+  double tokens = 0, step_seconds = 0;
+  for (std::string line; std::getline(err, line);) {
+    if (line.rfind("step ", 0) != 0) continue;
+    long long k = 0, total = 0;
+    double loss = 0, lr = 0, rate = 0;
+    char eta[32] = {};
+    ASSERT_EQ(std::sscanf(line.c_str(), "step %lld/%lld  loss %lf  lr %lf  %lf tok/s  ETA %31s", &k, &total, &loss,
+                          &lr, &rate, eta),
+              6)
+        << line;
+    ASSERT_EQ(k, ++seen) << line;
+    EXPECT_EQ(total, 5);
+    const nlohmann::json& rec = steps[size_t(k - 1)];
+    EXPECT_NEAR(loss, rec["loss"].get<double>(), 5e-5) << line;
+    EXPECT_NEAR(lr, rec["lr"].get<double>(), 5e-3 * rec["lr"].get<double>()) << line;
+    tokens += rec["tokens"].get<double>();
+    step_seconds += rec["seconds"].get<double>();
+    EXPECT_GT(rate, 0.0) << line;
+    EXPECT_LE(rate, tokens / step_seconds * 1.001 + 0.5) << line;
+    const double elapsed = tokens / std::max(rate, 1.0);
+    const double expected_eta = elapsed / double(k) * double(total - k);
+    if (expected_eta < 30) {   // shown as whole seconds
+      int secs = -1;
+      ASSERT_EQ(std::sscanf(eta, "%ds", &secs), 1) << line;
+      EXPECT_NEAR(secs, expected_eta, 1.0 + 0.01 * expected_eta) << line;
+    }
+    if (k == total) EXPECT_STREQ(eta, "0s");
+  }
+  EXPECT_EQ(seen, 5);
   fs::remove_all(dir);
 }
 

@@ -22,7 +22,12 @@ import json
 import math
 import os
 
+import sys
+
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_check  # noqa: E402  (the hand-written safetensors reader/writer beside this file)
 
 CONFIGS = {
     # ReLU, tied embeddings (T5 v1.0 style); log buckets exercised by few buckets / short distance.
@@ -93,16 +98,17 @@ class T5Reference:
             h = torch.relu(x @ p[prefix + ".wi.weight"].T)
         return h @ p[prefix + ".wo.weight"].T
 
-    def forward(self, input_ids, attention_mask, decoder_input_ids):
+    def forward(self, input_ids, decoder_input_ids, enc_visible, dec_visible, cross_visible):
+        """Logits [B, Ld, V]; *_visible are boolean [B, 1, Lq, Lk] (or broadcastable) key masks."""
         c, p, eps = self.c, self.p, 1e-6
         dtype = p["shared.weight"].dtype
         neg = torch.finfo(dtype).min
-        B, Le = input_ids.shape
-        Ld = decoder_input_ids.shape[1]
-        enc_mask = (1.0 - attention_mask[:, None, None, :].to(dtype)) * neg             # [B,1,1,Le]
-        causal = torch.tril(torch.ones(Ld, Ld, dtype=dtype))[None, None]
-        dec_mask = (1.0 - causal) * neg                                                  # [1,1,Ld,Ld]
-        enc_bias = self.bias("encoder", Le, Le, True) + enc_mask
+
+        def additive(visible):
+            return (1.0 - visible.to(dtype)) * neg
+        Le, Ld = input_ids.shape[1], decoder_input_ids.shape[1]
+        cross_bias = additive(cross_visible)
+        enc_bias = self.bias("encoder", Le, Le, True) + additive(enc_visible)
         x = p["shared.weight"][input_ids]
         for i in range(c["num_layers"]):
             b = f"encoder.block.{i}.layer."
@@ -110,19 +116,35 @@ class T5Reference:
             x = x + self.attention(b + "0.SelfAttention", n, n, enc_bias)
             x = x + self.feed_forward(b + "1.DenseReluDense", rms_norm(x, p[b + "1.layer_norm.weight"], eps))
         enc = rms_norm(x, p["encoder.final_layer_norm.weight"], eps)
-        dec_bias = self.bias("decoder", Ld, Ld, False) + dec_mask
+        dec_bias = self.bias("decoder", Ld, Ld, False) + additive(dec_visible)
         y = p["shared.weight"][decoder_input_ids]
         for i in range(c["num_decoder_layers"]):
             b = f"decoder.block.{i}.layer."
             n = rms_norm(y, p[b + "0.layer_norm.weight"], eps)
             y = y + self.attention(b + "0.SelfAttention", n, n, dec_bias)
             y = y + self.attention(b + "1.EncDecAttention", rms_norm(y, p[b + "1.layer_norm.weight"], eps), enc,
-                                   enc_mask)
+                                   cross_bias)
             y = y + self.feed_forward(b + "2.DenseReluDense", rms_norm(y, p[b + "2.layer_norm.weight"], eps))
         h = rms_norm(y, p["decoder.final_layer_norm.weight"], eps)
         if c["tie_word_embeddings"]:
             return (h * c["d_model"] ** -0.5) @ p["shared.weight"].T
         return h @ p["lm_head.weight"].T
+
+
+def hf_masks(attention_mask, Ld):
+    """HF T5ForConditionalGeneration: padding keys hidden in encoder self- and cross-attention, causal decoder."""
+    keys = attention_mask[:, None, None, :].bool()
+    causal = torch.tril(torch.ones(Ld, Ld, dtype=torch.bool))[None, None]
+    return keys, causal, keys
+
+
+def segment_masks(enc_seg, dec_seg):
+    """Packed examples (Mesh TF): attention only between equal segment ids (padding is segment 0),
+    decoder self-attention also causal."""
+    Ld = dec_seg.shape[1]
+    causal = torch.tril(torch.ones(Ld, Ld, dtype=torch.bool))[None]
+    same = lambda a, b: (a[:, :, None] == b[:, None, :])
+    return same(enc_seg, enc_seg)[:, None], (same(dec_seg, dec_seg) & causal)[:, None], same(dec_seg, enc_seg)[:, None]
 
 
 def shift_right(labels):
@@ -200,19 +222,65 @@ def make_batch(c, gen):
     return input_ids, attention_mask, labels
 
 
+def make_packed_batch(c, gen):
+    """Two rows of packed examples (Mesh TF): segment ids 1, 2, ... per example and 0 for padding;
+    decoder inputs restart with start id 0 at every segment. Row 0 ends in padding whose label is the
+    pad id 0 (ignored: segment 0), row 1 has none."""
+    V = c["vocab_size"]
+    enc_seg = torch.tensor([[1, 1, 1, 1, 2, 2, 2, 3, 3, 0], [1, 1, 1, 1, 1, 2, 2, 2, 2, 2]])
+    dec_seg = torch.tensor([[1, 1, 1, 2, 2, 3, 3, 0], [1, 1, 1, 1, 2, 2, 2, 2]])
+    input_ids = torch.randint(3, V, enc_seg.shape, generator=gen) * (enc_seg > 0)
+    labels = torch.randint(3, V, dec_seg.shape, generator=gen) * (dec_seg > 0)
+    decoder_input_ids = torch.zeros_like(labels)
+    decoder_input_ids[:, 1:] = labels[:, :-1]
+    decoder_input_ids[:, 1:] *= (dec_seg[:, 1:] == dec_seg[:, :-1])  # segment start → 0
+    return {"input_ids": input_ids, "encoder_segment_ids": enc_seg, "decoder_input_ids": decoder_input_ids,
+            "decoder_segment_ids": dec_seg, "labels": labels}
+
+
+def hf_state_dict(c, params32, gen):
+    """The tensors of T5ForConditionalGeneration.state_dict() in its order: the tied copies
+    encoder/decoder.embed_tokens.weight (and lm_head.weight when tied) and, for a tied config, the
+    stray decoder cross-attention bias table of older transformers versions (SPEC §5 import rules)."""
+    out = {}
+    for name, t in params32.items():
+        if name == "encoder.block.0.layer.0.SelfAttention.q.weight":
+            out["encoder.embed_tokens.weight"] = params32["shared.weight"]
+        if name == "decoder.block.0.layer.0.SelfAttention.q.weight":
+            out["decoder.embed_tokens.weight"] = params32["shared.weight"]
+        out[name] = t
+        if name == "decoder.block.0.layer.1.EncDecAttention.o.weight" and c["tie_word_embeddings"]:
+            stray = torch.randn(c["relative_attention_num_buckets"], c["num_heads"], generator=gen)
+            out["decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"] = stray
+    if c["tie_word_embeddings"]:
+        out["lm_head.weight"] = params32["shared.weight"]
+    return out
+
+
+def loss_and_grads(c, params, input_ids, decoder_input_ids, masks, labels, keep):
+    """Mean CE over `keep`, the z-loss, and the gradients of loss and of loss + z-loss."""
+    logits = T5Reference(c, params).forward(input_ids, decoder_input_ids, *masks)
+    flat_logits = logits.reshape(-1, c["vocab_size"])
+    keep = keep.reshape(-1)
+    loss = torch.nn.functional.cross_entropy(flat_logits[keep], labels.reshape(-1)[keep])
+    z_loss = Z_LOSS_COEF * (torch.logsumexp(flat_logits[keep], dim=-1) ** 2).mean()
+    grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True)
+    grads_z = torch.autograd.grad(loss + z_loss, list(params.values()))
+    return logits, loss, z_loss, grads, grads_z, int(keep.sum())
+
+
 def run(name, c, out_dir, seed):
     gen = torch.Generator().manual_seed(seed)
     params32 = make_params(c, gen)
     input_ids, attention_mask, labels = make_batch(c, gen)
+    packed = make_packed_batch(c, gen)
     params = {k: v.double().requires_grad_(True) for k, v in params32.items()}
-    model = T5Reference(c, params)
-    logits = model.forward(input_ids, attention_mask, shift_right(labels))
-    flat_logits, flat_labels = logits.reshape(-1, c["vocab_size"]), labels.reshape(-1)
-    loss = torch.nn.functional.cross_entropy(flat_logits, flat_labels, ignore_index=-100)
-    keep = flat_labels != -100
-    z_loss = Z_LOSS_COEF * (torch.logsumexp(flat_logits[keep], dim=-1) ** 2).mean()
-    grads = torch.autograd.grad(loss, list(params.values()), retain_graph=True)
-    grads_z = torch.autograd.grad(loss + z_loss, list(params.values()))
+    logits, loss, z_loss, grads, grads_z, tokens = loss_and_grads(
+        c, params, input_ids, shift_right(labels), hf_masks(attention_mask, labels.shape[1]), labels, labels != -100)
+    _, p_loss, _, p_grads, _, p_tokens = loss_and_grads(
+        c, params, packed["input_ids"], packed["decoder_input_ids"],
+        segment_masks(packed["encoder_segment_ids"], packed["decoder_segment_ids"]), packed["labels"],
+        packed["decoder_segment_ids"] != 0)
 
     tensors, chunks, offset = {}, [], 0
 
@@ -222,20 +290,23 @@ def run(name, c, out_dir, seed):
         tensors[key] = {"shape": list(t.shape), "offset": offset}
         chunks.append(t.reshape(-1))
         offset += t.numel()
-    for (n, t), g, gz in zip(params32.items(), grads, grads_z):
+    for (n, t), g, gz, gp in zip(params32.items(), grads, grads_z, p_grads):
         add("param/" + n, t)
         add("grad/" + n, g)
         add("grad_z/" + n, gz)
+        add("packed_grad/" + n, gp)
     add("logits", logits)
-    config = dict(c, model_type="t5", layer_norm_epsilon=1e-6, dropout_rate=0.0, decoder_start_token_id=0,
-                  pad_token_id=0, eos_token_id=1, is_encoder_decoder=True)
+    config = hf_config(c)
     meta = {
         "generator": "tests/reference/t5_reference.py", "torch": torch.__version__, "seed": seed,
         "config": config,
         "batch": {"input_ids": input_ids.tolist(), "attention_mask": attention_mask.tolist(),
                   "labels": labels.tolist()},
         "z_loss_coef": Z_LOSS_COEF, "loss": loss.item(), "z_loss": z_loss.item(),
-        "label_tokens": int(keep.sum()), "tensors": tensors,
+        "label_tokens": tokens,
+        "packed_batch": {k: v.tolist() for k, v in packed.items()},
+        "packed_loss": p_loss.item(), "packed_label_tokens": p_tokens,
+        "tensors": tensors,
     }
     data = torch.cat(chunks).numpy().astype("<f4").tobytes()
     with open(os.path.join(out_dir, name + ".bin"), "wb") as f:
@@ -243,17 +314,86 @@ def run(name, c, out_dir, seed):
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    print(f"{name}: loss {loss.item():.8f} z_loss {z_loss.item():.8f} tokens {int(keep.sum())} "
-          f"floats {offset} ({len(data)} bytes)")
+    safetensors_check.write(os.path.join(out_dir, name + ".safetensors"),
+                            {k: ("F32", v) for k, v in hf_state_dict(c, params32, gen).items()})
+    print(f"{name}: loss {loss.item():.8f} z_loss {z_loss.item():.8f} tokens {tokens} packed loss "
+          f"{p_loss.item():.8f} tokens {p_tokens}; floats {offset} ({len(data)} bytes)")
+
+
+def hf_config(c):
+    return dict(c, model_type="t5", layer_norm_epsilon=1e-6, dropout_rate=0.0, decoder_start_token_id=0,
+                pad_token_id=0, eos_token_id=1, is_encoder_decoder=True)
+
+
+def load_hf_dir(model_dir):
+    """What T5ForConditionalGeneration.from_pretrained(model_dir) accepts, checked strictly: config.json
+    keys, then model.safetensors names and shapes against the state dict (missing: only the tied
+    copies transformers fills from shared.weight; unexpected: none but the keys T5 ignores)."""
+    cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    problems = [f"config.json: {k} is {cfg.get(k)!r}" for k, v in
+                (("model_type", "t5"), ("is_encoder_decoder", True), ("decoder_start_token_id", 0),
+                 ("pad_token_id", 0)) if cfg.get(k) != v]
+    c = {k: cfg[k] for k in CONFIGS["relu_tied"]}
+    if c["feed_forward_proj"] not in ("relu", "gated-gelu"):
+        problems.append(f"config.json: feed_forward_proj {c['feed_forward_proj']!r}")
+    tensors, meta = safetensors_check.read(os.path.join(model_dir, "model.safetensors"))
+    if meta.get("format") != "pt":
+        problems.append(f"model.safetensors: metadata {meta} (transformers needs format pt)")
+    expected = dict(param_list(c))
+    # T5's _keys_to_ignore_on_load_unexpected (an old cross-attention bias table) and the tied copies.
+    ignored = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight",
+               "decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight"}
+    if c["tie_word_embeddings"]:
+        ignored.add("lm_head.weight")
+    for name in tensors:
+        if name not in expected and name not in ignored:
+            problems.append(f"unexpected key {name}")
+    for name, shape in expected.items():
+        if name not in tensors:
+            problems.append(f"missing key {name}")
+        elif list(tensors[name][1].shape) != shape:
+            problems.append(f"{name}: shape {list(tensors[name][1].shape)} != {shape}")
+    if problems:
+        raise ValueError(f"{model_dir}: " + "; ".join(problems))
+    return c, {n: tensors[n][1].float() for n in expected}
+
+
+def check_hf(model_dir, batch_path):
+    """Loads an exported model as transformers would; its HF-semantics loss on a batch."""
+    c, params32 = load_hf_dir(model_dir)
+    b = json.load(open(batch_path))
+    input_ids, labels = torch.tensor(b["input_ids"]), torch.tensor(b["labels"])
+    attention_mask = torch.tensor(b.get("attention_mask", torch.ones_like(input_ids).tolist()))
+    params = {k: v.double() for k, v in params32.items()}
+    with torch.no_grad():
+        logits = T5Reference(c, params).forward(input_ids, shift_right(labels),
+                                                *hf_masks(attention_mask, labels.shape[1]))
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, c["vocab_size"]), labels.reshape(-1),
+                                                 ignore_index=-100)
+    return {"loss": loss.item(), "label_tokens": int((labels != -100).sum())}
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="tests/fixtures/model")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--check-hf", nargs="+", metavar="MODEL_DIR BATCH_JSON",
+                    help="pairs: load each exported HF model directory strictly and print its loss on the batch "
+                         "as one JSON line ({\"error\": ...} if it does not load; exit 1 then)")
     args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(1)
+    if args.check_hf:
+        if len(args.check_hf) % 2:
+            ap.error("--check-hf takes MODEL_DIR BATCH_JSON pairs")
+        failed = False
+        for model_dir, batch in zip(args.check_hf[::2], args.check_hf[1::2]):
+            try:
+                print(json.dumps(check_hf(model_dir, batch)))
+            except (ValueError, KeyError, OSError, AssertionError) as e:
+                print(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+                failed = True
+        sys.exit(1 if failed else 0)
+    os.makedirs(args.out, exist_ok=True)
     for i, (name, c) in enumerate(CONFIGS.items()):
         run(name, c, args.out, args.seed + i)
 

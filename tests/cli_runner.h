@@ -1,0 +1,61 @@
+// Runs the t5scale binary (T5SCALE_BINARY) as a user does, capturing exit code, stdout and stderr,
+// and the check every bad-input path shares: exit 1, nothing on stdout, one line on stderr of the
+// form `t5scale CMD: error: ...` (PROTOCOL.md). Shared by the command tests.
+#pragma once
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace t5::testing {
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+inline std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs `t5scale <args>` with stdout and stderr captured to temporary files.
+inline CommandResult t5scale(const std::string& args) {
+  namespace fs = std::filesystem;
+  static int counter = 0;
+  const fs::path base =
+      fs::temp_directory_path() / ("t5scale_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  const std::string cmd = std::string(T5SCALE_BINARY) + " " + args + " >" + base.string() + ".out 2>" +
+                          base.string() + ".err";
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(base.string() + ".out");
+  r.err = slurp(base.string() + ".err");
+  fs::remove(base.string() + ".out");
+  fs::remove(base.string() + ".err");
+  return r;
+}
+
+inline int lines(const std::string& text) { return int(std::count(text.begin(), text.end(), '\n')); }
+
+inline void expect_one_line_error(const CommandResult& r, const std::string& command, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, ::testing::StartsWith("t5scale " + command + ": error: "));
+  EXPECT_THAT(r.err, ::testing::HasSubstr(what));
+}
+
+}  // namespace t5::testing
