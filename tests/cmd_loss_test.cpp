@@ -62,16 +62,22 @@ struct LossCase {
   }
 };
 
-// Checks one `loss --json --grads-out` run against the reference gradients "<prefix><HF name>".
-void check_against_reference(const LossCase& c, const std::string& extra, const std::string& prefix) {
-  const CommandResult r = t5scale(fmt::format("loss {} --json --grads-out {} {}", c.args(), c.path("g.safetensors"), extra));
+// Checks one `loss --json --grads-out` run against the reference gradients "<prefix><HF name>"; the
+// batch is batch.json (reference loss "loss", tokens "label_tokens") unless `batch` names another
+// fixture batch ("masked" → masked_batch, masked_loss, masked_label_tokens).
+void check_against_reference(const LossCase& c, const std::string& extra, const std::string& prefix,
+                             const std::string& batch = "") {
+  const ModelFixture& f = c.f;
+  const std::string under = batch.empty() ? "" : batch + "_";
+  if (!batch.empty()) c.write_batch(f.meta[under + "batch"], under + "batch.json");
+  const CommandResult r = t5scale(
+      fmt::format("loss {} --json --grads-out {} {}", c.args(under + "batch.json"), c.path("g.safetensors"), extra));
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const nlohmann::json j = nlohmann::json::parse(r.out);
-  const ModelFixture& f = c.f;
-  const double ref_loss = f.meta["loss"].get<double>();
+  const double ref_loss = f.meta[under + "loss"].get<double>();
   const double loss_err = std::abs(j["loss"].get<double>() - ref_loss) / ref_loss;
   EXPECT_LT(loss_err, 1e-5) << j["loss"] << " vs " << ref_loss;
-  EXPECT_EQ(j["label_tokens"], f.meta["label_tokens"]);
+  EXPECT_EQ(j["label_tokens"], f.meta[under + "label_tokens"]);
 
   const ParamTable table(f.shape);
   const std::vector<float> ref = f.buffer(prefix, table);
@@ -107,6 +113,12 @@ class CmdLoss : public ::testing::TestWithParam<std::string> {};
 TEST_P(CmdLoss, LossNormsAndGradientsMatchPyTorch) {
   const LossCase c(GetParam());
   check_against_reference(c, "", "grad/");
+}
+
+// attention_mask and decoder_attention_mask with zeros inside rows, as HF applies them.
+TEST_P(CmdLoss, MasksWithInnerZerosMatchPyTorch) {
+  const LossCase c(GetParam());
+  check_against_reference(c, "", "masked_grad/", "masked");
 }
 
 TEST_P(CmdLoss, ZLossValueAndGradients) {
@@ -208,6 +220,13 @@ TEST_P(BadInput, OneLineNamingFileAndKey) {
        bj + ": 'decoder_input_ids' is [3, 9] but 'labels' is [3, 7]"},
       {"not integers", with([](auto& b) { b["input_ids"][0][1] = 1.5; }),
        bj + ": 'input_ids' row 0 position 1 must be an integer"},
+      {"label under a zero decoder mask",
+       with([](auto& b) {
+         b["decoder_attention_mask"] = nlohmann::json::array();
+         for (const auto& row : b["labels"]) b["decoder_attention_mask"].push_back(std::vector<int>(row.size(), 1));
+         b["decoder_attention_mask"][0][3] = 0;
+       }),
+       bj + ": 'labels' row 0 position 3 is 23 where decoder_attention_mask is 0"},
       {"no label tokens", with([](auto& b) { for (auto& row : b["labels"]) for (auto& v : row) v = -100; }),
        bj + ":labels: no label tokens"},
   };

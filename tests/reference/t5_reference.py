@@ -4,18 +4,25 @@
 T5DenseGatedActDense with gelu_new, tied-output dm^-0.5 scale, CrossEntropyLoss(ignore_index=-100),
 _shift_right for decoder inputs). transformers itself is not needed.
 
-It dumps the parity fixtures the C++ tests read (tests/model_test.cpp): for each small config the
-weights, a ragged-padded batch in HF form, logits, loss, z-loss and every gradient (of loss and of
-loss + z-loss). Computation runs in float64 from float32 weights, so the fixtures are the exact
-answer that our float32 model is measured against.
+It dumps the parity fixtures the C++ tests read (tests/model_test.cpp, tests/cmd_loss_test.cpp,
+tests/hf_interop_test.cpp): for each small config the weights, a ragged-padded batch in HF form, logits,
+loss, z-loss and every gradient (of loss and of loss + z-loss); a packed batch (segment ids, Mesh TF
+masking) and an HF batch with zeros inside attention_mask / decoder_attention_mask, each with loss and
+every gradient; and the weights as torch writes T5ForConditionalGeneration.state_dict() to safetensors.
+Computation runs in float64 from float32 weights, so the fixtures are the exact answer that our float32
+model is measured against. With --check-hf it instead loads exported model directories strictly, as
+transformers would, and prints their loss on a batch.
 
 Regenerate (from the repository root; needs Debian's python3-torch):
     /usr/bin/python3 tests/reference/t5_reference.py --out tests/fixtures/model
 
 Format per config NAME: NAME.json = {"config": HF config.json keys, "batch": {input_ids, attention_mask,
-labels}, "z_loss_coef", "loss", "z_loss", "label_tokens", "tensors": {key: {"shape", "offset"}}}
-and NAME.bin = little-endian float32 values; tensor keys are "param/<HF name>", "grad/<HF name>"
-(d loss), "grad_z/<HF name>" (d (loss + z_loss)) and "logits" [B, Ld, V].
+labels}, "z_loss_coef", "loss", "z_loss", "label_tokens", "packed_batch", "packed_loss",
+"packed_label_tokens", "masked_batch", "masked_loss", "masked_label_tokens",
+"tensors": {key: {"shape", "offset"}}} and NAME.bin = little-endian float32 values; tensor keys are
+"param/<HF name>", "grad/<HF name>" (d loss), "grad_z/<HF name>" (d (loss + z_loss)),
+"packed_grad/<HF name>", "masked_grad/<HF name>" and "logits" [B, Ld, V]. NAME.safetensors holds the
+state dict (with the tied copies; see tests/fixtures/README.md).
 """
 import argparse
 import json
@@ -131,10 +138,13 @@ class T5Reference:
         return h @ p["lm_head.weight"].T
 
 
-def hf_masks(attention_mask, Ld):
-    """HF T5ForConditionalGeneration: padding keys hidden in encoder self- and cross-attention, causal decoder."""
+def hf_masks(attention_mask, Ld, decoder_attention_mask=None):
+    """HF T5ForConditionalGeneration: padding keys hidden in encoder self- and cross-attention; decoder
+    self-attention causal and, given decoder_attention_mask, hiding its zero keys too."""
     keys = attention_mask[:, None, None, :].bool()
     causal = torch.tril(torch.ones(Ld, Ld, dtype=torch.bool))[None, None]
+    if decoder_attention_mask is not None:
+        causal = causal & decoder_attention_mask[:, None, None, :].bool()
     return keys, causal, keys
 
 
@@ -238,6 +248,19 @@ def make_packed_batch(c, gen):
             "decoder_segment_ids": dec_seg, "labels": labels}
 
 
+def make_masked_batch(c, gen):
+    """HF form with zeros inside the masks: attention_mask hides a middle input token, and
+    decoder_attention_mask hides decoder positions (labels −100 there) in the middle and at the end."""
+    V = c["vocab_size"]
+    attention_mask = torch.tensor([[1, 1, 0, 1, 1, 1, 1, 0], [1, 1, 1, 1, 1, 1, 1, 1]])
+    decoder_attention_mask = torch.tensor([[1, 1, 0, 1, 1, 0], [1, 1, 1, 1, 0, 0]])
+    input_ids = torch.randint(3, V, attention_mask.shape, generator=gen)
+    labels = torch.randint(3, V, decoder_attention_mask.shape, generator=gen).masked_fill(
+        decoder_attention_mask == 0, -100)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels,
+            "decoder_attention_mask": decoder_attention_mask}
+
+
 def hf_state_dict(c, params32, gen):
     """The tensors of T5ForConditionalGeneration.state_dict() in its order: the tied copies
     encoder/decoder.embed_tokens.weight (and lm_head.weight when tied) and, for a tied config, the
@@ -274,6 +297,7 @@ def run(name, c, out_dir, seed):
     params32 = make_params(c, gen)
     input_ids, attention_mask, labels = make_batch(c, gen)
     packed = make_packed_batch(c, gen)
+    masked = make_masked_batch(c, gen)
     params = {k: v.double().requires_grad_(True) for k, v in params32.items()}
     logits, loss, z_loss, grads, grads_z, tokens = loss_and_grads(
         c, params, input_ids, shift_right(labels), hf_masks(attention_mask, labels.shape[1]), labels, labels != -100)
@@ -281,6 +305,10 @@ def run(name, c, out_dir, seed):
         c, params, packed["input_ids"], packed["decoder_input_ids"],
         segment_masks(packed["encoder_segment_ids"], packed["decoder_segment_ids"]), packed["labels"],
         packed["decoder_segment_ids"] != 0)
+    _, m_loss, _, m_grads, _, m_tokens = loss_and_grads(
+        c, params, masked["input_ids"], shift_right(masked["labels"]),
+        hf_masks(masked["attention_mask"], masked["labels"].shape[1], masked["decoder_attention_mask"]),
+        masked["labels"], masked["labels"] != -100)
 
     tensors, chunks, offset = {}, [], 0
 
@@ -290,11 +318,12 @@ def run(name, c, out_dir, seed):
         tensors[key] = {"shape": list(t.shape), "offset": offset}
         chunks.append(t.reshape(-1))
         offset += t.numel()
-    for (n, t), g, gz, gp in zip(params32.items(), grads, grads_z, p_grads):
+    for (n, t), g, gz, gp, gm in zip(params32.items(), grads, grads_z, p_grads, m_grads):
         add("param/" + n, t)
         add("grad/" + n, g)
         add("grad_z/" + n, gz)
         add("packed_grad/" + n, gp)
+        add("masked_grad/" + n, gm)
     add("logits", logits)
     config = hf_config(c)
     meta = {
@@ -306,6 +335,8 @@ def run(name, c, out_dir, seed):
         "label_tokens": tokens,
         "packed_batch": {k: v.tolist() for k, v in packed.items()},
         "packed_loss": p_loss.item(), "packed_label_tokens": p_tokens,
+        "masked_batch": {k: v.tolist() for k, v in masked.items()},
+        "masked_loss": m_loss.item(), "masked_label_tokens": m_tokens,
         "tensors": tensors,
     }
     data = torch.cat(chunks).numpy().astype("<f4").tobytes()
@@ -317,7 +348,7 @@ def run(name, c, out_dir, seed):
     safetensors_check.write(os.path.join(out_dir, name + ".safetensors"),
                             {k: ("F32", v) for k, v in hf_state_dict(c, params32, gen).items()})
     print(f"{name}: loss {loss.item():.8f} z_loss {z_loss.item():.8f} tokens {tokens} packed loss "
-          f"{p_loss.item():.8f} tokens {p_tokens}; floats {offset} ({len(data)} bytes)")
+          f"{p_loss.item():.8f} tokens {p_tokens} masked loss {m_loss.item():.8f} tokens {m_tokens}; floats {offset} ({len(data)} bytes)")
 
 
 def hf_config(c):
