@@ -182,6 +182,27 @@ TEST(CmdLoss, ExplicitShiftedDecoderInputsEqualTheDefault) {
   EXPECT_LT(std::abs(nlohmann::json::parse(r.out)["loss"].get<double>() - ref) / ref, 1e-5);
 }
 
+// The other argument forms: --model as a shape name and --weights as a directory (what `t5scale init`
+// writes) give exactly what config.json and the file itself give.
+TEST(CmdLoss, ShapeNameAndWeightsDirectoryEqualConfigAndFile) {
+  const LossCase c("relu_tied");
+  const std::string shape = "tiny-nl1-dm64-ff128", w = c.path("init");
+  ASSERT_EQ(t5scale(fmt::format("init --model {} --seed 3 --out {}", shape, w)).exit_code, 0);
+  nlohmann::json b = {{"input_ids", {{13, 200, 31999, 1}, {7, 8, 1, 0}}}, {"labels", {{42, 31000, 1}, {5, 1, -100}}}};
+  b["attention_mask"] = {{1, 1, 1, 1}, {1, 1, 1, 0}};
+  c.write_batch(b, "big_vocab.json");
+  const CommandResult by_name = t5scale(fmt::format("loss --json --model {} --weights {} --batch {}", shape, w,
+                                                    c.path("big_vocab.json")));
+  const CommandResult by_file = t5scale(fmt::format("loss --json --model {}/config.json --weights {}/model.safetensors "
+                                                    "--batch {}", w, w, c.path("big_vocab.json")));
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.err;
+  ASSERT_EQ(by_file.exit_code, 0) << by_file.err;
+  EXPECT_EQ(by_name.out, by_file.out);
+  const nlohmann::json j = nlohmann::json::parse(by_name.out);
+  EXPECT_EQ(j["label_tokens"], 5);
+  EXPECT_TRUE(std::isfinite(j["loss"].get<double>()));
+}
+
 // Every malformed input of `loss` and `step`: one line naming the file and the key, exit 1, and no
 // output file (gradients or weights) left behind.
 class BadInput : public ::testing::TestWithParam<std::string> {};
