@@ -95,6 +95,14 @@ Batch batch_from_hf_json(const nlohmann::json& j, const std::string& where, int6
     return m.values;
   };
   b.encoder_segment_ids = mask("attention_mask", input_ids, "input_ids");
+  // HF gives a row without visible input tokens uniform attention over its padding (finfo.min biases);
+  // we give such queries zero attention (CONTRACTS.md). Refuse rather than silently differ.
+  for (int64_t r = 0; r < b.batch; ++r) {
+    const auto row = b.encoder_segment_ids.begin() + r * b.inputs_length;
+    T5_CHECK_HINT(std::any_of(row, row + b.inputs_length, [](int32_t s) { return s != 0; }),
+                  "give every example at least one input token (attention_mask 1)",
+                  "{}: 'attention_mask' row {} is all 0", where, r);
+  }
   b.decoder_segment_ids = mask("decoder_attention_mask", labels, "labels");
   for (size_t i = 0; i < b.labels.size(); ++i)
     T5_CHECK_HINT(b.decoder_segment_ids[i] != 0 || b.labels[i] == kIgnoreLabel,

@@ -16,8 +16,9 @@
 namespace t5 {
 
 // Strict: unknown keys, ragged rows, non-integers, masks other than 0/1, ids outside [0, vocab_size)
-// (checked when vocab_size > 0) and labels ≠ −100 where decoder_attention_mask is 0 (HF would count
-// them, we cannot) are errors naming `where`, the key and the row.
+// (checked when vocab_size > 0), labels ≠ −100 where decoder_attention_mask is 0 (HF would count
+// them, we cannot) and an attention_mask row of zeros (HF attends uniformly to the padding, we give
+// zero attention) are errors naming `where`, the key and the row.
 Batch batch_from_hf_json(const nlohmann::json& j, const std::string& where, int64_t vocab_size = 0);
 
 }  // namespace t5

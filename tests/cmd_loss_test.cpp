@@ -236,6 +236,8 @@ TEST_P(BadInput, OneLineNamingFileAndKey) {
       {"mask shape", with([](auto& b) { b["attention_mask"][0].erase(0); }), bj + ": 'attention_mask' row 1 has"},
       {"mask value", with([](auto& b) { b["attention_mask"][0][0] = 2; }),
        bj + ": 'attention_mask' row 0 position 0: 2 is not 0 or 1"},
+      {"row without inputs", with([](auto& b) { for (auto& v : b["attention_mask"][1]) v = 0; }),
+       bj + ": 'attention_mask' row 1 is all 0"},
       {"rows differ", with([](auto& b) { b["labels"].erase(0); }), bj + ": 'labels' has 2 rows but 'input_ids' has 3"},
       {"decoder inputs shape", with([](auto& b) { b["decoder_input_ids"] = b["input_ids"]; }),
        bj + ": 'decoder_input_ids' is [3, 9] but 'labels' is [3, 7]"},

@@ -160,7 +160,9 @@ TEST(CmdTrain, ProgressLineHasLossRateAndEta) {
       ASSERT_EQ(std::sscanf(eta, "%ds", &secs), 1) << line;
       EXPECT_NEAR(secs, expected_eta, 1.0 + 0.01 * expected_eta) << line;
     }
-    if (k == total) EXPECT_STREQ(eta, "0s");
+    if (k == total) {
+      EXPECT_STREQ(eta, "0s");
+    }
   }
   EXPECT_EQ(seen, 5);
   fs::remove_all(dir);
