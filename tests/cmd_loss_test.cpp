@@ -131,32 +131,43 @@ TEST_P(CmdLoss, ZLossValueAndGradients) {
   EXPECT_LT(std::abs(z - ref) / ref, 1e-5) << z << " vs " << ref;
 }
 
-// The text form prints the same numbers: a summary line, then one "name norm" line per parameter.
+// The text form prints the same numbers: a summary line (with z_loss when it is on), then one
+// "name norm" line per parameter.
 TEST_P(CmdLoss, TextOutputHoldsTheSameNumbers) {
   const LossCase c(GetParam());
-  const CommandResult text = t5scale("loss " + c.args());
-  ASSERT_EQ(text.exit_code, 0) << text.err;
-  const nlohmann::json j = nlohmann::json::parse(t5scale("loss " + c.args() + " --json").out);
-  std::istringstream in(text.out);
-  std::string word;
-  double loss = 0, grad_norm = 0;
-  int64_t tokens = 0;
-  in >> word >> loss;
-  EXPECT_EQ(word, "loss");
-  in >> word >> tokens;
-  EXPECT_EQ(word, "label_tokens");
-  in >> word >> grad_norm;
-  EXPECT_EQ(word, "grad_norm");
-  EXPECT_NEAR(loss, j["loss"].get<double>(), 1e-8);
-  EXPECT_EQ(tokens, j["label_tokens"].get<int64_t>());
-  EXPECT_NEAR(grad_norm, j["grad_norm"].get<double>(), 1e-7 * grad_norm);
-  for (const auto& p : j["parameters"]) {
-    double norm = 0;
-    in >> word >> norm;
-    EXPECT_EQ(word, p["name"].get<std::string>());
-    EXPECT_NEAR(norm, p["grad_norm"].get<double>(), 1e-7 * norm);
+  for (const std::string extra : {"", " --z-loss 0.01"}) {
+    SCOPED_TRACE(extra);
+    const CommandResult text = t5scale("loss " + c.args() + extra);
+    ASSERT_EQ(text.exit_code, 0) << text.err;
+    const nlohmann::json j = nlohmann::json::parse(t5scale("loss " + c.args() + extra + " --json").out);
+    std::istringstream in(text.out);
+    std::string word;
+    double loss = 0, grad_norm = 0;
+    int64_t tokens = 0;
+    in >> word >> loss;
+    EXPECT_EQ(word, "loss");
+    in >> word >> tokens;
+    EXPECT_EQ(word, "label_tokens");
+    in >> word >> grad_norm;
+    EXPECT_EQ(word, "grad_norm");
+    EXPECT_NEAR(loss, j["loss"].get<double>(), 1e-8);
+    EXPECT_EQ(tokens, j["label_tokens"].get<int64_t>());
+    EXPECT_NEAR(grad_norm, j["grad_norm"].get<double>(), 1e-7 * grad_norm);
+    if (!extra.empty()) {
+      double z = 0;
+      in >> word >> z;
+      EXPECT_EQ(word, "z_loss");
+      EXPECT_NEAR(z, j["z_loss"].get<double>(), 1e-7 * z);
+      EXPECT_GT(z, 0.0);
+    }
+    for (const auto& p : j["parameters"]) {
+      double norm = 0;
+      in >> word >> norm;
+      EXPECT_EQ(word, p["name"].get<std::string>());
+      EXPECT_NEAR(norm, p["grad_norm"].get<double>(), 1e-7 * norm);
+    }
+    EXPECT_EQ(testing::lines(text.out), int(j["parameters"].size()) + 1);
   }
-  EXPECT_EQ(testing::lines(text.out), int(j["parameters"].size()) + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, CmdLoss, ::testing::Values("relu_tied", "gated_untied"));
