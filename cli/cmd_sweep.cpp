@@ -1,7 +1,12 @@
 // t5scale sweep SPEC [--out results/NAME] [--jobs N] [--dry-run] : trains every variant of a sweep
 // spec and appends one record per variant to results/NAME/runs.jsonl (sweeps/runner.h).
+#include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <thread>
 
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli/command.h"
@@ -9,7 +14,14 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/ceiling.h"
+#include "core/gemm.h"
+#include "results/records.h"
+#include "sweeps/ceiling.h"
+#include "sweeps/runner.h"
 #include "sweeps/spec.h"
+#include "sweeps/trainer_runner.h"
+
+extern char** environ;
 
 namespace t5::cli {
 namespace {
@@ -49,13 +61,73 @@ void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_s
   for (const auto& s : e.skipped) std::cout << fmt::format("skipped {}: {}\n", s.id, s.reason);
 }
 
+// Starts `count` more workers of this sweep: this binary with the same spec and directory, each a
+// process of its own (the file-lock scheduler gives each variant to one of them).
+std::vector<pid_t> spawn_workers(int count, const std::string& spec_path, const std::string& out_dir, int threads,
+                                 bool keep_checkpoints, bool quiet, int jobs) {
+  std::vector<pid_t> pids;
+  for (int i = 1; i <= count; ++i) {
+    std::vector<std::string> args = {"t5scale", "sweep", spec_path, "--out", out_dir, "--threads",
+                                     std::to_string(threads), "--worker", std::to_string(i), "--jobs",
+                                     std::to_string(jobs)};
+    if (keep_checkpoints) args.push_back("--keep-checkpoints");
+    if (quiet) args.push_back("--quiet");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = 0;
+    const int rc = ::posix_spawn(&pid, "/proc/self/exe", nullptr, nullptr, argv.data(), environ);
+    T5_CHECK(rc == 0, "sweep: cannot start worker {}: {}", i, std::strerror(rc));
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+// Waits for the workers; returns how many did not exit cleanly.
+int wait_workers(const std::vector<pid_t>& pids) {
+  int bad = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  return bad;
+}
+
+// The sweep's outcome from its records (every worker's): data on stdout.
+nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, const SweepSummary& here) {
+  const RecordFile file = read_records(ResultsLayout{out_dir}.runs());
+  int64_t ok = 0, diverged = 0, failed = 0;
+  for (const auto& r : file.records) {
+    const std::string status = r.value("status", "");
+    ok += status == "ok";
+    diverged += status == "diverged";
+    failed += status == "failed";
+  }
+  int64_t finished = 0;
+  for (const auto& v : e.variants) finished += has_record(file, v.id);
+  return {{"out_dir", out_dir},     {"runs", ResultsLayout{out_dir}.runs()},
+          {"variants", e.variants.size()}, {"finished", finished},
+          {"ok", ok},               {"diverged", diverged},
+          {"failed", failed},       {"ran_in_this_process", here.ran},
+          {"skipped_finished", here.skipped_finished}};
+}
+
 int run_sweep_command(const std::vector<std::string>& args) {
   po::options_description opts("t5scale sweep SPEC [--out results/NAME] [--jobs N] [--dry-run]");
   std::string spec_path, out;
   double assume_gflops = 0;
+  int jobs = 1, threads = 0, worker = 0;
   opts.add_options()
       ("spec", po::value<std::string>(&spec_path)->required(), "sweep spec (sweeps/*.json)")
       ("out", po::value<std::string>(&out), "results directory (default results/<spec name>)")
+      ("jobs", po::value<int>(&jobs)->default_value(1), "worker processes training variants at once")
+      ("threads", po::value<int>(&threads)->default_value(0),
+       "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)")
+      ("keep-checkpoints", po::bool_switch(), "keep finished variants' checkpoints (default: removed)")
+      ("quiet", po::bool_switch(), "no progress lines on stderr")
+      ("worker", po::value<int>(&worker)->default_value(0), "(internal) worker number of a --jobs sweep")
       ("dry-run", po::bool_switch(), "print the variants with params, FLOPs and estimated time; train nothing")
       ("assume-gflops", po::value<double>(&assume_gflops), "--dry-run: training speed in GFLOP/s for the estimate");
   po::variables_map vm;
@@ -78,8 +150,44 @@ int run_sweep_command(const std::vector<std::string>& args) {
     print_dry_run(spec, expansion, rate, source);
     return 0;
   }
-  throw Error("training sweeps need the trainer (core/trainer.h), which this build does not have yet",
-              "use --dry-run");
+  T5_CHECK(jobs >= 1, "--jobs must be at least 1, got {}", jobs);
+  T5_CHECK(threads >= 0, "--threads must not be negative, got {}", threads);
+  T5_CHECK_HINT(!expansion.variants.empty(), "check the grid", "{}: no variant to train ({} skipped)", spec_path,
+                expansion.skipped.size());
+  for (const auto& s : expansion.skipped)
+    if (worker == 0) std::cerr << fmt::format("sweep: skipping {}: {}\n", s.id, s.reason);
+  if (threads == 0) threads = spec.settings.threads > 0 ? int(spec.settings.threads)
+                                                        : std::max(1, int(std::thread::hardware_concurrency()) / jobs);
+  set_num_threads(threads);
+
+  SweepOptions options;
+  options.out_dir = out.empty() ? "results/" + spec.name : out;
+  options.keep_checkpoints = vm["keep-checkpoints"].as<bool>();
+  options.progress = !vm["quiet"].as<bool>();
+  options.workers = jobs;
+  if (jobs > 1) options.worker_label = fmt::format("[worker {}] ", worker);
+  check_training_data(spec, expansion);
+  // Measured once per sweep, by whichever worker gets the directory's setup lock first.
+  prepare_results_dir(spec, options.out_dir, [&] {
+    if (spec.settings.data.source == "c4") {
+      const nlohmann::json b = sweep_unigram_baseline(spec, options.out_dir);
+      if (worker == 0 && options.progress)
+        std::cerr << fmt::format("sweep {}: unigram baseline of the {} split: {:.4f} nats per target token\n",
+                                 spec.name, b.value("split", ""), b.value("unigram_cross_entropy", 0.0));
+    }
+    options.gemm_ceiling = sweep_gemm_ceiling(options.out_dir, expansion.variants.back().shape,
+                                              step_lengths(spec.settings));
+  });
+  const std::vector<pid_t> workers =
+      worker == 0 ? spawn_workers(jobs - 1, spec_path, options.out_dir, threads, options.keep_checkpoints,
+                                  !options.progress, jobs)
+                  : std::vector<pid_t>{};
+  const SweepSummary here = run_sweep(spec, expansion, make_training_runner(), options);
+  const int bad_workers = wait_workers(workers);
+  if (worker != 0) return 0;
+  std::cout << sweep_summary(expansion, options.out_dir, here).dump() << "\n";
+  T5_CHECK(bad_workers == 0, "sweep: {} worker process(es) stopped with an error (see above)", bad_workers);
+  return 0;
 }
 
 const Registrar kSweep("sweep", "train every variant of a sweep spec; records in results/NAME", run_sweep_command);

@@ -15,6 +15,7 @@
 #include "core/names.h"
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
+#include "results/records.h"
 
 namespace t5::cli {
 namespace {
@@ -60,17 +61,6 @@ DataSources make_data(const std::string& data, const std::string& tokenizer, boo
   d.eval = std::make_unique<C4Source>(data, "validation", model, sc, micro_batch, seed);
   d.train = std::move(train);
   return d;
-}
-
-nlohmann::json step_record(const StepMetrics& m) {
-  return {{"type", "step"},       {"step", m.step},       {"loss", m.loss},
-          {"z_loss", m.z_loss},   {"lr", m.lr},           {"grad_norm", m.grad_norm},
-          {"seconds", m.seconds}, {"tokens", m.tokens},   {"label_tokens", m.label_tokens}};
-}
-
-nlohmann::json eval_record(const EvalMetrics& e) {
-  return {{"type", "eval"}, {"step", e.step}, {"loss", e.loss}, {"negative_log_perplexity", -e.loss},
-          {"tokens", e.tokens}};
 }
 
 int run_train(const std::vector<std::string>& args) {
@@ -139,8 +129,8 @@ int run_train(const std::vector<std::string>& args) {
 
   std::string records;
   const TrainResult r = train(
-      model, *d.train, d.eval.get(), c, [&](const StepMetrics& m) { records += step_record(m).dump() + "\n"; },
-      [&](const EvalMetrics& e) { records += eval_record(e).dump() + "\n"; });
+      model, *d.train, d.eval.get(), c, [&](const StepMetrics& m) { records += step_log_line(m).dump() + "\n"; },
+      [&](const EvalMetrics& e) { records += eval_log_line(e).dump() + "\n"; });
   int64_t tokens = 0;
   double step_seconds = 0;
   for (const auto& s : r.steps) {

@@ -87,6 +87,17 @@ bool has_record(const RecordFile& file, const std::string& id) {
   return false;
 }
 
+nlohmann::json step_log_line(const StepMetrics& m) {
+  return {{"type", "step"},       {"step", m.step},       {"loss", m.loss},
+          {"z_loss", m.z_loss},   {"lr", m.lr},           {"grad_norm", m.grad_norm},
+          {"seconds", m.seconds}, {"tokens", m.tokens},   {"label_tokens", m.label_tokens}};
+}
+
+nlohmann::json eval_log_line(const EvalMetrics& e) {
+  return {{"type", "eval"}, {"step", e.step}, {"loss", e.loss}, {"negative_log_perplexity", -e.loss},
+          {"tokens", e.tokens}};
+}
+
 LineLog::LineLog(const std::string& path, bool truncate) : path_(path) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);

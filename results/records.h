@@ -24,6 +24,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/trainer.h"
+
 namespace t5 {
 
 constexpr int kRecordSchemaVersion = 1;
@@ -86,6 +88,12 @@ RecordFile read_records(const std::string& path);
 
 // Whether the file holds a record of `id` (a finished variant).
 bool has_record(const RecordFile& file, const std::string& id);
+
+// Lines of a steps log (and of `t5scale train --json-out`): {"type": "step", step, loss, z_loss, lr,
+// grad_norm, seconds, tokens, label_tokens} and {"type": "eval", step, loss, negative_log_perplexity,
+// tokens}.
+nlohmann::json step_log_line(const StepMetrics& m);
+nlohmann::json eval_log_line(const EvalMetrics& e);
 
 // Appends one line of per-step metrics without fsync (steps/<id>.jsonl is a log, not a record).
 class LineLog {

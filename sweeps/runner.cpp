@@ -34,12 +34,6 @@ std::string duration_text(double seconds) {
   return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
 }
 
-// Resets the kernel's peak-RSS counter so VmHWM measures one variant (Linux >= 4.0; best effort).
-void reset_peak_rss() {
-  std::ofstream clear("/proc/self/clear_refs");
-  if (clear.good()) clear << "5";
-}
-
 RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantOutcome& o, const std::string& status,
                          const std::string& error, double ceiling) {
   const Lengths len = step_lengths(spec.settings);
@@ -65,7 +59,7 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
   p.targets_length = len.targets;
   p.settings = to_json(spec.settings);
   p.throughput = measure_throughput(o.step_seconds, len.batch, len.inputs, len.targets, flops.train_per_step,
-                                    ceiling, peak_rss_bytes());
+                                    ceiling, variant_peak_rss_bytes());
   p.eval_loss = o.eval_loss;
   p.eval_tokens = o.eval_tokens;
   p.final_train_loss = o.train_curve.empty() ? std::nan("") : o.train_curve.back().second;
@@ -78,6 +72,21 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
 }
 
 }  // namespace
+
+// The kernel's peak-RSS counter (VmHWM) is reset by writing 5 to clear_refs (Linux >= 4.0); getrusage's
+// maximum is not, so it only serves when /proc is missing.
+void reset_peak_rss() {
+  std::ofstream clear("/proc/self/clear_refs");
+  if (clear.good()) clear << "5";
+}
+
+int64_t variant_peak_rss_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return int64_t(std::stoll(line.substr(6))) * 1024;   // "VmHWM:   1234 kB"
+  return peak_rss_bytes();
+}
 
 void trim_steps_log(const std::string& path, int64_t upto) {
   std::string kept;
@@ -94,7 +103,7 @@ void trim_steps_log(const std::string& path, int64_t upto) {
   write_text_atomic(path, kept);
 }
 
-void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir) {
+void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir, const std::function<void()>& under_lock) {
   namespace fs = std::filesystem;
   fs::create_directories(out_dir);
   // Several workers may start on one directory at once: one writes spec.json, the others compare.
@@ -113,9 +122,10 @@ void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir) {
     T5_CHECK_HINT(!existing.is_discarded() && existing == spec.source,
                   "resume with the same spec, or pass a new --out directory",
                   "{}: holds a different sweep spec than {}", path, spec.path);
-    return;
+  } else {
+    write_text_atomic(path, text);
   }
-  write_text_atomic(path, text);
+  if (under_lock) under_lock();
 }
 
 SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const VariantRunner& runner,
@@ -128,22 +138,23 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
   const size_t total = expansion.variants.size();
   summary.skipped_finished = int64_t(scheduler->finished().size());
   const Lengths len = step_lengths(spec.settings);
-  double flops_left = 0;
-  {
+  // Training FLOPs of the variants without a record (any worker's): what the ETA is left to cover.
+  const auto flops_left = [&] {
     const std::vector<std::string> done = scheduler->finished();
+    double left = 0;
     for (const auto& v : expansion.variants)
       if (std::find(done.begin(), done.end(), v.id) == done.end())
-        flops_left += double(v.steps) * count_flops(v.shape, len).train_per_step;
-  }
+        left += double(v.steps) * count_flops(v.shape, len).train_per_step;
+    return left;
+  };
   double seconds_spent = 0, flops_spent = 0;
   const auto log = [&](const std::string& line) {
-    if (options.progress) std::cerr << line << std::endl;
+    if (options.progress) std::cerr << options.worker_label << line << std::endl;
   };
   log(fmt::format("sweep {}: {} variants, {} finished before, results in {}", spec.name, total,
                   summary.skipped_finished, summary.out_dir));
   while (auto claim = scheduler->claim()) {
     const Variant v = claim->variant();
-    const double variant_flops = double(v.steps) * count_flops(v.shape, len).train_per_step;
     const VariantContext context{layout.checkpoint(v.id), layout.steps(v.id)};
     reset_peak_rss();
     const auto start = std::chrono::steady_clock::now();
@@ -167,10 +178,13 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
     summary.failed += status == "failed";
     summary.diverged += status == "diverged";
     seconds_spent += seconds;
-    flops_spent += variant_flops;
-    flops_left -= variant_flops;
+    flops_spent += double(std::max<int64_t>(0, outcome.steps_done - outcome.resumed_from)) *
+                   count_flops(v.shape, len).train_per_step;
     const size_t finished = scheduler->finished().size();
-    const double eta = flops_spent > 0 ? seconds_spent / flops_spent * std::max(0.0, flops_left) : std::nan("");
+    // This worker's rate times the number of workers, over what nobody has finished yet.
+    const double eta = flops_spent > 0 && seconds_spent > 0
+                           ? flops_left() / (flops_spent / seconds_spent * std::max(1, options.workers))
+                           : std::nan("");
     log(fmt::format("[{}/{}] {} {}: {} steps{} in {}, eval loss {}{} | ETA {}", finished, total, v.id, status,
                     outcome.steps_done, outcome.resumed_from > 0 ? fmt::format(" (resumed at {})", outcome.resumed_from) : "",
                     duration_text(seconds), std::isfinite(outcome.eval_loss) ? fmt::format("{:.4f}", outcome.eval_loss) : "—",

@@ -44,6 +44,8 @@ struct SweepOptions {
   double gemm_ceiling = 0;              // FLOP/s for MFU; 0 = unknown
   bool keep_checkpoints = false;        // default: a finished variant's checkpoints are removed
   bool progress = true;                 // one line per variant + ETA on stderr
+  int workers = 1;                      // processes sharing the directory (--jobs): scales the ETA
+  std::string worker_label;             // prefix of this worker's progress lines ("" = none)
 };
 
 struct SweepSummary {
@@ -53,11 +55,19 @@ struct SweepSummary {
 };
 
 // Prepares the results directory: writes spec.json (the spec as given) or checks that the one
-// already there is the same spec (throws otherwise: a different sweep would mix records).
-void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir);
+// already there is the same spec (throws otherwise: a different sweep would mix records). Then runs
+// `under_lock` (if given) still holding the directory's setup lock, so what several workers starting
+// at once compute for the whole sweep (the GEMM ceiling, the baseline) is computed once.
+void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir,
+                         const std::function<void()>& under_lock = {});
 
 SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const VariantRunner& runner,
                        const SweepOptions& options);
+
+// Peak resident memory of this process since the last reset (VmHWM; getrusage as a fallback), and the
+// reset, so one process running several variants measures each one.
+int64_t variant_peak_rss_bytes();
+void reset_peak_rss();
 
 // Keeps the lines of a steps log with step <= `upto` (a resumed run replays later steps), or
 // empties it when `upto` is 0.

@@ -1,0 +1,291 @@
+// The real sweep runner on the test fixture corpus (tests/fixtures/data), tiny shapes, few steps:
+// a record equals a direct train() call on the same data; a sweep killed (SIGKILL) in the middle of
+// a variant and between variants resumes to the very records and losses of an uninterrupted run, with
+// no lost or duplicated record; two processes (and --jobs 2) on one directory run each variant
+// once; a diverging run is recorded as diverged and the sweep goes on; bad data settings fail up
+// front naming the spec key.
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/data/c4_source.h"
+#include "core/error.h"
+#include "core/gemm.h"
+#include "core/model.h"
+#include "core/trainer.h"
+#include "results/records.h"
+#include "sweeps/runner.h"
+#include "sweeps/trainer_runner.h"
+
+namespace t5 {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+const std::string kCorpus = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/data";
+const std::string kTokenizer = kCorpus + "/spiece.model";
+
+std::string temp_path(const std::string& name) {
+  const std::string p = (fs::temp_directory_path() / fmt::format("t5scale_train_{}_{}", name, ::getpid())).string();
+  fs::remove_all(p);
+  return p;
+}
+
+// Tiny variants: d_model 32, 2 heads; 8 steps of 2 examples of 32 input tokens (span corruption makes
+// 8 target tokens of them); evaluations at steps 4 and 8 over 2 held-out batches; checkpoints every 3.
+json spec_json(const std::string& name, const json& nl, const json& overrides = json::object()) {
+  json j = {{"name", name},
+            {"base", "tiny-dm32-ff64-nh2-kv16"},
+            {"grid", {{"nl", nl}}},
+            {"budget", {{"steps", 8}}},
+            {"batch", 2},
+            {"inputs_length", 32},
+            {"targets_length", 8},
+            {"optimizer", "adafactor"},
+            {"schedule", "constant"},
+            {"lr", 0.01},
+            {"eval", {{"every", 4}, {"batches", 2}}},
+            {"checkpoint_every", 3},
+            {"threads", 1},
+            {"data", {{"corpus", kCorpus}, {"tokenizer", kTokenizer}}}};
+  j.merge_patch(overrides);
+  return j;
+}
+
+std::string write_spec(const std::string& name, const json& j) {
+  const std::string path = temp_path(name) + ".json";
+  std::ofstream(path) << j.dump(2);
+  return path;
+}
+
+SweepOptions quiet(const std::string& dir) {
+  SweepOptions o;
+  o.out_dir = dir;
+  o.progress = false;
+  return o;
+}
+
+struct Result {
+  int code = -1;        // exit code; -1 when killed by a signal
+  int signal = 0;
+  std::string out;      // stdout only
+};
+
+Result run(const std::string& args, const std::string& env = "") {
+  Result r;
+  FILE* pipe = ::popen(fmt::format("{} {} {} 2>/dev/null", env, T5SCALE_BINARY, args).c_str(), "r");
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
+  const int status = ::pclose(pipe);
+  // popen runs `sh -c`: a child killed by SIGKILL shows as the shell's exit status 128 + 9.
+  if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
+  if (r.code == 128 + SIGKILL) {
+    r.code = -1;
+    r.signal = SIGKILL;
+  }
+  return r;
+}
+
+std::map<std::string, json> records_by_id(const std::string& dir, size_t expect) {
+  const RecordFile f = read_records(dir + "/runs.jsonl");
+  EXPECT_TRUE(f.torn_lines.empty());
+  std::map<std::string, json> out;
+  for (const auto& r : f.records) EXPECT_TRUE(out.emplace(r["id"].get<std::string>(), r).second) << "duplicate " << r["id"];
+  EXPECT_EQ(f.records.size(), expect);
+  return out;
+}
+
+// (type, step) -> loss of a steps log; every (type, step) at most once.
+std::map<std::pair<std::string, int64_t>, double> steps_log(const std::string& path) {
+  std::map<std::pair<std::string, int64_t>, double> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const json j = json::parse(line);
+    const bool fresh = out.emplace(std::make_pair(j["type"].get<std::string>(), j["step"].get<int64_t>()),
+                                   j["loss"].get<double>()).second;
+    EXPECT_TRUE(fresh) << path << ": repeated line " << line;
+  }
+  return out;
+}
+
+TEST(SweepTrain, RecordEqualsADirectTrainCallOnTheSameData) {
+  set_num_threads(1);
+  const std::string dir = temp_path("e2e");
+  const SweepSpec spec = parse_sweep_spec(spec_json("e2e", {1, 2}), "e2e.json");
+  const Expansion e = expand(spec);
+  check_training_data(spec, e);
+  const SweepSummary s = run_sweep(spec, e, make_training_runner(), quiet(dir));
+  EXPECT_EQ(s.ran, 2);
+  EXPECT_EQ(s.failed + s.diverged, 0);
+  const auto records = records_by_id(dir, 2);
+  const std::string id = "tiny-dm32-ff64-nh2-kv16-nl1-s0";
+  ASSERT_TRUE(records.count(id));
+  const json& r = records.at(id);
+  EXPECT_EQ(r["status"], "ok");
+  EXPECT_EQ(r["budget"]["steps_done"], 8);
+  EXPECT_EQ(r["data"]["source"], "c4");
+
+  // Independent reference: the same model, data streams and settings through train() directly.
+  Model model(e.variants[0].shape);
+  init_params(model, 0);
+  SpanCorruptionConfig sc;
+  sc.inputs_length = 32;
+  C4Source train_data(kCorpus, "train", kTokenizer, sc, 2, 0);
+  C4Source eval_data(kCorpus, "validation", kTokenizer, sc, 2, 0);
+  ASSERT_EQ(train_data.lengths().targets_length, 8);
+  TrainConfig c;
+  c.steps = 8;
+  c.batch = 2;
+  c.schedule.kind = ScheduleKind::constant;
+  c.schedule.lr = 0.01;
+  c.eval_every = 4;
+  c.eval_batches = 2;
+  const TrainResult ref = train(model, train_data, &eval_data, c);
+  ASSERT_EQ(ref.evals.size(), 2u);
+  EXPECT_EQ(r["quality"]["eval_loss"].get<double>(), ref.evals.back().loss);
+  EXPECT_EQ(r["quality"]["negative_log_perplexity"].get<double>(), -ref.evals.back().loss);
+  EXPECT_EQ(r["quality"]["eval_tokens"].get<int64_t>(), ref.evals.back().tokens);
+  EXPECT_EQ(r["quality"]["final_train_loss"].get<double>(), ref.steps.back().loss);
+  const auto log = steps_log(dir + "/steps/" + id + ".jsonl");
+  EXPECT_EQ(log.size(), 8u + 2u);
+  for (const auto& m : ref.steps) EXPECT_EQ(log.at({"step", m.step}), m.loss) << "step " << m.step;
+  EXPECT_EQ(log.at({"eval", 4}), ref.evals[0].loss);
+  EXPECT_LT(ref.evals.back().loss, ref.evals.front().loss + 1.0);   // sanity: a finite, trained loss
+
+  // Throughput from the steps' times: tokens per step = batch x (inputs + targets).
+  const json& t = r["throughput"];
+  EXPECT_GT(t["steps_per_second"].get<double>(), 0);
+  EXPECT_NEAR(t["tokens_per_second"].get<double>(), 2 * (32 + 8) * t["steps_per_second"].get<double>(), 1e-6);
+  EXPECT_GT(t["peak_rss_bytes"].get<int64_t>(), 0);
+  EXPECT_FALSE(fs::exists(dir + "/checkpoints/" + id));   // removed once the record is published
+  fs::remove_all(dir);
+}
+
+TEST(SweepTrain, KilledMidVariantAndBetweenVariantsResumesToTheSameRecords) {
+  const std::string clean = temp_path("clean"), crashed = temp_path("crashed");
+  const std::string spec = write_spec("resume", spec_json("resume", {1, 2}));
+  const std::string first = "tiny-dm32-ff64-nh2-kv16-nl1-s0", second = "tiny-dm32-ff64-nh2-kv16-nl2-s0";
+  ASSERT_EQ(run(fmt::format("sweep {} --out {}", spec, clean)).code, 0);
+
+  // kill -9 after step 5 of the first variant: its checkpoint (step 3) survives, no record yet.
+  Result r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("T5SCALE_TEST_KILL_AT={}:5", first));
+  EXPECT_EQ(r.signal, SIGKILL);
+  EXPECT_EQ(read_records(crashed + "/runs.jsonl").records.size(), 0u);
+  EXPECT_TRUE(fs::exists(crashed + "/checkpoints/" + first + "/state.json"));
+  // Rerun; kill -9 as the second variant starts: the first resumed and published exactly once.
+  r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("T5SCALE_TEST_KILL_AT={}:0", second));
+  EXPECT_EQ(r.signal, SIGKILL);
+  records_by_id(crashed, 1);
+  // Rerun to the end.
+  r = run(fmt::format("sweep {} --out {}", spec, crashed));
+  ASSERT_EQ(r.code, 0);
+  const json summary = json::parse(r.out);
+  EXPECT_EQ(summary["finished"], 2);
+  EXPECT_EQ(summary["ran_in_this_process"], 1);
+
+  const auto want = records_by_id(clean, 2), got = records_by_id(crashed, 2);
+  for (const std::string& id : {first, second}) {
+    ASSERT_TRUE(got.count(id) && want.count(id)) << id;
+    EXPECT_EQ(got.at(id)["status"], "ok");
+    EXPECT_EQ(got.at(id)["quality"]["eval_loss"].get<double>(), want.at(id)["quality"]["eval_loss"].get<double>());
+    EXPECT_EQ(got.at(id)["quality"]["final_train_loss"], want.at(id)["quality"]["final_train_loss"]);
+    EXPECT_EQ(got.at(id)["quality"]["loss_curve"], want.at(id)["quality"]["loss_curve"]);
+    EXPECT_EQ(steps_log(crashed + "/steps/" + id + ".jsonl"), steps_log(clean + "/steps/" + id + ".jsonl"));
+  }
+  EXPECT_EQ(got.at(first)["context"]["resumed_from_step"], 3);
+  EXPECT_EQ(got.at(second)["context"]["resumed_from_step"], 0);
+  fs::remove_all(clean);
+  fs::remove_all(crashed);
+  fs::remove(spec);
+}
+
+TEST(SweepTrain, TwoProcessesAndJobsRunEachVariantOnce) {
+  const std::string dir = temp_path("two"), jobs_dir = temp_path("jobs");
+  const json j = spec_json("two", {1, 2, 3, 4}, {{"budget", {{"steps", 4}}}, {"eval", {{"every", 0}}}});
+  const std::string spec = write_spec("two", j);
+  // Two sweeps started together on one directory.
+  FILE* a = ::popen(fmt::format("{} sweep {} --out {} --quiet", T5SCALE_BINARY, spec, dir).c_str(), "r");
+  FILE* b = ::popen(fmt::format("{} sweep {} --out {} --quiet", T5SCALE_BINARY, spec, dir).c_str(), "r");
+  int64_t ran = 0;
+  for (FILE* p : {a, b}) {
+    std::string out;
+    std::array<char, 4096> buf{};
+    size_t n = 0;
+    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    EXPECT_EQ(::pclose(p), 0) << out;
+    ran += json::parse(out)["ran_in_this_process"].get<int64_t>();
+  }
+  EXPECT_EQ(ran, 4);
+  // One worker command with two processes.
+  const Result r = run(fmt::format("sweep {} --out {} --jobs 2", spec, jobs_dir));
+  ASSERT_EQ(r.code, 0);
+  EXPECT_EQ(json::parse(r.out)["finished"], 4);
+  for (const std::string& d : {dir, jobs_dir}) {
+    const auto records = records_by_id(d, 4);
+    for (const auto& [id, rec] : records) {
+      EXPECT_EQ(rec["status"], "ok") << id;
+      EXPECT_EQ(rec["context"]["resumed_from_step"], 0) << id;
+      EXPECT_EQ(steps_log(d + "/steps/" + id + ".jsonl").size(), 4u + 1u) << id;   // 4 steps + final eval
+    }
+    EXPECT_EQ(json::parse(std::ifstream(d + "/spec.json")), j);   // the spec beside the records
+    EXPECT_TRUE(fs::exists(d + "/ceiling.json"));
+    EXPECT_TRUE(fs::exists(d + "/baseline.json"));
+  }
+  // Both directories trained the same variants on the same data: identical losses.
+  const auto x = records_by_id(dir, 4), y = records_by_id(jobs_dir, 4);
+  for (const auto& [id, rec] : x) EXPECT_EQ(rec["quality"]["eval_loss"], y.at(id)["quality"]["eval_loss"]) << id;
+  fs::remove_all(dir);
+  fs::remove_all(jobs_dir);
+  fs::remove(spec);
+}
+
+TEST(SweepTrain, DivergedRunsAreRecordedAndTheSweepGoesOn) {
+  set_num_threads(1);
+  const std::string dir = temp_path("diverge");
+  // AdamW at lr 1e30 moves every weight by ~1e30 in one step: activations overflow to inf/NaN.
+  const SweepSpec spec = parse_sweep_spec(
+      spec_json("diverge", {1, 2}, {{"optimizer", "adamw"}, {"lr", 1e30}, {"budget", {{"steps", 30}}}}), "d.json");
+  const SweepSummary s = run_sweep(spec, expand(spec), make_training_runner(), quiet(dir));
+  EXPECT_EQ(s.ran, 2);
+  EXPECT_EQ(s.diverged, 2);
+  for (const auto& [id, r] : records_by_id(dir, 2)) {
+    EXPECT_EQ(r["status"], "diverged") << id;
+    EXPECT_THAT(r["error"].get<std::string>(), HasSubstr("diverged at step"));
+    EXPECT_TRUE(r["quality"]["eval_loss"].is_null());
+    EXPECT_LT(r["budget"]["steps_done"].get<int64_t>(), 30);
+  }
+  fs::remove_all(dir);
+}
+
+TEST(SweepTrain, BadDataSettingsFailBeforeAnyVariantNamingTheKey) {
+  const auto message = [](const json& overrides) {
+    const SweepSpec spec = parse_sweep_spec(spec_json("bad", {1}, overrides), "bad.json");
+    try {
+      check_training_data(spec, expand(spec));
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_THAT(message({{"targets_length", 9}}), HasSubstr("bad.json: key 'targets_length'"));
+  EXPECT_THAT(message({{"targets_length", 9}}), HasSubstr("set \"targets_length\": 8"));
+  EXPECT_THAT(message({{"data", {{"corpus", "/nonexistent/corpus"}}}}), HasSubstr("key 'data.corpus'"));
+  EXPECT_THAT(message({{"data", {{"tokenizer", "/nonexistent/spiece.model"}}}}), HasSubstr("key 'data.tokenizer'"));
+}
+
+}  // namespace
+}  // namespace t5
