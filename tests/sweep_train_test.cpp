@@ -5,8 +5,10 @@
 // once; a diverging run is recorded as diverged and the sweep goes on; bad data settings fail up
 // front naming the spec key.
 #include <array>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -26,6 +28,7 @@
 #include "results/records.h"
 #include "sweeps/runner.h"
 #include "sweeps/trainer_runner.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -77,27 +80,17 @@ SweepOptions quiet(const std::string& dir) {
   return o;
 }
 
-struct Result {
-  int code = -1;        // exit code; -1 when killed by a signal
-  int signal = 0;
-  std::string out;      // stdout only
-};
-
-Result run(const std::string& args, const std::string& env = "") {
-  Result r;
-  FILE* pipe = ::popen(fmt::format("{} {} {} 2>/dev/null", env, T5SCALE_BINARY, args).c_str(), "r");
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) r.out.append(buf.data(), n);
-  const int status = ::pclose(pipe);
-  // popen runs `sh -c`: a child killed by SIGKILL shows as the shell's exit status 128 + 9.
-  if (WIFEXITED(status)) r.code = WEXITSTATUS(status);
-  if (r.code == 128 + SIGKILL) {
-    r.code = -1;
-    r.signal = SIGKILL;
-  }
+// Runs `t5scale ARGS` (tests/cli_runner.h) with T5SCALE_TEST_KILL_AT=kill_at when given: the process
+// SIGKILLs itself there (sweeps/trainer_runner.cpp).
+testing::CommandResult run(const std::string& args, const std::string& kill_at = "") {
+  if (!kill_at.empty()) ::setenv("T5SCALE_TEST_KILL_AT", kill_at.c_str(), 1);
+  testing::CommandResult r = testing::t5scale(args);
+  ::unsetenv("T5SCALE_TEST_KILL_AT");
   return r;
 }
+
+// system() reports a SIGKILLed child as not exited (-1), or as the shell's 128 + 9.
+bool killed(const testing::CommandResult& r) { return r.exit_code == -1 || r.exit_code == 128 + SIGKILL; }
 
 std::map<std::string, json> records_by_id(const std::string& dir, size_t expect) {
   const RecordFile f = read_records(dir + "/runs.jsonl");
@@ -179,20 +172,20 @@ TEST(SweepTrain, KilledMidVariantAndBetweenVariantsResumesToTheSameRecords) {
   const std::string clean = temp_path("clean"), crashed = temp_path("crashed");
   const std::string spec = write_spec("resume", spec_json("resume", {1, 2}));
   const std::string first = "tiny-dm32-ff64-nh2-kv16-nl1-s0", second = "tiny-dm32-ff64-nh2-kv16-nl2-s0";
-  ASSERT_EQ(run(fmt::format("sweep {} --out {}", spec, clean)).code, 0);
+  ASSERT_EQ(run(fmt::format("sweep {} --out {}", spec, clean)).exit_code, 0);
 
   // kill -9 after step 5 of the first variant: its checkpoint (step 3) survives, no record yet.
-  Result r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("T5SCALE_TEST_KILL_AT={}:5", first));
-  EXPECT_EQ(r.signal, SIGKILL);
+  testing::CommandResult r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("{}:5", first));
+  EXPECT_TRUE(killed(r)) << r.exit_code << r.err;
   EXPECT_EQ(read_records(crashed + "/runs.jsonl").records.size(), 0u);
   EXPECT_TRUE(fs::exists(crashed + "/checkpoints/" + first + "/state.json"));
   // Rerun; kill -9 as the second variant starts: the first resumed and published exactly once.
-  r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("T5SCALE_TEST_KILL_AT={}:0", second));
-  EXPECT_EQ(r.signal, SIGKILL);
+  r = run(fmt::format("sweep {} --out {}", spec, crashed), fmt::format("{}:0", second));
+  EXPECT_TRUE(killed(r)) << r.exit_code << r.err;
   records_by_id(crashed, 1);
   // Rerun to the end.
   r = run(fmt::format("sweep {} --out {}", spec, crashed));
-  ASSERT_EQ(r.code, 0);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   const json summary = json::parse(r.out);
   EXPECT_EQ(summary["finished"], 2);
   EXPECT_EQ(summary["ran_in_this_process"], 1);
@@ -231,8 +224,8 @@ TEST(SweepTrain, TwoProcessesAndJobsRunEachVariantOnce) {
   }
   EXPECT_EQ(ran, 4);
   // One worker command with two processes.
-  const Result r = run(fmt::format("sweep {} --out {} --jobs 2", spec, jobs_dir));
-  ASSERT_EQ(r.code, 0);
+  const testing::CommandResult r = run(fmt::format("sweep {} --out {} --jobs 2", spec, jobs_dir));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(json::parse(r.out)["finished"], 4);
   for (const std::string& d : {dir, jobs_dir}) {
     const auto records = records_by_id(d, 4);
