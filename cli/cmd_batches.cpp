@@ -1,13 +1,15 @@
 // t5scale batches: the processed examples exactly as the model sees them (input_ids, labels,
 // decoder_input_ids, segment ids), optionally decoded to text; --bench measures the pipeline's
-// tokens/s (read + tokenize + corrupt + pack).
-#include <chrono>
+// tokens/s (read + tokenize + corrupt + pack) beside the core's training tokens/s and their ratio.
 #include <iostream>
+#include <optional>
 
 #include "cli/command.h"
 #include "core/data/c4_source.h"
 #include "core/data/corpus_builder.h"
+#include "core/data/pipeline_bench.h"
 #include "core/error.h"
+#include "core/names.h"
 
 namespace t5::cli {
 namespace {
@@ -25,26 +27,26 @@ std::string decode_segment(const Tokenizer& tok, const std::vector<int32_t>& ids
   return tok.decode(picked);
 }
 
-int run_bench(C4Source& source, int64_t count) {
-  const auto start = std::chrono::steady_clock::now();
-  int64_t label_tokens = 0, input_tokens = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const Batch b = source.next();
-    label_tokens += b.label_tokens();
-    for (int32_t s : b.encoder_segment_ids) input_tokens += s != 0;
+// Pipeline tokens/s and (unless --train-model none) the core's training tokens/s at the same batch
+// and lengths, side by side, with their ratio (core/data/pipeline_bench.h).
+int run_bench(C4Source& source, int64_t count, std::optional<StepBenchConfig> step, bool json) {
+  const DataVsTrainingResult r = run_data_vs_training_bench(source, count, std::move(step));
+  if (json) {
+    std::cout << to_json(r).dump(2) << "\n";
+    return 0;
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const DataStats st = source.stats();
-  std::cout << nlohmann::json{{"batches", count},
-                              {"seconds", seconds},
-                              {"raw_tokens_per_second", double(st.raw_tokens) / seconds},
-                              {"input_tokens_per_second", double(input_tokens) / seconds},
-                              {"label_tokens_per_second", double(label_tokens) / seconds},
-                              {"examples", st.examples},
-                              {"documents", st.documents},
-                              {"source", source.record()}}
-                   .dump(2)
-            << "\n";
+  const PipelineBenchResult& p = r.pipeline;
+  std::cout << fmt::format("pipeline  {:>12.0f} tokens/s  ({} batches in {:.3f} s: read + tokenize + corrupt + pack; "
+                           "{:.0f} raw SentencePiece tokens/s, {} documents)\n",
+                           p.tokens_per_second, p.batches, p.seconds, p.raw_tokens_per_second, p.documents);
+  if (!r.training) return 0;
+  const StepBenchResult& t = *r.training;
+  std::cout << fmt::format("training  {:>12.0f} tokens/s  ({}, {} optimizer, median step {:.4f} s of {}, {} threads)\n",
+                           t.tokens_per_second, t.config.shape.name, t.config.optimizer, t.median_step_seconds,
+                           t.step_seconds.size(), t.threads);
+  std::cout << fmt::format("ratio     {:>12.1f} x         (tokens = batch {} * (inputs {} + targets {}); required >= {:.0f}x: {})\n",
+                           r.ratio, t.config.lengths.batch, t.config.lengths.inputs, t.config.lengths.targets,
+                           kRequiredPipelineRatio, r.ratio >= kRequiredPipelineRatio ? "yes" : "NO");
   return 0;
 }
 
@@ -54,6 +56,8 @@ int run_batches(const std::vector<std::string>& args) {
   std::string data, tokenizer, split, mode, on_bad_data;
   int64_t batch = 0, count = 0;
   uint64_t seed = 0;
+  std::string train_model;
+  StepBenchConfig step;
   opts.add_options()
       ("data", po::value<std::string>(&data)->default_value(default_corpus_dir()), "C4-layout directory or file")
       ("tokenizer", po::value<std::string>(&tokenizer)->default_value(default_tokenizer_model()), "SentencePiece model")
@@ -63,25 +67,43 @@ int run_batches(const std::vector<std::string>& args) {
       ("mean-noise-span-length", po::value<double>(&config.mean_noise_span_length)->default_value(3.0), "mean span")
       ("mode", po::value<std::string>(&mode)->default_value("t5"), "t5 (original, packed) or hf (nanoT5)")
       ("batch", po::value<int64_t>(&batch)->default_value(2), "rows per batch")
-      ("count", po::value<int64_t>(&count)->default_value(1), "batches")
+      ("count", po::value<int64_t>(&count)->default_value(1), "batches (--bench: default 200)")
       ("seed", po::value<uint64_t>(&seed)->default_value(0), "data seed")
       ("on-bad-data", po::value<std::string>(&on_bad_data)->default_value("skip"), "skip (count, report) or stop")
       ("json", po::bool_switch(), "one JSON object per batch (JSON lines)")
       ("decode", po::bool_switch(), "show each segment's text")
-      ("bench", po::bool_switch(), "time --count batches and print tokens/s instead");
+      ("bench", po::bool_switch(), "time --count batches, then training steps; print both tokens/s and the ratio")
+      ("train-model", po::value<std::string>(&train_model)->default_value("t5-efficient-tiny"),
+       "--bench: shape whose training steps are timed (none = pipeline only)")
+      ("train-steps", po::value<int>(&step.timed_steps)->default_value(3), "--bench: timed training steps (median)")
+      ("train-warmup", po::value<int>(&step.warmup_steps)->default_value(1), "--bench: untimed training steps first")
+      ("optimizer", po::value<std::string>(&step.optimizer)->default_value("adafactor"), "--bench: adafactor | adamw");
   po::variables_map vm;
   if (!parse_options("batches", args, opts, vm)) return 0;
   T5_CHECK_HINT(mode == "t5" || mode == "hf", "use --mode t5 or --mode hf", "unknown --mode '{}'", mode);
   T5_CHECK_HINT(on_bad_data == "skip" || on_bad_data == "stop", "use skip or stop", "unknown --on-bad-data '{}'",
                 on_bad_data);
+  if (vm["bench"].as<bool>() && vm["count"].defaulted()) count = 200;
   T5_CHECK(count > 0, "--count must be positive, got {}", count);
   config.packed = mode == "t5";
   C4SourceOptions options;
   options.on_bad_data = on_bad_data == "stop" ? BadDataPolicy::stop : BadDataPolicy::skip;
   C4Source source(data, split, tokenizer, config, batch, seed, options);
-  std::cerr << source.describe() << "\n";
-  if (vm["bench"].as<bool>()) return run_bench(source, count);
+  // The source's description goes to stderr once batches were made: an error stays one line.
   const bool json = vm["json"].as<bool>(), decode = vm["decode"].as<bool>();
+  if (vm["bench"].as<bool>()) {
+    T5_CHECK_HINT(step.optimizer == "adamw" || step.optimizer == "adafactor", "use adamw or adafactor",
+                  "--optimizer: unknown optimizer '{}'", step.optimizer);
+    std::optional<StepBenchConfig> timed;
+    if (train_model != "none") {
+      step.shape = resolve_shape(train_model);
+      step.seed = seed;
+      timed = step;
+    }
+    const int rc = run_bench(source, count, timed, json);
+    std::cerr << source.describe() << "\n";
+    return rc;
+  }
   for (int64_t n = 0; n < count; ++n) {
     const nlohmann::json position = source.position();
     const Batch b = source.next();
@@ -128,6 +150,7 @@ int run_batches(const std::vector<std::string>& args) {
       }
     }
   }
+  std::cerr << source.describe() << "\n";
   const DataStats st = source.stats();
   if (st.bad_data.total() > 0) {
     std::cerr << fmt::format("batches: {} bad lines skipped (malformed JSON {}, no text {}, invalid UTF-8 {}, "

@@ -282,6 +282,19 @@ TEST(BadData, MalformedJsonLine) {
   expect_stop_error(f, "a.jsonl:2", "malformed JSON");
 }
 
+TEST(BadData, CountedOncePerLineAcrossEpochs) {
+  // A small file read for many epochs: its one bad line is one count and one report.
+  TempDir dir;
+  const std::string f = dir.write("small-train.jsonl", kGood + "\n" + kGood + "\n{\"text\": \"cut\n" + kGood + "\n");
+  SpanCorruptionConfig cfg;
+  cfg.inputs_length = 64;
+  C4Source source(f, "train", kModel, cfg, 4, 0);
+  for (int n = 0; n < 10; ++n) source.next();
+  EXPECT_GT(source.stats().documents, 3 * 3) << "more than three epochs of 3 documents";
+  EXPECT_EQ(source.stats().bad_data.malformed_json, 1);
+  EXPECT_EQ(source.stats().bad_data.first_reports.size(), 1u);
+}
+
 TEST(BadData, MissingTextKey) {
   TempDir dir;
   const std::string f = dir.write("b.jsonl", kGood + "\n" + kGood + "\n{\"body\": \"x\"}\n{\"text\": 3}\n");
@@ -314,7 +327,44 @@ TEST(BadData, TruncatedGzip) {
   EXPECT_EQ(c.truncated_gzip, 1);
   EXPECT_GT(docs, 0);
   EXPECT_LT(docs, 2000);
-  expect_stop_error(whole, "d.json.gz:", "truncated");
+  // The fragment after the last whole line is where the data stops: line docs + 1.
+  ASSERT_EQ(c.first_reports.size(), 1u);
+  EXPECT_NE(c.first_reports[0].find(fmt::format("d.json.gz:{}: truncated", docs + 1)), std::string::npos)
+      << c.first_reports[0];
+  expect_stop_error(whole, fmt::format("d.json.gz:{}:", docs + 1), "truncated");
+}
+
+TEST(BadData, TruncatedSecondGzipMember) {
+  // A shard of two concatenated gzip members (as `cat a.gz b.gz` makes): the first is read whole,
+  // the cut in the second is reported at its line.
+  TempDir dir;
+  std::string second;
+  for (int i = 0; i < 2000; ++i) second += kGood + "\n";
+  const std::string a = dir.write_gz("a.gz", kGood + "\n" + kGood + "\n" + kGood + "\n");
+  const std::string b = dir.write_gz("b.gz", second);
+  std::ifstream ia(a, std::ios::binary), ib(b, std::ios::binary);
+  std::string bytes_a((std::istreambuf_iterator<char>(ia)), {}), bytes_b((std::istreambuf_iterator<char>(ib)), {});
+  const std::string whole = dir.write("two-members.json.gz", bytes_a + bytes_b.substr(0, bytes_b.size() / 2));
+  int64_t docs = 0;
+  const BadDataCounts c = read_with(whole, BadDataPolicy::skip, &docs);
+  EXPECT_EQ(c.truncated_gzip, 1);
+  EXPECT_GT(docs, 3);
+  EXPECT_LT(docs, 2003);
+  expect_stop_error(whole, fmt::format("two-members.json.gz:{}:", docs + 1), "truncated");
+  // Untruncated, both members are read.
+  const std::string full = dir.write("full.json.gz", bytes_a + bytes_b);
+  EXPECT_EQ(read_with(full, BadDataPolicy::stop, &docs).total(), 0);
+  EXPECT_EQ(docs, 2003);
+}
+
+TEST(BadData, InvalidUtf8InPlainText) {
+  TempDir dir;
+  const std::string f = dir.write("g.txt", "Good line.\nbad \xFF byte\n\nSecond document.\n");
+  int64_t docs = 0;
+  const BadDataCounts c = read_with(f, BadDataPolicy::skip, &docs);
+  EXPECT_EQ(c.invalid_utf8, 1);
+  EXPECT_EQ(docs, 2);
+  expect_stop_error(f, "g.txt:2", "invalid UTF-8");
 }
 
 TEST(BadData, EmptyCorpus) {

@@ -171,10 +171,14 @@ void DocumentReader::seek(ReaderPlace place) {
 }
 
 void DocumentReader::report(int64_t& counter, int64_t line, std::string_view what, std::string_view hint) {
-  ++counter;
   const std::string where = fmt::format("{}:{}", files_[size_t(place_.file)], line + 1);
   if (policy_ == BadDataPolicy::stop)
     throw Error(fmt::format("{}: {}", where, what), fmt::format("{}; or --on-bad-data skip", hint));
+  // Later epochs read the same lines again: each bad line is counted and reported once.
+  const std::pair<int64_t, int64_t> at{place_.file, line};
+  if (at <= last_report_) return;
+  last_report_ = at;
+  ++counter;
   if (bad_.first_reports.size() < 20) bad_.first_reports.push_back(fmt::format("{}: {}", where, what));
 }
 

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace t5 {
@@ -36,7 +37,7 @@ struct BadDataCounts {
   int64_t malformed_json = 0;
   int64_t missing_text = 0;
   int64_t invalid_utf8 = 0;
-  int64_t truncated_gzip = 0;
+  int64_t truncated_gzip = 0;   // each counted once, however many epochs read the line
   std::vector<std::string> first_reports;   // up to 20 "file:line: what" lines
   int64_t total() const { return malformed_json + missing_text + invalid_utf8 + truncated_gzip; }
 };
@@ -63,6 +64,7 @@ class DocumentReader {
   ReaderPlace place_;
   std::unique_ptr<LineFile> current_;
   BadDataCounts bad_;
+  std::pair<int64_t, int64_t> last_report_{-1, -1};   // (file, line) of the furthest bad line counted
 };
 
 }  // namespace t5

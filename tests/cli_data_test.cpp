@@ -1,0 +1,293 @@
+// The data commands as a user meets them (T5SCALE_BINARY): `spans` against SPEC.md §6, `batches`
+// against the library's C4Source, bad data as one `file:line` error line with exit 1 (or counted and
+// reported under skip), `batches --bench` (pipeline vs training tokens/s and their ratio) and
+// `data prepare` (deterministic in the seed, held-out validation, report = what is on disk).
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/data/c4_source.h"
+#include "core/data/corpus_builder.h"
+#include "core/data/text_reader.h"
+#include "core/data/tokenizer.h"
+
+namespace t5 {
+namespace {
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+const std::string kFixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/data";
+const std::string kModel = kFixture + "/spiece.model";
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& tag)
+      : path(fs::temp_directory_path() / ("t5scale-cli-data-" + tag + "-" + std::to_string(::getpid()))) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string write(const std::string& name, const std::string& content) const {
+    std::ofstream((path / name).string(), std::ios::binary) << content;
+    return (path / name).string();
+  }
+};
+
+CommandResult t5scale(const std::string& args) {
+  static int counter = 0;
+  const fs::path base =
+      fs::temp_directory_path() / ("t5scale_cli_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+  const std::string cmd =
+      std::string(T5SCALE_BINARY) + " " + args + " >" + base.string() + ".out 2>" + base.string() + ".err";
+  const int status = std::system(cmd.c_str());
+  CommandResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(base.string() + ".out");
+  r.err = slurp(base.string() + ".err");
+  fs::remove(base.string() + ".out");
+  fs::remove(base.string() + ".err");
+  return r;
+}
+
+int lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
+
+void expect_one_line_error(const CommandResult& r, const std::string& command, const std::string& what) {
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(lines(r.err), 1) << r.err;
+  EXPECT_THAT(r.err, StartsWith("t5scale " + command + ": error: "));
+  EXPECT_THAT(r.err, HasSubstr(what));
+}
+
+// --- spans ---------------------------------------------------------------------------------------
+
+TEST(CliSpans, LengthsTableOfSpec) {
+  // SPEC.md §6: inputs 512 -> T 568, targets 114; noise round(568*0.15) = 85, spans round(85/3) = 28.
+  const CommandResult r = t5scale("spans --inputs-length 512 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["tokens_length"], 568);
+  EXPECT_EQ(j["targets_length"], 114);
+  EXPECT_EQ(j["noise_tokens"], 85);
+  EXPECT_EQ(j["noise_spans"], 28);
+  const CommandResult t = t5scale("spans --inputs-length 64 --noise-density 0.2 --mean-noise-span-length 1");
+  ASSERT_EQ(t.exit_code, 0) << t.err;
+  EXPECT_THAT(t.out, HasSubstr("tokens_length 63\n"));
+  EXPECT_THAT(t.out, HasSubstr("targets_length 27\n"));
+}
+
+TEST(CliSpans, MoreThan100SentinelsIsOneLineError) {
+  expect_one_line_error(t5scale("spans --inputs-length 2048"), "spans", "114 sentinels");
+}
+
+// --- batches -------------------------------------------------------------------------------------
+
+TEST(CliBatches, JsonEqualsTheLibraryStream) {
+  const CommandResult r =
+      t5scale("batches --data " + kFixture + " --tokenizer " + kModel + " --inputs-length 64 --batch 3 --count 2 --seed 4 --json --decode");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  SpanCorruptionConfig cfg;
+  cfg.inputs_length = 64;
+  C4Source source(kFixture, "train", kModel, cfg, 3, 4);
+  std::istringstream in(r.out);
+  std::string line;
+  int n = 0;
+  while (std::getline(in, line)) {
+    const nlohmann::json j = nlohmann::json::parse(line);
+    EXPECT_EQ(j["position"], source.position());
+    const Batch b = source.next();
+    ASSERT_EQ(j["rows"].size(), 3u);
+    EXPECT_EQ(j["targets_length"], 14);
+    for (int64_t row = 0; row < 3; ++row) {
+      const auto& jr = j["rows"][size_t(row)];
+      EXPECT_EQ(jr["input_ids"].get<std::vector<int32_t>>(),
+                std::vector<int32_t>(b.input_ids.begin() + row * 64, b.input_ids.begin() + (row + 1) * 64));
+      EXPECT_EQ(jr["labels"].get<std::vector<int32_t>>(),
+                std::vector<int32_t>(b.labels.begin() + row * 14, b.labels.begin() + (row + 1) * 14));
+      EXPECT_EQ(jr["decoder_input_ids"].get<std::vector<int32_t>>(),
+                std::vector<int32_t>(b.decoder_input_ids.begin() + row * 14, b.decoder_input_ids.begin() + (row + 1) * 14));
+      EXPECT_THAT(jr["decoded"][0]["inputs"].get<std::string>(), HasSubstr("<extra_id_0>"));
+      EXPECT_THAT(jr["decoded"][0]["targets"].get<std::string>(), StartsWith("<extra_id_0>"));
+    }
+    ++n;
+  }
+  EXPECT_EQ(n, 2);
+}
+
+const std::string kGood = R"({"text": "Call me Ishmael. Some years ago, never mind how long precisely.", "url": "u"})";
+
+TEST(CliBatches, BadDataStopNamesFileAndLine) {
+  TempDir dir("stop");
+  const std::string f = dir.write("bad-train.jsonl", kGood + "\n" + kGood + "\n{\"text\": \"cut\n" + kGood + "\n");
+  const std::string args = "batches --data " + f + " --tokenizer " + kModel + " --inputs-length 64 --batch 2";
+  expect_one_line_error(t5scale(args + " --on-bad-data stop"), "batches", "bad-train.jsonl:3: malformed JSON");
+  // skip: the run goes on; the count and file:line are reported on stderr.
+  const CommandResult skip = t5scale(args + " --on-bad-data skip");
+  EXPECT_EQ(skip.exit_code, 0) << skip.err;
+  EXPECT_THAT(skip.err, HasSubstr("1 bad lines skipped (malformed JSON 1"));
+  EXPECT_THAT(skip.err, HasSubstr("bad-train.jsonl:3: malformed JSON"));
+  const std::string u = dir.write("utf-train.jsonl", kGood + "\n{\"text\": \"caf\xC3\"}\n");
+  expect_one_line_error(t5scale("batches --data " + u + " --tokenizer " + kModel + " --on-bad-data stop"), "batches",
+                        "utf-train.jsonl:2: invalid UTF-8");
+}
+
+TEST(CliBatches, EmptyCorpusAndBadTokenizer) {
+  TempDir dir("empty");
+  fs::create_directories(dir.path / "en");
+  expect_one_line_error(t5scale("batches --data " + dir.path.string() + " --tokenizer " + kModel), "batches",
+                        "empty corpus");
+  dir.write("en/c4-train.00000-of-00001.json.gz", "");
+  expect_one_line_error(t5scale("batches --data " + dir.path.string() + " --tokenizer " + kModel), "batches",
+                        "empty corpus");
+  const std::string junk = dir.write("junk.model", "not a model");
+  expect_one_line_error(t5scale("batches --data " + kFixture + " --tokenizer " + junk), "batches", "junk.model");
+  expect_one_line_error(t5scale("batches --data " + kFixture + " --tokenizer " + kModel + " --inputs-length 2048"),
+                        "batches", "114 sentinels");
+}
+
+TEST(CliBatches, BenchPrintsPipelineTrainingAndRatio) {
+  const CommandResult r = t5scale("batches --bench --json --data " + kFixture + " --tokenizer " + kModel +
+                                  " --inputs-length 64 --batch 2 --count 20 --train-model t5-efficient-tiny"
+                                  " --train-steps 1 --train-warmup 0");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const auto& p = j["pipeline"];
+  const auto& t = j["training"];
+  // Both count batch * (inputs + targets): 2 * (64 + 14) per batch or step.
+  EXPECT_EQ(p["tokens"], 20 * 2 * (64 + 14));
+  EXPECT_EQ(t["tokens_per_step"], 2 * (64 + 14));
+  EXPECT_EQ(t["model"], "t5-efficient-tiny");
+  EXPECT_NEAR(p["tokens_per_second"].get<double>(), p["tokens"].get<double>() / p["seconds"].get<double>(),
+              1e-9 * p["tokens_per_second"].get<double>());
+  EXPECT_NEAR(t["tokens_per_second"].get<double>(), 2.0 * 78 / t["step_seconds"].get<double>(),
+              1e-9 * t["tokens_per_second"].get<double>());
+  const double ratio = p["tokens_per_second"].get<double>() / t["tokens_per_second"].get<double>();
+  EXPECT_NEAR(j["ratio"].get<double>(), ratio, 1e-9 * ratio);
+  EXPECT_EQ(j["meets_requirement"], ratio >= 20.0);
+  EXPECT_GT(p["raw_tokens"].get<int64_t>(), 0);
+  // The human form prints the three figures side by side; `none` times the pipeline only.
+  const CommandResult h = t5scale("batches --bench --data " + kFixture + " --tokenizer " + kModel +
+                                  " --inputs-length 64 --batch 2 --count 5 --train-model none");
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_THAT(h.out, StartsWith("pipeline "));
+  EXPECT_EQ(lines(h.out), 1);
+}
+
+// --- data prepare --------------------------------------------------------------------------------
+
+// Source texts for `data prepare --sources-jsonl`: the fixture's documents, one source text each.
+std::string write_sources(const TempDir& dir) {
+  DocumentReader reader(list_corpus_files(kFixture, "train"), BadDataPolicy::stop);
+  Document d;
+  std::string out;
+  int n = 0;
+  while (reader.next(d))
+    out += nlohmann::json{{"url", "https://t5scale.invalid/test/" + std::to_string(n++)}, {"text", d.text}}.dump() + "\n";
+  return dir.write("sources.jsonl", out);
+}
+
+// Url of every line of the split's shards (gzip read through the same reader as training).
+std::set<std::string> source_urls(const std::string& dir, const std::string& split) {
+  std::set<std::string> out;
+  for (const std::string& file : list_corpus_files(dir, split)) {
+    gzFile f = gzopen(file.c_str(), "rb");
+    char buf[1 << 16];
+    std::string text;
+    int got;
+    while ((got = gzread(f, buf, sizeof buf)) > 0) text.append(buf, size_t(got));
+    gzclose(f);
+    std::istringstream in(text);
+    std::string line;
+    while (std::getline(in, line)) {
+      const std::string url = nlohmann::json::parse(line).at("url").get<std::string>();
+      out.insert(url.substr(0, url.find('?')));   // the source text, without ?part=N
+    }
+  }
+  return out;
+}
+
+TEST(CliDataPrepare, DeterministicHeldOutAndReportMatchesDisk) {
+  TempDir dir("prepare");
+  const std::string sources = write_sources(dir);
+  const std::string common = " --sources-jsonl " + sources + " --vocab-size 400 --train-shards 2 --json";
+  const std::string a = (dir.path / "a").string(), b = (dir.path / "b").string(), c = (dir.path / "c").string();
+  const CommandResult ra = t5scale("data prepare --out " + a + " --seed 3" + common);
+  ASSERT_EQ(ra.exit_code, 0) << ra.err;
+  ASSERT_EQ(t5scale("data prepare --out " + b + " --seed 3" + common).exit_code, 0);
+  ASSERT_EQ(t5scale("data prepare --out " + c + " --seed 4" + common).exit_code, 0);
+  // Same seed: byte-identical shards and model; another seed: other documents.
+  for (const char* f : {"en/c4-train.00000-of-00002.json.gz", "en/c4-train.00001-of-00002.json.gz",
+                        "en/c4-validation.00000-of-00001.json.gz", "spiece.model"})
+    EXPECT_EQ(slurp(fs::path(a) / f), slurp(fs::path(b) / f)) << f;
+  EXPECT_NE(slurp(fs::path(a) / "en/c4-train.00000-of-00002.json.gz"),
+            slurp(fs::path(c) / "en/c4-train.00000-of-00002.json.gz"));
+  // Validation holds whole source texts that train never sees.
+  const std::set<std::string> train = source_urls(a, "train"), validation = source_urls(a, "validation");
+  EXPECT_FALSE(validation.empty());
+  for (const std::string& u : validation) EXPECT_EQ(train.count(u), 0u) << u;
+  EXPECT_EQ(train.size() + validation.size(), 120u);
+  // The report is what is on disk: documents, text bytes, gzip bytes and tokens recounted here.
+  const nlohmann::json rep = nlohmann::json::parse(ra.out)["report"];
+  const Tokenizer tok(a + "/spiece.model");
+  EXPECT_EQ(tok.piece_count(), 400);
+  EXPECT_EQ(rep["pieces"], 400);
+  for (const char* split : {"train", "validation"}) {
+    DocumentReader reader(list_corpus_files(a, split), BadDataPolicy::stop);
+    Document d;
+    int64_t docs = 0, bytes = 0, tokens = 0, file_bytes = 0;
+    while (reader.next(d)) ++docs, bytes += int64_t(d.text.size()), tokens += int64_t(tok.encode(d.text).size());
+    for (const std::string& f : list_corpus_files(a, split)) file_bytes += int64_t(fs::file_size(f));
+    EXPECT_EQ(rep[split]["documents"], docs) << split;
+    EXPECT_EQ(rep[split]["text_bytes"], bytes) << split;
+    EXPECT_EQ(rep[split]["tokens"], tokens) << split;
+    EXPECT_EQ(rep[split]["file_bytes"], file_bytes) << split;
+  }
+  EXPECT_EQ(verify_corpus(a)["verified_documents"],
+            rep["train"]["documents"].get<int64_t>() + rep["validation"]["documents"].get<int64_t>());
+  // The human report prints the same numbers.
+  const CommandResult h = t5scale("data prepare --out " + b + " --seed 3 --sources-jsonl " + sources +
+                                  " --vocab-size 400 --train-shards 2");
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  EXPECT_THAT(h.out, HasSubstr(std::to_string(rep["train"]["tokens"].get<int64_t>()) + " tokens"));
+  EXPECT_THAT(h.out, HasSubstr("400 pieces + 100 sentinels"));
+  EXPECT_FALSE(fs::exists(b + ".tmp")) << "nothing half-written is left";
+}
+
+TEST(CliDataPrepare, BadSourcesAndOffline) {
+  TempDir dir("prepare-bad");
+  const std::string bad = dir.write("sources.jsonl", R"({"url": "u", "text": "ok"})" "\n{\"url\": 3\n");
+  expect_one_line_error(t5scale("data prepare --out " + (dir.path / "o").string() + " --sources-jsonl " + bad),
+                        "data", "sources.jsonl:2:");
+  EXPECT_FALSE(fs::exists(dir.path / "o" / "manifest.json"));
+  const CommandResult off = t5scale("data prepare --offline --json");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  const nlohmann::json j = nlohmann::json::parse(off.out);
+  EXPECT_EQ(j["verified"], true);
+  EXPECT_EQ(j["report"]["pieces"], 32000);
+}
+
+}  // namespace
+}  // namespace t5
