@@ -2,19 +2,16 @@
 // against the library's C4Source, bad data as one `file:line` error line with exit 1 (or counted and
 // reported under skip), `batches --bench` (pipeline vs training tokens/s and their ratio) and
 // `data prepare` (deterministic in the seed, held-out validation, report = what is on disk).
-#include <sys/wait.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+
+#include "tests/cli_runner.h"
 
 #include "core/data/c4_source.h"
 #include "core/data/corpus_builder.h"
@@ -30,18 +27,6 @@ using ::testing::StartsWith;
 const std::string kFixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/data";
 const std::string kModel = kFixture + "/spiece.model";
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct TempDir {
   fs::path path;
   explicit TempDir(const std::string& tag)
@@ -56,31 +41,11 @@ struct TempDir {
   }
 };
 
-CommandResult t5scale(const std::string& args) {
-  static int counter = 0;
-  const fs::path base =
-      fs::temp_directory_path() / ("t5scale_cli_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  const std::string cmd =
-      std::string(T5SCALE_BINARY) + " " + args + " >" + base.string() + ".out 2>" + base.string() + ".err";
-  const int status = std::system(cmd.c_str());
-  CommandResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(base.string() + ".out");
-  r.err = slurp(base.string() + ".err");
-  fs::remove(base.string() + ".out");
-  fs::remove(base.string() + ".err");
-  return r;
-}
-
-int lines(const std::string& s) { return int(std::count(s.begin(), s.end(), '\n')); }
-
-void expect_one_line_error(const CommandResult& r, const std::string& command, const std::string& what) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-  EXPECT_EQ(lines(r.err), 1) << r.err;
-  EXPECT_THAT(r.err, StartsWith("t5scale " + command + ": error: "));
-  EXPECT_THAT(r.err, HasSubstr(what));
-}
+using t5::testing::CommandResult;
+using t5::testing::expect_one_line_error;
+using t5::testing::lines;
+using t5::testing::slurp;
+using t5::testing::t5scale;
 
 // --- spans ---------------------------------------------------------------------------------------
 
