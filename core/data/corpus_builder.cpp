@@ -311,7 +311,8 @@ void train_sentencepiece(const std::vector<std::string>& lines, int64_t vocab_si
   T5_CHECK(!lines.empty(), "no text to train the SentencePiece model on");
   const std::unordered_map<std::string, std::string> args = {
       {"model_type", "unigram"}, {"vocab_size", std::to_string(vocab_size)}, {"pad_id", "0"}, {"eos_id", "1"},
-      {"unk_id", "2"}, {"bos_id", "-1"}, {"character_coverage", "1.0"}, {"num_threads", "1"}};
+      {"unk_id", "2"}, {"bos_id", "-1"}, {"character_coverage", "1.0"}, {"num_threads", "1"},
+      {"minloglevel", "1"}};   // its INFO log is hundreds of lines of chatter on stderr
   // spm_train draws from a random seed unless given one; one thread keeps the EM sums in one order.
   sentencepiece::SetRandomGeneratorSeed(1);
   LineIterator iterator(lines);
