@@ -2,6 +2,7 @@
 // model): tokenizer layout, end-to-end reconstruction, packing, HF mode, exact resume, every bad-input
 // path, the unigram baseline, and the shipped demo corpus.
 #include <gtest/gtest.h>
+#include <sentencepiece_trainer.h>
 #include <zlib.h>
 
 #include <cmath>
@@ -112,6 +113,30 @@ TEST(Tokenizer, ShippedDemoModel) {
   EXPECT_EQ(tok.sentinel(0), 32099);
   EXPECT_EQ(tok.sentinel(99), 32000);
   EXPECT_EQ(tok.embedding_rows(), 32128);
+}
+
+TEST(Tokenizer, RejectsModelsWithoutT5Ids) {
+  // spm_train's defaults (unk 0, bos 1, eos 2, no pad) are not T5's layout: refused, naming the file.
+  TempDir dir;
+  std::vector<std::string> lines;
+  for (const auto& text : read_all(kFixture, "validation"))
+    for (const auto& s : split_sentences(text)) lines.push_back(s);
+  const std::string prefix = (dir.path / "default-ids").string();
+  const std::string input = dir.write("lines.txt", fmt::format("{}\n", fmt::join(lines, "\n")));
+  ASSERT_TRUE(sentencepiece::SentencePieceTrainer::Train("--input=" + input + " --model_prefix=" + prefix +
+                                                         " --vocab_size=300 --model_type=unigram --minloglevel=1")
+                  .ok());
+  try {
+    Tokenizer tok(prefix + ".model");
+    FAIL() << "a model with unk 0, bos 1, eos 2 must be refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("default-ids.model: ids pad -1, eos 2, unk 0"), std::string::npos) << e.what();
+  }
+  // The same text with T5's ids loads, with the sentinels after its 300 pieces.
+  train_sentencepiece(lines, 300, prefix + "-t5.model");
+  const Tokenizer t5(prefix + "-t5.model");
+  EXPECT_EQ(t5.sentinel(0), 399);
+  EXPECT_EQ(t5.embedding_rows(), 512);
 }
 
 TEST(Tokenizer, BadModelFile) {
