@@ -274,10 +274,14 @@ TEST(C4Source, HfModeFixedRows) {
   EXPECT_EQ(source.stats().dropped_tokens, tokens % source.lengths().tokens_length);
 }
 
-TEST(C4Source, ResumeIsExact) {
+class C4SourceResume : public ::testing::TestWithParam<bool> {};
+
+TEST_P(C4SourceResume, ResumeIsExact) {
   SpanCorruptionConfig cfg;
   cfg.inputs_length = 64;
+  cfg.packed = GetParam();
   C4SourceOptions opt;
+  if (!cfg.packed) opt.documents_per_group = 40;   // HF groups of 1000 would hold the whole fixture
   opt.shuffle_window = 50;
   C4Source a(kFixture, "train", kModel, cfg, 64, 11, opt);
   std::vector<nlohmann::json> positions;
@@ -302,6 +306,9 @@ TEST(C4Source, ResumeIsExact) {
   EXPECT_NE(c.next().input_ids, batches[0].input_ids);
   EXPECT_THROW(c.seek(positions[3]), Error);
 }
+
+INSTANTIATE_TEST_SUITE_P(Modes, C4SourceResume, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "t5" : "hf"; });
 
 // --- bad input ---------------------------------------------------------------------------------
 
