@@ -7,6 +7,8 @@
 #include <limits>
 #include <vector>
 
+#include "core/vec_math.h"
+
 namespace t5 {
 
 // ---------------------------------------------------------------- matmul routing
@@ -67,6 +69,10 @@ void dropout_apply(T* x, int64_t n, const Dropout& d) {
   for (int64_t i = 0; i < n; ++i) x[i] = dropout_keep(d, i) ? x[i] * scale : T(0);
 }
 
+// Column reductions over rows (embedding and norm-weight gradients) work on blocks of this many
+// columns: contiguous reads per row instead of a stride of d per element.
+constexpr int64_t kColumnBlock = 64;
+
 // ---------------------------------------------------------------- embedding
 template <class T>
 void embedding_forward(T* out, const int32_t* ids, const T* table, int64_t N, int64_t dm) {
@@ -76,10 +82,19 @@ void embedding_forward(T* out, const int32_t* ids, const T* table, int64_t N, in
 
 template <class T>
 void embedding_backward(T* dtable, const T* dout, const int32_t* ids, int64_t N, int64_t dm) {
-  // Rows may repeat ids: parallel over columns keeps the scatter race-free.
+  // Rows may repeat ids: parallel over blocks of columns keeps the scatter race-free; each block walks
+  // the rows in order (contiguous reads, same summation order at any thread count).
+  const int64_t blocks = (dm + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < dm; ++c)
-    for (int64_t n = 0; n < N; ++n) dtable[int64_t(ids[n]) * dm + c] += dout[n * dm + c];
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t c0 = blk * kColumnBlock, c1 = std::min(dm, c0 + kColumnBlock);
+    for (int64_t n = 0; n < N; ++n) {
+      T* dst = dtable + int64_t(ids[n]) * dm;
+      const T* src = dout + n * dm;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; ++c) dst[c] += src[c];
+    }
+  }
 }
 
 // ---------------------------------------------------------------- linear
@@ -101,10 +116,12 @@ void rmsnorm_forward(T* out, T* rstd, const T* x, const T* w, int64_t N, int64_t
   for (int64_t n = 0; n < N; ++n) {
     const T* xr = x + n * d;
     double ss = 0.0;
+#pragma omp simd reduction(+ : ss)
     for (int64_t i = 0; i < d; ++i) ss += double(xr[i]) * double(xr[i]);
     const T r = T(1.0 / std::sqrt(ss / double(d) + eps));
     rstd[n] = r;
     T* o = out + n * d;
+#pragma omp simd
     for (int64_t i = 0; i < d; ++i) o[i] = w[i] * (xr[i] * r);
   }
 }
@@ -118,16 +135,27 @@ void rmsnorm_backward(T* dx, T* dw, const T* dout, const T* x, const T* w, const
     const T* g = dout + n * d;
     const double r = double(rstd[n]);
     double dot = 0.0;
+#pragma omp simd reduction(+ : dot)
     for (int64_t i = 0; i < d; ++i) dot += double(w[i]) * double(g[i]) * double(xr[i]);
-    const double c = r * r * r * dot / double(d);
+    const T rw = T(r), c = T(r * r * r * dot / double(d));
     T* dxr = dx + n * d;
-    for (int64_t i = 0; i < d; ++i) dxr[i] += T(r * double(w[i]) * double(g[i]) - c * double(xr[i]));
+#pragma omp simd
+    for (int64_t i = 0; i < d; ++i) dxr[i] += rw * w[i] * g[i] - c * xr[i];
   }
+  // dw_i = Σ_n dout[n,i] x[n,i] rstd[n]: blocks of columns, rows in order (contiguous, deterministic).
+  const int64_t blocks = (d + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < d; ++i) {
-    double s = 0.0;
-    for (int64_t n = 0; n < N; ++n) s += double(dout[n * d + i]) * double(x[n * d + i]) * double(rstd[n]);
-    dw[i] += T(s);
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    const int64_t i0 = blk * kColumnBlock, width = std::min(d, i0 + kColumnBlock) - i0;
+    double acc[kColumnBlock] = {};
+    for (int64_t n = 0; n < N; ++n) {
+      const T* g = dout + n * d + i0;
+      const T* xr = x + n * d + i0;
+      const double r = double(rstd[n]);
+#pragma omp simd
+      for (int64_t i = 0; i < width; ++i) acc[i] += double(g[i]) * double(xr[i]) * r;
+    }
+    for (int64_t i = 0; i < width; ++i) dw[i0 + i] += T(acc[i]);
   }
 }
 
@@ -202,6 +230,36 @@ void merge_heads(T* out, const T* in, int64_t B, int64_t L, int64_t nh, int64_t 
 }
 
 // ---------------------------------------------------------------- attention
+namespace {
+// One row of attention probabilities in place: row[j] = softmax_j(row[j] + bias[j]) over the visible
+// keys j < jend with seg_k[j] == sq, 0 elsewhere; a row without a visible key is all zeros. Masked
+// scores become -inf, which exp_approx maps to exactly 0, so the loops have no branches.
+template <class T>
+void softmax_row(T* row, const T* bias, int32_t sq, const int32_t* seg_k, int64_t jend, int64_t Lk) {
+  constexpr T kMasked = -std::numeric_limits<T>::infinity();
+  T mx = kMasked;
+#pragma omp simd reduction(max : mx)
+  for (int64_t j = 0; j < Lk; ++j) {
+    const bool visible = j < jend && seg_k[j] == sq;
+    row[j] = visible ? row[j] + (bias ? bias[j] : T(0)) : kMasked;
+    mx = mx > row[j] ? mx : row[j];
+  }
+  if (mx == kMasked) {  // no visible key: zero row, no NaN
+    std::fill_n(row, Lk, T(0));
+    return;
+  }
+  T sum = T(0);
+#pragma omp simd reduction(+ : sum)
+  for (int64_t j = 0; j < Lk; ++j) {
+    row[j] = exp_approx(row[j] - mx);
+    sum += row[j];
+  }
+  const T inv = T(1) / sum;
+#pragma omp simd
+  for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
+}
+}  // namespace
+
 template <class T>
 void attention_forward(T* ctx, T* probs, T* scratch, const T* q, const T* k, const T* v, const T* bias,
                        const int32_t* seg_q, const int32_t* seg_k, bool causal, const AttentionDims& d,
@@ -212,32 +270,9 @@ void attention_forward(T* ctx, T* probs, T* scratch, const T* q, const T* k, con
                     d.heads());
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t bh = 0; bh < d.heads(); ++bh)
-    for (int64_t i = 0; i < Lq; ++i) {
-      const int64_t b = bh / d.nh, h = bh % d.nh;
-      T* row = probs + bh * S + i * Lk;
-      const T* brow = bias ? bias + h * S + i * Lk : nullptr;
-      const int32_t sq = seg_q[b * Lq + i];
-      const int32_t* sk = seg_k + b * Lk;
-      const int64_t jend = causal ? std::min(i + 1, Lk) : Lk;
-      T mx = -std::numeric_limits<T>::infinity();
-      for (int64_t j = 0; j < jend; ++j)
-        if (sk[j] == sq) {
-          row[j] += brow ? brow[j] : T(0);
-          mx = std::max(mx, row[j]);
-        }
-      if (mx == -std::numeric_limits<T>::infinity()) {  // no visible key: zero row, no NaN
-        std::fill_n(row, Lk, T(0));
-        continue;
-      }
-      T sum = T(0);
-      for (int64_t j = 0; j < Lk; ++j) {
-        const bool visible = j < jend && sk[j] == sq;
-        row[j] = visible ? std::exp(row[j] - mx) : T(0);
-        sum += row[j];
-      }
-      const T inv = T(1) / sum;
-      for (int64_t j = 0; j < Lk; ++j) row[j] *= inv;
-    }
+    for (int64_t i = 0; i < Lq; ++i)
+      softmax_row(probs + bh * S + i * Lk, bias ? bias + (bh % d.nh) * S + i * Lk : nullptr,
+                  seg_q[(bh / d.nh) * Lq + i], seg_k + (bh / d.nh) * Lk, causal ? std::min(i + 1, Lk) : Lk, Lk);
   const T* p = probs;
   if (drop.active()) {
     std::copy_n(probs, d.heads() * S, scratch);
@@ -270,16 +305,22 @@ void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx
     const T* pr = probs + r * Lk;
     T* g = scratch + r * Lk;
     T dot = T(0);
+#pragma omp simd reduction(+ : dot)
     for (int64_t j = 0; j < Lk; ++j) dot += pr[j] * g[j];
+#pragma omp simd
     for (int64_t j = 0; j < Lk; ++j) g[j] = pr[j] * (g[j] - dot);
   }
   if (dbias) {
+    // dbias[h,i,:] += Σ_b ds[b,h,i,:], one bias row per iteration, batch summed in order.
 #pragma omp parallel for schedule(static)
-    for (int64_t hij = 0; hij < d.nh * S; ++hij) {
-      const int64_t h = hij / S, ij = hij % S;
-      T s = T(0);
-      for (int64_t b = 0; b < d.B; ++b) s += scratch[(b * d.nh + h) * S + ij];
-      dbias[hij] += s;
+    for (int64_t hi = 0; hi < d.nh * Lq; ++hi) {
+      const int64_t h = hi / Lq, i = hi % Lq;
+      T* out = dbias + h * S + i * Lk;
+      for (int64_t b = 0; b < d.B; ++b) {
+        const T* src = scratch + (b * d.nh + h) * S + i * Lk;
+#pragma omp simd
+        for (int64_t j = 0; j < Lk; ++j) out[j] += src[j];
+      }
     }
   }
   // dq[bh] = ds · k ; dk[bh] = dsᵀ · q
@@ -306,22 +347,22 @@ template <class T> constexpr T kSqrt2OverPi = T(0.7978845608028654);  // √(2/�
 
 template <class T>
 T gelu_tanh(T x) {
-  return T(0.5) * x * (T(1) + std::tanh(kSqrt2OverPi<T> * (x + T(0.044715) * x * x * x)));
+  return T(0.5) * x * (T(1) + tanh_approx(kSqrt2OverPi<T> * (x + T(0.044715) * x * x * x)));
 }
 
 template <class T>
 void gated_gelu_forward(T* h, const T* a, const T* b, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(a[i]) * b[i];
 }
 
 template <class T>
 void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const T x = a[i];
     const T u = kSqrt2OverPi<T> * (x + T(0.044715) * x * x * x);
-    const T t = std::tanh(u);
+    const T t = tanh_approx(u);
     const T gelu = T(0.5) * x * (T(1) + t);
     const T dgelu = T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * kSqrt2OverPi<T> * (T(1) + T(3 * 0.044715) * x * x);
     da[i] += dh[i] * b[i] * dgelu;
@@ -330,6 +371,10 @@ void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int6
 }
 
 // ---------------------------------------------------------------- loss
+namespace {
+constexpr int64_t kSumBlock = 1024;  // logits summed in the working precision per block, in double across
+}  // namespace
+
 template <class T>
 void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, const T* logits,
                                     const int32_t* labels, int64_t N, int64_t V, double z_coef, double grad_scale) {
@@ -343,16 +388,36 @@ void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, c
       continue;
     }
     T mx = row[0];
-    for (int64_t v = 1; v < V; ++v) mx = std::max(mx, row[v]);
+#pragma omp simd reduction(max : mx)
+    for (int64_t v = 0; v < V; ++v) mx = mx > row[v] ? mx : row[v];  // not std::max: GCC vectorises this
+    // One exp per logit: e_v = exp(x_v − max), kept in g (which may alias row) when a gradient is wanted.
+    // Sums run in T over blocks (vectorised) and in double across blocks.
+    const double x_label = double(row[labels[n]]);
     double sum = 0.0;
-    for (int64_t v = 0; v < V; ++v) sum += std::exp(double(row[v] - mx));
+    for (int64_t v0 = 0; v0 < V; v0 += kSumBlock) {
+      const int64_t v1 = std::min(V, v0 + kSumBlock);
+      T block = T(0);
+      if (g) {
+#pragma omp simd reduction(+ : block)
+        for (int64_t v = v0; v < v1; ++v) {
+          const T e = exp_approx(row[v] - mx);
+          g[v] = e;
+          block += e;
+        }
+      } else {
+#pragma omp simd reduction(+ : block)
+        for (int64_t v = v0; v < v1; ++v) block += exp_approx(row[v] - mx);
+      }
+      sum += double(block);
+    }
     const double log_z = double(mx) + std::log(sum);
-    ce += log_z - double(row[labels[n]]);
+    ce += log_z - x_label;
     z += z_coef * log_z * log_z;
     if (!g) continue;
-    // d(logZ − x_y)/dx = softmax − onehot;  d(c·logZ²)/dx = 2c·logZ·softmax
-    const double sm_scale = grad_scale * (1.0 + 2.0 * z_coef * log_z);
-    for (int64_t v = 0; v < V; ++v) g[v] = T(sm_scale * std::exp(double(row[v]) - log_z));
+    // d(logZ − x_y)/dx = softmax − onehot;  d(c·logZ²)/dx = 2c·logZ·softmax;  softmax = e / sum
+    const T sm_scale = T(grad_scale * (1.0 + 2.0 * z_coef * log_z) / sum);
+#pragma omp simd
+    for (int64_t v = 0; v < V; ++v) g[v] *= sm_scale;
     g[labels[n]] -= T(grad_scale);
   }
   *sum_ce += ce;

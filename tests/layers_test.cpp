@@ -1,14 +1,19 @@
 // Layer pairs of core/layers.h checked in double precision against central finite differences
 // (ggml test-backend-ops style), plus the relative position buckets against values worked by hand
-// from SPEC.md §4 and the masking rules of CONTRACTS.md.
+// from SPEC.md §4 and the masking rules of CONTRACTS.md. The fast float kernels (vectorised exp,
+// blocked reductions; benchmarks/layers_bench.cpp times them) are checked against the double
+// instantiations, which use the C library's exp and tanh and serve as the naive reference.
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "core/layers.h"
+#include "core/vec_math.h"
 
 namespace t5 {
 namespace {
@@ -305,6 +310,140 @@ TEST(Heads, SplitAndMergeAreInverse) {
   EXPECT_EQ(h[((1 * nh + 1) * L + 2) * kv + 0], x[(1 * L + 2) * nh * kv + 1 * kv + 0]);
   merge_heads(back.data(), h.data(), B, L, nh, kv);
   EXPECT_EQ(back, x);
+}
+
+// ---- fast float kernels against the double reference (same inputs, rounded to float)
+
+std::vector<float> to_float(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
+
+// max |fast − ref| / max(max |ref|, floor): a norm-free error that also catches a single bad element.
+double max_error(const std::vector<float>& fast, const Vec& ref, double floor = 1e-30) {
+  EXPECT_EQ(fast.size(), ref.size());
+  double worst = 0, scale = floor;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    worst = std::max(worst, std::abs(double(fast[i]) - ref[i]));
+    scale = std::max(scale, std::abs(ref[i]));
+  }
+  EXPECT_GT(scale, floor) << "reference is all zeros: the check could not fail";
+  return worst / scale;
+}
+
+// The float inputs exactly, as doubles, so that only the kernels differ.
+Vec as_double(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
+
+TEST(FastFloat, ExpApproxWithinFewUlpOfLibm) {
+  double worst = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.001953125f) {
+    const double ref = std::exp(double(x));
+    worst = std::max(worst, std::abs(double(exp_approx(x)) - ref) / ref);
+  }
+  EXPECT_LT(worst, 3e-7);  // ~2.5 float ulp
+  EXPECT_EQ(exp_approx(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(exp_approx(-100.0f), 0.0f);
+  EXPECT_EQ(exp_approx(0.0f), 1.0f);
+  EXPECT_TRUE(std::isnan(exp_approx(std::numeric_limits<float>::quiet_NaN())));
+  for (float u : {-20.0f, -1.0f, -1e-3f, 0.0f, 1e-3f, 0.5f, 3.0f, 20.0f})
+    EXPECT_NEAR(tanh_approx(u), std::tanh(double(u)), 2e-7) << u;
+}
+
+TEST(FastFloat, CrossEntropyEqualsDoubleReference) {
+  // V spans several summation blocks and a partial one; one row unlabelled; z-loss on.
+  const int64_t N = 5, V = 2500;
+  const std::vector<int32_t> labels = {7, -1, 2499, 0, 1024};
+  const std::vector<float> logits = to_float(random_vec(N * V, 60, 4.0));
+  const Vec logits_d = as_double(logits);
+  std::vector<float> g(logits.size());
+  Vec g_ref(logits.size());
+  double ce = 0, z = 0, ce_ref = 0, z_ref = 0;
+  cross_entropy_forward_backward(g.data(), &ce, &z, logits.data(), labels.data(), N, V, 1e-2, 0.25);
+  cross_entropy_forward_backward(g_ref.data(), &ce_ref, &z_ref, logits_d.data(), labels.data(), N, V, 1e-2, 0.25);
+  EXPECT_NEAR(ce, ce_ref, 1e-6 * std::abs(ce_ref));
+  EXPECT_NEAR(z, z_ref, 1e-6 * std::abs(z_ref));
+  EXPECT_LT(max_error(g, g_ref), 1e-6);
+  // In place (dlogits aliasing logits), as the model's output head calls it.
+  std::vector<float> inplace = logits;
+  double ce2 = 0, z2 = 0;
+  cross_entropy_forward_backward(inplace.data(), &ce2, &z2, inplace.data(), labels.data(), N, V, 1e-2, 0.25);
+  EXPECT_EQ(inplace, g);
+  EXPECT_EQ(ce2, ce);
+}
+
+TEST(FastFloat, RmsNormEqualsDoubleReference) {
+  const int64_t N = 7, d = 200;  // d spans several column blocks and a partial one
+  const std::vector<float> x = to_float(random_vec(N * d, 61)), w = to_float(random_vec(d, 62)),
+                           dout = to_float(random_vec(N * d, 63));
+  const Vec xd = as_double(x), wd = as_double(w), doutd = as_double(dout);
+  std::vector<float> y(x.size()), rstd(N), dx(x.size(), 0.5f), dw(d, 0.25f);
+  Vec yd(x.size()), rstdd(N), dxd(x.size(), 0.5), dwd(d, 0.25);
+  rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), N, d, 1e-6);
+  rmsnorm_forward(yd.data(), rstdd.data(), xd.data(), wd.data(), N, d, 1e-6);
+  EXPECT_LT(max_error(y, yd), 1e-6);
+  rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), w.data(), rstd.data(), N, d);
+  rmsnorm_backward(dxd.data(), dwd.data(), doutd.data(), xd.data(), wd.data(), rstdd.data(), N, d);
+  EXPECT_LT(max_error(dx, dxd), 1e-6);
+  EXPECT_LT(max_error(dw, dwd), 1e-6);
+}
+
+TEST(FastFloat, EmbeddingBackwardEqualsDoubleReference) {
+  const int64_t N = 9, dm = 150, V = 4;
+  const std::vector<int32_t> ids = {3, 1, 3, 0, 3, 2, 1, 1, 3};  // repeated ids accumulate
+  const std::vector<float> dout = to_float(random_vec(N * dm, 64));
+  const Vec doutd = as_double(dout);
+  std::vector<float> dtable(V * dm, 1.0f);
+  Vec dtabled(V * dm, 1.0);
+  embedding_backward(dtable.data(), dout.data(), ids.data(), N, dm);
+  embedding_backward(dtabled.data(), doutd.data(), ids.data(), N, dm);
+  EXPECT_LT(max_error(dtable, dtabled), 1e-6);
+}
+
+TEST(FastFloat, GatedGeluEqualsDoubleReference) {
+  const int64_t n = 4099;
+  const std::vector<float> a = to_float(random_vec(n, 65, 3.0)), b = to_float(random_vec(n, 66)),
+                           dh = to_float(random_vec(n, 67));
+  const Vec ad = as_double(a), bd = as_double(b), dhd = as_double(dh);
+  std::vector<float> h(n), da(n, 0.0f), db(n, 0.0f);
+  Vec hd(n), dad(n, 0.0), dbd(n, 0.0);
+  gated_gelu_forward(h.data(), a.data(), b.data(), n);
+  gated_gelu_forward(hd.data(), ad.data(), bd.data(), n);
+  EXPECT_LT(max_error(h, hd), 1e-6);
+  gated_gelu_backward(da.data(), db.data(), dh.data(), a.data(), b.data(), n);
+  gated_gelu_backward(dad.data(), dbd.data(), dhd.data(), ad.data(), bd.data(), n);
+  EXPECT_LT(max_error(da, dad), 1e-6);
+  EXPECT_LT(max_error(db, dbd), 1e-6);
+}
+
+TEST(FastFloat, AttentionEqualsDoubleReference) {
+  // Bias, padding, packed segments and causal masking; the softmax runs on the vectorised exp.
+  for (const bool causal : {false, true}) {
+    const AttentionDims d{2, 3, 20, 20, 8};
+    const int64_t S = d.Lq * d.Lk, qn = d.heads() * d.Lq * d.kv;
+    std::vector<int32_t> seg(size_t(d.B * d.Lq), 1);
+    for (int64_t j = 12; j < 18; ++j) seg[size_t(j)] = 2;    // row 0: two packed segments, padding
+    seg[18] = seg[19] = 0;
+    for (int64_t j = 0; j < 5; ++j) seg[size_t(d.Lq + j)] = 0;  // row 1: leading padding
+    const std::vector<float> q = to_float(random_vec(qn, 70)), k = to_float(random_vec(qn, 71)),
+                             v = to_float(random_vec(qn, 72)), bias = to_float(random_vec(d.nh * S, 73)),
+                             dctx = to_float(random_vec(qn, 74));
+    const Vec qd = as_double(q), kd = as_double(k), vd = as_double(v), biasd = as_double(bias),
+              dctxd = as_double(dctx);
+    std::vector<float> ctx(qn), probs(d.heads() * S), scratch(probs.size()), dq(qn), dk(qn), dv(qn),
+        dbias(bias.size(), 0.0f);
+    Vec ctxd(qn), probsd(probs.size()), scratchd(probs.size()), dqd(qn), dkd(qn), dvd(qn), dbiasd(bias.size(), 0.0);
+    attention_forward(ctx.data(), probs.data(), scratch.data(), q.data(), k.data(), v.data(), bias.data(),
+                      seg.data(), seg.data(), causal, d, Dropout{});
+    attention_forward(ctxd.data(), probsd.data(), scratchd.data(), qd.data(), kd.data(), vd.data(), biasd.data(),
+                      seg.data(), seg.data(), causal, d, Dropout{});
+    EXPECT_LT(max_error(probs, probsd), 1e-6) << causal;
+    EXPECT_LT(max_error(ctx, ctxd), 1e-6) << causal;
+    attention_backward(dq.data(), dk.data(), dv.data(), dbias.data(), scratch.data(), dctx.data(), q.data(),
+                       k.data(), v.data(), probs.data(), d, Dropout{});
+    attention_backward(dqd.data(), dkd.data(), dvd.data(), dbiasd.data(), scratchd.data(), dctxd.data(), qd.data(),
+                       kd.data(), vd.data(), probsd.data(), d, Dropout{});
+    EXPECT_LT(max_error(dq, dqd), 1e-5) << causal;
+    EXPECT_LT(max_error(dk, dkd), 1e-5) << causal;
+    EXPECT_LT(max_error(dv, dvd), 1e-5) << causal;
+    EXPECT_LT(max_error(dbias, dbiasd), 1e-5) << causal;
+  }
 }
 
 }  // namespace
