@@ -9,6 +9,9 @@ GEMM ceiling measured inside our process). Both sides use OpenBLAS's AVX-512 ker
 
     /usr/bin/python3 benchmarks/compare.py --model t5-efficient-tiny --batch 32 \
         --inputs-length 128 --targets-length 29 --threads 2 [--bf16] [--repeats 2] [--json]
+
+--threads 1,2 runs the whole comparison at each thread count and adds the thread scaling (tokens/s at
+the last count over the first) of ours and of the peer. scripts/peer.sh is the one-command wrapper.
 """
 import argparse
 import json
@@ -32,7 +35,7 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--inputs-length", type=int, default=128)
     ap.add_argument("--targets-length", type=int, default=29)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="2", help="thread count, or a list such as 1,2 (adds the scaling)")
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=1, help="alternations of ours and the peer")
     ap.add_argument("--bf16", action="store_true", help="also time our bf16 step")
@@ -40,10 +43,35 @@ def main():
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(args.threads))
+    thread_counts = [int(t) for t in str(args.threads).split(",")]
+    results = [compare(args, threads) for threads in thread_counts]
+    scaling = None
+    if len(results) > 1:
+        first, last = results[0]["summary"], results[-1]["summary"]
+        scaling = {"threads": [thread_counts[0], thread_counts[-1]],
+                   "peer": last["peer"]["tokens_per_second"] / first["peer"]["tokens_per_second"]}
+        for p in precisions_of(args):
+            scaling[p] = last[p]["tokens_per_second"] / first[p]["tokens_per_second"]
+    if args.json:
+        print(json.dumps({"comparisons": results, "thread_scaling": scaling}))
+        return
+    for r in results:
+        print_table(args, r["summary"])
+    if scaling:
+        print(f"thread scaling {scaling['threads'][0]} -> {scaling['threads'][1]} threads (tokens/s ratio): "
+              + ", ".join(f"{name} {scaling[name]:.2f}x" for name in ["peer"] + precisions_of(args)))
+
+
+def precisions_of(args):
+    return ["fp32", "bf16"] if args.bf16 else ["fp32"]
+
+
+def compare(args, threads):
+    """Alternates ours and the peer `repeats` times at one thread count; medians and ratios."""
+    env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX", OMP_NUM_THREADS=str(threads))
     common = ["--batch", str(args.batch), "--inputs-length", str(args.inputs_length), "--targets-length",
-              str(args.targets_length), "--threads", str(args.threads), "--steps", str(args.steps)]
-    precisions = ["fp32", "bf16"] if args.bf16 else ["fp32"]
+              str(args.targets_length), "--threads", str(threads), "--steps", str(args.steps)]
+    precisions = precisions_of(args)
     runs = {"peer": []}
     runs.update({p: [] for p in precisions})
     for _ in range(args.repeats):
@@ -58,7 +86,8 @@ def main():
 
     peer_tps = med("peer", "tokens_per_second")
     summary = {"model": args.model, "batch": args.batch, "inputs_length": args.inputs_length,
-               "targets_length": args.targets_length, "threads": args.threads, "repeats": args.repeats,
+               "targets_length": args.targets_length, "threads": threads, "repeats": args.repeats,
+               "steps": args.steps,
                "peer": {"tokens_per_second": peer_tps, "flops_per_second": med("peer", "flops_per_second"),
                         "step_seconds": med("peer", "step_seconds")}}
     for p in precisions:
@@ -67,21 +96,22 @@ def main():
                       "ceiling_flops_per_second": statistics.median(r["ceiling"]["flops_per_second"] for r in runs[p]),
                       "mfu": med(p, "mfu"), "peak_rss_over_estimate": med(p, "peak_rss_over_estimate"),
                       "ratio_to_peer": med(p, "tokens_per_second") / peer_tps}
-    if args.json:
-        print(json.dumps({"summary": summary, "runs": runs}))
-        return
+    return {"summary": summary, "runs": runs}
+
+
+def print_table(args, summary):
     print(f"{args.model}, batch {args.batch}, {args.inputs_length}/{args.targets_length} tokens, "
-          f"{args.threads} threads, medians of {args.repeats} alternation(s) x {args.steps} steps; "
+          f"{summary['threads']} threads, medians of {args.repeats} alternation(s) x {args.steps} steps; "
           f"tokens = batch*(inputs+targets), FLOPs = SPEC §3 exact")
-    print(f"{'':18}{'s/step':>9}{'tokens/s':>11}{'GFLOP/s':>9}{'ceiling':>9}{'MFU':>7}{'vs peer':>9}")
+    print(f"{'':18}{'s/step':>9}{'tokens/s':>11}{'GFLOP/s':>9}{'ceiling':>9}{'MFU':>7}{'RSS/est':>8}{'vs peer':>9}")
     p = summary["peer"]
     print(f"{'pytorch (fp32)':18}{p['step_seconds']:9.3f}{p['tokens_per_second']:11.0f}"
-          f"{p['flops_per_second'] / 1e9:9.1f}{'':9}{'':7}{1.0:8.2f}x")
-    for name in precisions:
+          f"{p['flops_per_second'] / 1e9:9.1f}{'':9}{'':7}{'':8}{1.0:8.2f}x")
+    for name in precisions_of(args):
         s = summary[name]
         print(f"{'t5scale (' + name + ')':18}{s['step_seconds']:9.3f}{s['tokens_per_second']:11.0f}"
               f"{s['flops_per_second'] / 1e9:9.1f}{s['ceiling_flops_per_second'] / 1e9:9.1f}"
-              f"{100 * s['mfu']:6.1f}%{s['ratio_to_peer']:8.2f}x")
+              f"{100 * s['mfu']:6.1f}%{s['peak_rss_over_estimate']:8.2f}{s['ratio_to_peer']:8.2f}x")
 
 
 if __name__ == "__main__":

@@ -83,12 +83,13 @@ def main():
     V, B, Le, Ld = config["vocab_size"], args.batch, args.inputs_length, args.targets_length
     input_ids = torch.randint(3, V, (B, Le), generator=gen)
     attention_mask = torch.ones(B, Le, dtype=torch.long)
+    masks = t5_reference.hf_masks(attention_mask, Ld)  # no padding: encoder keys all visible, decoder causal
     labels = torch.randint(3, V, (B, Ld), generator=gen)
     decoder_input_ids = t5_reference.shift_right(labels)
 
     def step():
         optimizer.zero_grad(set_to_none=True)
-        logits = model.forward(input_ids, attention_mask, decoder_input_ids)
+        logits = model.forward(input_ids, decoder_input_ids, *masks)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100)
         loss.backward()
         optimizer.step()
