@@ -59,21 +59,32 @@ def quality_vs_cost(data, cost, out_dir):
 
 
 def loss_curves(data, out_dir):
+    """One line per shape: training loss (solid) and held-out loss (dots); rows are
+    [step, mean, min, max] over the shape's seeds, drawn as the mean with a min-max band."""
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for curve in data["curves"]:
         train = curve["train"]
-        if train:
-            line, = ax.plot([p[0] for p in train], [p[1] for p in train], linewidth=1,
-                            label=curve["id"] + ("" if curve["status"] == "ok" else f" ({curve['status']})"))
-            if curve["eval"]:
-                ax.plot([p[0] for p in curve["eval"]], [p[1] for p in curve["eval"]], "o--",
-                        color=line.get_color(), markersize=3, linewidth=0.8)
+        if not train:
+            continue
+        label = curve["id"] + ("" if curve["status"] == "ok" else f" ({curve['status']})")
+        steps = [r[0] for r in train]
+        line, = ax.plot(steps, [r[1] for r in train], linewidth=1, label=label)
+        if curve["seeds"] > 1:
+            ax.fill_between(steps, [r[2] for r in train], [r[3] for r in train],
+                            color=line.get_color(), alpha=0.2, linewidth=0)
+        if curve["eval"]:
+            ev = curve["eval"]
+            ax.errorbar([r[0] for r in ev], [r[1] for r in ev],
+                        yerr=[[r[1] - r[2] for r in ev], [r[3] - r[1] for r in ev]],
+                        fmt="o--", color=line.get_color(), markersize=3, linewidth=0.8, capsize=2)
     if data.get("baseline") is not None:
         ax.axhline(data["baseline"], color="black", linestyle=":", linewidth=1,
                    label=f"unigram baseline {data['baseline']:.2f}")
     ax.set_xlabel("step")
     ax.set_ylabel("cross entropy (nats per target token)")
-    ax.set_title(f"{data['title']}: training loss (lines), held-out loss (dots)", fontsize=10)
+    ax.set_title(f"{data['title']}: training loss (lines), held-out loss (dots)"
+                 + ("; bands: min-max over seeds" if any(c["seeds"] > 1 for c in data["curves"]) else ""),
+                 fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     save(fig, out_dir, "loss_curves")

@@ -2,10 +2,12 @@
 #include "results/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include <spawn.h>
@@ -61,33 +63,68 @@ std::string mean_pm(const Stats& s, size_t n) {
   return n > 1 ? fmt::format("{:.4f} ± {:.4f}", s.mean, s.std) : fixed(s.mean);
 }
 
-// The shape fields a sweep dimension can move, in the paper's knob order.
-const std::vector<std::string>& dimension_keys() {
-  static const std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj",
-                                                "tie_word_embeddings"};
-  return keys;
-}
-
 std::string value_text(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
 
-// Reads steps/<id>.jsonl into {train: [[step, loss]...], eval: [[step, loss]...]}, thinned to at
-// most `keep` training points (every k-th plus the last).
-json loss_curve(const std::string& path, size_t keep = 400) {
-  std::vector<std::pair<double, double>> train, eval;
+struct StepLog {
+  std::vector<std::pair<double, double>> train, eval;   // (step, loss)
+};
+
+// Reads steps/<id>.jsonl: lines {kind: "train"|"eval", step, loss}; other lines are skipped.
+StepLog read_step_log(const std::string& path) {
+  StepLog log;
   std::ifstream in(path);
   std::string line;
   while (std::getline(in, line)) {
     const json j = json::parse(line, nullptr, false);
     if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j.contains("loss")) continue;
-    if (!j["loss"].is_number()) continue;
+    if (!j["step"].is_number() || !j["loss"].is_number()) continue;
     const auto point = std::make_pair(j["step"].get<double>(), j["loss"].get<double>());
-    (j.value("kind", "train") == "eval" ? eval : train).push_back(point);
+    (j.value("kind", "train") == "eval" ? log.eval : log.train).push_back(point);
   }
-  json out = {{"train", json::array()}, {"eval", json::array()}};
-  const size_t stride = std::max<size_t>(1, (train.size() + keep - 1) / keep);
-  for (size_t i = 0; i < train.size(); ++i)
-    if (i % stride == 0 || i + 1 == train.size()) out["train"].push_back({train[i].first, train[i].second});
-  for (const auto& p : eval) out["eval"].push_back({p.first, p.second});
+  return log;
+}
+
+// One curve over several seeds: at every step all seeds logged, [step, mean, min, max]; thinned to at
+// most `keep` points (every k-th plus the last). One seed gives mean = min = max.
+json seed_band(const std::vector<const std::vector<std::pair<double, double>>*>& runs, size_t keep) {
+  std::map<double, std::vector<double>> at_step;
+  for (const auto* run : runs)
+    for (const auto& [step, loss] : *run) at_step[step].push_back(loss);
+  std::vector<std::array<double, 4>> rows;
+  for (const auto& [step, losses] : at_step) {
+    if (losses.size() != runs.size()) continue;
+    const Stats st = stats(losses);
+    rows.push_back({step, st.mean, *std::min_element(losses.begin(), losses.end()),
+                    *std::max_element(losses.begin(), losses.end())});
+  }
+  json out = json::array();
+  const size_t stride = std::max<size_t>(1, (rows.size() + keep - 1) / keep);
+  for (size_t i = 0; i < rows.size(); ++i)
+    if (i % stride == 0 || i + 1 == rows.size()) out.push_back(rows[i]);
+  return out;
+}
+
+// The loss curves the plot draws: one per shape that finished ok (its seeds' mean with a min–max
+// band), then one per run that did not finish ok (its own curve, labelled with its status).
+json loss_curves(const std::string& steps_dir, const std::vector<ShapeSummary>& shapes,
+                 const std::vector<json>& records) {
+  json out = json::array();
+  const auto one = [&](const std::string& label, const std::vector<std::string>& ids, const std::string& status) {
+    std::vector<StepLog> logs;
+    for (const auto& id : ids)
+      if (std::filesystem::exists(steps_dir + "/" + id + ".jsonl")) logs.push_back(read_step_log(steps_dir + "/" + id + ".jsonl"));
+    if (logs.empty()) return;
+    std::vector<const std::vector<std::pair<double, double>>*> train, eval;
+    for (const auto& l : logs) {
+      train.push_back(&l.train);
+      eval.push_back(&l.eval);
+    }
+    out.push_back({{"id", label}, {"seeds", logs.size()}, {"status", status}, {"train", seed_band(train, 400)},
+                   {"eval", seed_band(eval, 400)}});
+  };
+  for (const auto& s : shapes) one(s.label, s.ids, "ok");
+  for (const auto& r : records)
+    if (r.value("status", "") != "ok") one(r.value("id", ""), {r.value("id", "")}, r.value("status", ""));
   return out;
 }
 
@@ -132,6 +169,106 @@ std::string budget_text(const std::vector<json>& records) {
   return text;
 }
 
+// The unigram baseline of the corpus: the loss of the best predictor that ignores the input. Read
+// from <results>/baseline.json ({"unigram_cross_entropy" | "unigram_baseline_nats": nats, "split"?})
+// or, failing that, from the first record carrying "unigram_baseline_nats" in its data, quality or
+// baseline block (where the sweep runner puts it). NaN when neither says.
+struct Baseline {
+  double nats = std::nan("");
+  std::string split;
+};
+
+std::optional<double> number_in(const json& j, std::initializer_list<const char*> keys) {
+  if (!j.is_object()) return std::nullopt;
+  for (const char* key : keys)
+    if (j.contains(key) && j[key].is_number()) return j[key].get<double>();
+  return std::nullopt;
+}
+
+Baseline read_baseline(const std::string& results_dir, const std::vector<json>& records) {
+  Baseline b;
+  const std::string path = results_dir + "/baseline.json";
+  if (std::filesystem::exists(path)) {
+    const json j = json::parse(std::ifstream(path), nullptr, false);
+    if (const auto v = number_in(j, {"unigram_cross_entropy", "unigram_baseline_nats"})) {
+      b.nats = *v;
+      if (j.contains("split") && j["split"].is_string()) b.split = j["split"].get<std::string>();
+      return b;
+    }
+  }
+  for (const auto& r : records)
+    for (const char* block : {"data", "quality", "baseline"})
+      if (r.contains(block))
+        if (const auto v = number_in(r[block], {"unigram_baseline_nats", "unigram_cross_entropy"})) {
+          b.nats = *v;
+          if (r[block].contains("baseline_split") && r[block]["baseline_split"].is_string())
+            b.split = r[block]["baseline_split"].get<std::string>();
+          return b;
+        }
+  return b;
+}
+
+// A shape's value along a sweep dimension: the shape JSON's fields, plus "nl" (el when el = dl).
+std::optional<std::string> dimension_value(const json& shape, const std::string& key) {
+  if (key == "nl") {
+    if (!shape.contains("el") || shape.value("el", -1) != shape.value("dl", -2)) return std::nullopt;
+    return value_text(shape["el"]);
+  }
+  if (!shape.contains(key)) return std::nullopt;
+  return value_text(shape[key]);
+}
+
+bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(static_cast<unsigned char>(a[0])); }
+
+// "How quality and cost move" along every dimension the shapes vary in: one table per dimension, a
+// row per value with the mean over the shapes holding it, and the change against the first row
+// (quality as a difference in nats, costs as ratios). nl replaces el and dl when every shape has
+// el = dl.
+std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
+  bool all_equal_depth = true;
+  for (const auto& s : shapes) all_equal_depth &= dimension_value(s.shape, "nl").has_value();
+  std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj", "tie_word_embeddings"};
+  if (all_equal_depth) keys.erase(keys.begin(), keys.begin() + 2), keys.insert(keys.begin(), "nl");
+  std::string md =
+      "## Per sweep dimension\n\nFor each shape field that varies: the mean over the shapes holding each value "
+      "(when other fields vary too, a row averages over them), and the change against the first row — quality "
+      "as a difference (positive = better), costs as ratios.\n\n";
+  for (const auto& key : keys) {
+    std::map<std::string, std::vector<const ShapeSummary*>> by_value;
+    std::vector<std::string> values;
+    for (const auto& s : shapes) {
+      const auto v = dimension_value(s.shape, key);
+      if (!v) continue;
+      if (!by_value.count(*v)) values.push_back(*v);
+      by_value[*v].push_back(&s);
+    }
+    if (by_value.size() < 2) continue;
+    std::sort(values.begin(), values.end(), [](const std::string& a, const std::string& b) {
+      return numeric_text(a) && numeric_text(b) ? std::stoll(a) < std::stoll(b) : a < b;
+    });
+    md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
+                      "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time |\n"
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", key, key);
+    double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
+    for (size_t i = 0; i < values.size(); ++i) {
+      std::vector<double> q, p, f, t;
+      for (const ShapeSummary* s : by_value[values[i]]) {
+        q.push_back(s->quality_mean);
+        p.push_back(double(s->params));
+        f.push_back(s->flops_per_step);
+        t.push_back(s->step_time);
+      }
+      const double qm = stats(q).mean, pm = stats(p).mean, fm = stats(f).mean, tm = stats(t).mean;
+      if (i == 0) q0 = qm, p0 = pm, f0 = fm, t0 = tm;
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
+                        mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
+                        count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2));
+    }
+    md += "\n";
+  }
+  return md;
+}
+
 void write_text(const std::string& path, const std::string& text, std::vector<std::string>& files) {
   write_text_atomic(path, text);
   files.push_back(path);
@@ -173,6 +310,8 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     const Stats q = stats(quality);
     s.quality_mean = q.mean;
     s.quality_std = q.std;
+    s.quality_min = *std::min_element(quality.begin(), quality.end());
+    s.quality_max = *std::max_element(quality.begin(), quality.end());
     s.eval_loss_mean = stats(loss).mean;
     out.push_back(std::move(s));
   }
@@ -203,10 +342,7 @@ ReportOutput write_report(const ReportOptions& opt) {
   json spec = json::object();
   if (fs::exists(opt.results_dir + "/spec.json")) spec = json::parse(std::ifstream(opt.results_dir + "/spec.json"), nullptr, false);
   if (spec.is_discarded()) spec = json::object();
-  json baseline = json::object();
-  if (fs::exists(opt.results_dir + "/baseline.json"))
-    baseline = json::parse(std::ifstream(opt.results_dir + "/baseline.json"), nullptr, false);
-  if (baseline.is_discarded()) baseline = json::object();
+  const Baseline baseline = read_baseline(opt.results_dir, file.records);
 
   const std::vector<ShapeSummary> shapes = summarize_shapes(file.records);
   const Frontiers frontiers = compute_frontiers(shapes);
@@ -233,13 +369,17 @@ ReportOutput write_report(const ReportOptions& opt) {
         "example); tokens per step = batch × (inputs + targets).\n\n";
   double best_loss = std::nan("");
   for (const auto& s : shapes) best_loss = std::isfinite(best_loss) ? std::min(best_loss, s.eval_loss_mean) : s.eval_loss_mean;
-  if (baseline.contains("unigram_cross_entropy")) {
-    const double u = baseline["unigram_cross_entropy"].get<double>();
-    md += fmt::format("**Baseline.** A unigram model of the corpus (target-token frequencies of the training "
-                      "split, add-one smoothed) scores {:.4f} nats per target token on the same held-out "
-                      "batches; the best variant here reaches {:.4f} ({}{:.4f} nats).\n\n",
-                      u, best_loss, best_loss < u ? "−" : "+", std::fabs(u - best_loss));
-  }
+  if (std::isfinite(baseline.nats))
+    md += fmt::format("**Baseline.** The unigram baseline of the corpus (the entropy of its target-token "
+                      "distribution{}: the loss of the best predictor that ignores the input) is {:.4f} nats per "
+                      "target token, negative log-perplexity {:.4f}. The best variant here reaches an eval loss "
+                      "of {:.4f} nats, {:.4f} nats {} the baseline.\n\n",
+                      baseline.split.empty() ? "" : " on the " + baseline.split + " split", baseline.nats,
+                      -baseline.nats, best_loss, std::fabs(baseline.nats - best_loss),
+                      best_loss < baseline.nats ? "below" : "above");
+  else
+    md += "**Baseline.** No unigram baseline was recorded for this sweep (baseline.json or the records' "
+          "data.unigram_baseline_nats).\n\n";
   if (out.torn_lines > 0)
     md += fmt::format("Note: {} torn line(s) in runs.jsonl were skipped (a crash during a write).\n\n", out.torn_lines);
 
@@ -275,10 +415,12 @@ ReportOutput write_report(const ReportOptions& opt) {
   bool any_seeds = false;
   for (const auto& s : shapes) any_seeds |= s.ids.size() > 1;
   if (any_seeds) {
-    md += "## Seeds\n\n| shape | seeds | neg. log-ppl mean ± std |\n|---|---:|---:|\n";
+    md += "## Seeds\n\nVariants that differ only in their seed are one shape; its point is the mean over seeds, "
+          "its error bar one sample standard deviation.\n\n| shape | seeds | neg. log-ppl mean ± std | min | max |\n"
+          "|---|---:|---:|---:|---:|\n";
     for (const auto& s : shapes)
-      md += fmt::format("| {} | {} | {} |\n", s.shape_id, s.ids.size(),
-                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()));
+      md += fmt::format("| {} | {} | {} | {} | {} |\n", s.shape_id, s.ids.size(),
+                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()), fixed(s.quality_min), fixed(s.quality_max));
     md += "\n";
   }
 
@@ -292,59 +434,19 @@ ReportOutput write_report(const ReportOptions& opt) {
     md += fmt::format("\n![quality vs {}](quality_vs_{}.png)\n\n", name, name);
   }
 
-  // Per sweep dimension: how quality and cost move with each shape field that varies.
-  md += "## Per sweep dimension\n\n";
-  for (const auto& key : dimension_keys()) {
-    std::map<std::string, std::vector<const ShapeSummary*>> by_value;
-    std::vector<std::string> values;
-    for (const auto& s : shapes) {
-      if (!s.shape.contains(key)) continue;
-      const std::string v = value_text(s.shape[key]);
-      if (!by_value.count(v)) values.push_back(v);
-      by_value[v].push_back(&s);
-    }
-    if (by_value.size() < 2) continue;
-    std::sort(values.begin(), values.end(), [](const std::string& a, const std::string& b) {
-      const bool na = !a.empty() && std::isdigit(static_cast<unsigned char>(a[0]));
-      const bool nb = !b.empty() && std::isdigit(static_cast<unsigned char>(b[0]));
-      return na && nb ? std::stoll(a) < std::stoll(b) : a < b;
-    });
-    md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | params (mean) | FLOPs/step "
-                      "(mean) | step time (s, mean) |\n|---|---:|---:|---:|---:|---:|\n", key, key);
-    for (const auto& v : values) {
-      std::vector<double> q, p, f, t;
-      for (const ShapeSummary* s : by_value[v]) {
-        q.push_back(s->quality_mean);
-        p.push_back(double(s->params));
-        f.push_back(s->flops_per_step);
-        t.push_back(s->step_time);
-      }
-      md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", v, q.size(), mean_pm(stats(q), q.size()),
-                        count(stats(p).mean), count(stats(f).mean), fixed(stats(t).mean, 3));
-    }
-    md += "\n";
-  }
+  md += dimension_tables(shapes);
 
   // The plot data: everything the script draws, already computed.
   json data = {{"title", sweep_name}, {"budget", budget_text(file.records)}, {"points", json::array()},
                {"frontiers", json::object()}, {"curves", json::array()}, {"depth", nullptr},
-               {"baseline", baseline.value("unigram_cross_entropy", json(nullptr))}};
+               {"baseline", std::isfinite(baseline.nats) ? json(baseline.nats) : json(nullptr)}};
   for (const auto& s : shapes)
     data["points"].push_back({{"id", s.label}, {"shape_id", s.shape_id}, {"params", s.params},
                               {"flops", s.train_flops}, {"step_time", s.step_time}, {"quality", s.quality_mean},
                               {"quality_std", s.quality_std}, {"seeds", s.ids.size()}});
   for (const auto& [name, frontier] : costs)
     data["frontiers"][name] = {{"label", cost_label.at(name)}, {"points", to_json(*frontier)}};
-  for (const auto& r : file.records) {
-    const std::string id = r.value("id", "");
-    const std::string steps = opt.results_dir + "/steps/" + id + ".jsonl";
-    if (fs::exists(steps)) {
-      json curve = loss_curve(steps);
-      curve["id"] = id;
-      curve["status"] = r.value("status", "");
-      data["curves"].push_back(curve);
-    }
-  }
+  data["curves"] = loss_curves(opt.results_dir + "/steps", shapes, file.records);
   // Depth curve: quality against depth for shapes that differ only in el/dl.
   std::map<std::string, std::vector<const ShapeSummary*>> families;
   for (const auto& s : shapes) {

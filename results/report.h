@@ -24,6 +24,7 @@ struct ShapeSummary {
   double step_time = 0;           // median measured step time (s), mean over seeds
   double quality_mean = 0;        // negative log-perplexity, mean over seeds
   double quality_std = 0;         // sample standard deviation over seeds (0 with one seed)
+  double quality_min = 0, quality_max = 0;   // range over seeds
   double eval_loss_mean = 0;
 };
 

@@ -22,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const std::string kFixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/results/depth-fixture";
 
@@ -49,6 +50,8 @@ TEST(Report, SummariesAndFrontiersByHand) {
   EXPECT_DOUBLE_EQ(shapes[1].quality_mean, -4.1);
   EXPECT_NEAR(shapes[1].quality_std, std::sqrt(0.02), 1e-12);   // sample std of {-4.0, -4.2}
   EXPECT_DOUBLE_EQ(shapes[1].step_time, 0.225);
+  EXPECT_EQ(shapes[1].quality_min, -4.2);
+  EXPECT_EQ(shapes[1].quality_max, -4.0);
   EXPECT_EQ(shapes[0].label, "tiny-nl1-s0");
   const Frontiers f = compute_frontiers(shapes);
   // Params: nl4 (400, -4.5) is dominated by nl2 (200, -4.1).
@@ -71,12 +74,15 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_THAT(md, HasSubstr("**Question.** Does depth help at a fixed width?"));
   EXPECT_THAT(md, HasSubstr("10 steps × batch 4 × (64 inputs + 14 targets) tokens = 3,120 tokens per variant"));
   EXPECT_THAT(md, HasSubstr("not* the paper's 524,288-step runs"));
-  EXPECT_THAT(md, HasSubstr("scores 5.5000 nats per target token"));
-  EXPECT_THAT(md, HasSubstr("the best variant here reaches 4.1000 (−1.4000 nats)"));
-  EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 2 | -4.1000 ± 0.1414 |"));
+  EXPECT_THAT(md, HasSubstr("is 5.5000 nats per target token, negative log-perplexity -5.5000"));
+  EXPECT_THAT(md, HasSubstr("reaches an eval loss of 4.1000 nats, 1.4000 nats below the baseline"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 2 | -4.1000 ± 0.1414 | -4.2000 | -4.0000 |"));
   EXPECT_THAT(md, HasSubstr("`tiny-nl8-s0`: diverged — loss is nan at step 8"));
-  EXPECT_THAT(md, HasSubstr("### el\n"));
-  EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | 200 |"));   // per-dimension row of el = 2
+  // Every shape has el = dl: the depth dimension is nl. Row nl = 2 against nl = 1 (-5.0, 100 params,
+  // 100 FLOPs/step, 0.1 s): +0.9 nats, twice the params and FLOPs, 2.25× the step time (0.225 s).
+  EXPECT_THAT(md, HasSubstr("### nl\n"));
+  EXPECT_THAT(md, Not(HasSubstr("### el\n")));
+  EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | +0.9000 | 200 | 2.00 | 200 | 2.00 | 0.225 | 2.25 |"));
   EXPECT_THAT(md, HasSubstr("1 torn line(s)"));
   EXPECT_THAT(md, HasSubstr("![quality vs depth](depth_curve.png)"));
   const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_params.json"));
@@ -85,10 +91,49 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_EQ(frontier["points"][1]["id"], "tiny-nl2 (2 seeds)");
   EXPECT_DOUBLE_EQ(frontier["points"][1]["quality"].get<double>(), -4.1);
   const auto data = nlohmann::json::parse(read(opt.out_dir + "/report_data.json"));
-  EXPECT_EQ(data["curves"].size(), 5u);
+  // Curves: one per ok shape (nl2's two seeds as one mean with a min–max band) plus the diverged run.
+  ASSERT_EQ(data["curves"].size(), 4u);
+  EXPECT_EQ(data["curves"][1]["id"], "tiny-nl2 (2 seeds)");
+  EXPECT_EQ(data["curves"][1]["seeds"], 2);
+  const auto& band = data["curves"][1]["eval"];   // [[step, mean, min, max]] of eval losses 4.0 and 4.2
+  ASSERT_EQ(band.size(), 1u);
+  EXPECT_EQ(band[0][0], 10.0);
+  EXPECT_DOUBLE_EQ(band[0][1].get<double>(), 4.1);
+  EXPECT_DOUBLE_EQ(band[0][2].get<double>(), 4.0);
+  EXPECT_DOUBLE_EQ(band[0][3].get<double>(), 4.2);
+  EXPECT_EQ(data["curves"][1]["train"].size(), 10u);
+  EXPECT_EQ(data["curves"][3]["id"], "tiny-nl8-s0");
+  EXPECT_EQ(data["curves"][3]["status"], "diverged");
   EXPECT_EQ(data["depth"]["series"][0]["x"], nlohmann::json({1, 2, 4}));
   EXPECT_EQ(data["baseline"], 5.5);
   fs::remove_all(opt.out_dir);
+}
+
+// Without baseline.json the baseline comes from the records (the sweep runner may put it in the data
+// block); without either, the report says none was recorded.
+TEST(Report, BaselineFromTheRecordsOrNone) {
+  const std::string dir = out_dir("baseline");
+  fs::create_directories(dir);
+  const RecordFile file = read_records(kFixture + "/runs.jsonl");
+  nlohmann::json first = file.records.front();
+  {
+    std::ofstream out(dir + "/runs.jsonl");
+    out << first.dump() << "\n";
+  }
+  ReportOptions opt;
+  opt.results_dir = dir;
+  EXPECT_THAT(read(write_report(opt).report_md), HasSubstr("No unigram baseline was recorded"));
+  first["data"]["unigram_baseline_nats"] = 6.25;
+  first["data"]["baseline_split"] = "validation";
+  {
+    std::ofstream out(dir + "/runs.jsonl");
+    out << first.dump() << "\n";
+  }
+  const std::string md = read(write_report(opt).report_md);
+  EXPECT_THAT(md, HasSubstr("distribution on the validation split: the loss of the best predictor that ignores the "
+                            "input) is 6.2500 nats"));
+  EXPECT_THAT(md, HasSubstr("eval loss of 5.0000 nats, 1.2500 nats below the baseline"));
+  fs::remove_all(dir);
 }
 
 TEST(Report, MissingRecordsIsAClearError) {
