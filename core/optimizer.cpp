@@ -50,11 +50,13 @@ class TensorOptimizer : public Optimizer {
   void step(float* params, const float* grads, double lr) override {
     last_norm_ = global_norm(grads, total_);
     const float coef = clip_coefficient(last_norm_, config_.clip_norm);
-    const int64_t n = int64_t(tensors_.size());
+    if (work_.empty()) plan_work();
+    const int64_t n = int64_t(work_.size());
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) {
-      const ParamSpec& t = tensors_[size_t(i)];
-      update(t, slots_[size_t(i)], params + t.offset, grads + t.offset, coef, lr);
+      const WorkItem& item = work_[size_t(i)];
+      const ParamSpec& t = tensors_[item.tensor];
+      update(t, slots_[item.tensor], params + t.offset, grads + t.offset, coef, lr, item.begin, item.end);
     }
     ++step_;
   }
@@ -104,9 +106,27 @@ class TensorOptimizer : public Optimizer {
   double last_grad_norm() const override { return last_norm_; }
 
  protected:
-  // Updates one tensor in place; `coef` is the global clipping coefficient for its gradient.
+  // Updates elements [begin, end) of one tensor in place; `coef` is the global clipping coefficient for
+  // its gradient. Optimizers with per-tensor reductions always get the whole tensor.
   virtual void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
-                      double lr) = 0;
+                      double lr, int64_t begin, int64_t end) = 0;
+  // Elementwise optimizers return a chunk size: large tensors are then split over the threads too
+  // (shared.weight is half of t5-efficient-tiny's parameters and held one thread alone). Results stay
+  // bit-identical at any thread count. 0 = whole tensors only.
+  virtual int64_t elementwise_chunk() const { return 0; }
+
+  struct WorkItem {
+    size_t tensor;
+    int64_t begin, end;
+  };
+  void plan_work() {
+    const int64_t chunk = elementwise_chunk();
+    for (size_t i = 0; i < tensors_.size(); ++i) {
+      const int64_t n = tensors_[i].numel, step = chunk > 0 ? chunk : std::max<int64_t>(n, 1);
+      for (int64_t b = 0; b < n || b == 0; b += step) work_.push_back(WorkItem{i, b, std::min(n, b + step)});
+    }
+  }
+  std::vector<WorkItem> work_;  // planned once: tensors, or chunks of them
 
   void add_slot(size_t tensor, const std::string& suffix, std::vector<int64_t> shape) {
     int64_t n = 1;
@@ -149,7 +169,7 @@ class Adafactor final : public TensorOptimizer {
 
  private:
   void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
-              double lr) override {
+              double lr, int64_t /*begin*/, int64_t /*end*/) override {  // whole tensors (factored reductions)
     const int64_t n = t.numel;
     const double decay = 1.0 - std::pow(double(step_ + 1), -config_.decay_exponent);
     const double mixing = 1.0 - decay;
@@ -218,8 +238,10 @@ class AdamW final : public TensorOptimizer {
   }
 
  private:
+  int64_t elementwise_chunk() const override { return int64_t(1) << 16; }
+
   void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float coef,
-              double lr) override {
+              double lr, int64_t begin, int64_t end) override {
     const double b1 = config_.adam_beta1, b2 = config_.adam_beta2;
     const double t1 = double(step_ + 1);
     const double step_size = lr / (1.0 - std::pow(b1, t1));
@@ -227,7 +249,7 @@ class AdamW final : public TensorOptimizer {
     const float decay = float(1.0 - lr * config_.weight_decay);
     float* m = slots[0].data.data();
     float* v = slots[1].data.data();
-    for (int64_t i = 0; i < t.numel; ++i) {
+    for (int64_t i = begin; i < end; ++i) {
       const float gi = g[i] * coef;
       w[i] *= decay;
       m[i] = float(b1 * m[i] + (1.0 - b1) * gi);
