@@ -157,7 +157,7 @@ void parse_settings(const Reader& r, RunSettings& s) {
   s.inputs_length = r.integer("inputs_length", 1);
   s.targets_length = r.integer("targets_length", 1);
   if (r.has("optimizer")) s.optimizer = r.string("optimizer", {"adafactor", "adamw"});
-  if (r.has("schedule")) s.schedule = r.string("schedule", {"rsqrt", "constant", "cosine", "linear"});
+  if (r.has("schedule")) s.schedule = r.string("schedule", {"rsqrt", "constant", "cosine"});
   if (r.has("lr")) s.lr = r.number("lr", 0.0, true);
   if (r.has("warmup_steps")) s.warmup_steps = r.integer("warmup_steps", 0);
   if (r.has("weight_decay")) s.weight_decay = r.number("weight_decay", 0.0, false);

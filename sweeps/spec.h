@@ -50,9 +50,9 @@ struct RunSettings {
   int64_t inputs_length = 0;
   int64_t targets_length = 0;
   std::string optimizer = "adafactor";    // "adafactor" | "adamw"
-  std::string schedule = "rsqrt";         // "rsqrt" | "constant" | "cosine" | "linear"
+  std::string schedule = "rsqrt";         // "rsqrt" | "constant" | "cosine" (core/schedule.h)
   double lr = 0.01;                       // peak (or constant) learning rate
-  int64_t warmup_steps = 0;
+  int64_t warmup_steps = 0;              // 0 = T5's share (10,000 of 524,288) of each variant's steps
   double weight_decay = 0.0;              // AdamW only
   double max_grad_norm = 0.0;             // 0 = no global-norm clipping
   double z_loss = 0.0;
