@@ -183,10 +183,14 @@ int relative_position_bucket(int64_t relative_position, bool bidirectional, int6
 }
 
 namespace {
-std::vector<int> bucket_table(int64_t Lq, int64_t Lk, bool bidirectional, int64_t num_buckets, int64_t max_distance) {
-  std::vector<int> b(size_t(Lq * Lk));
-  for (int64_t i = 0; i < Lq; ++i)
-    for (int64_t j = 0; j < Lk; ++j) b[i * Lk + j] = relative_position_bucket(j - i, bidirectional, num_buckets, max_distance);
+// The bucket depends only on the offset j − i: one entry per offset, index j − i + Lq − 1, in a
+// per-thread buffer that only grows (no allocation inside a step once warm).
+const std::vector<int>& buckets_by_offset(int64_t Lq, int64_t Lk, bool bidirectional, int64_t num_buckets,
+                                          int64_t max_distance) {
+  thread_local std::vector<int> b;
+  b.resize(size_t(Lq + Lk - 1));
+  for (int64_t o = 0; o < Lq + Lk - 1; ++o)
+    b[size_t(o)] = relative_position_bucket(o - (Lq - 1), bidirectional, num_buckets, max_distance);
   return b;
 }
 }  // namespace
@@ -194,18 +198,27 @@ std::vector<int> bucket_table(int64_t Lq, int64_t Lk, bool bidirectional, int64_
 template <class T>
 void relative_bias_forward(T* bias, const T* table, int64_t nh, int64_t Lq, int64_t Lk, bool bidirectional,
                            int64_t num_buckets, int64_t max_distance) {
-  const std::vector<int> b = bucket_table(Lq, Lk, bidirectional, num_buckets, max_distance);
+  const std::vector<int>& b = buckets_by_offset(Lq, Lk, bidirectional, num_buckets, max_distance);
   for (int64_t h = 0; h < nh; ++h)
-    for (int64_t ij = 0; ij < Lq * Lk; ++ij) bias[h * Lq * Lk + ij] = table[int64_t(b[ij]) * nh + h];
+    for (int64_t i = 0; i < Lq; ++i) {
+      const int* row = b.data() + (Lq - 1 - i);  // row[j] = bucket of offset j − i
+      T* out = bias + (h * Lq + i) * Lk;
+      for (int64_t j = 0; j < Lk; ++j) out[j] = table[int64_t(row[j]) * nh + h];
+    }
 }
 
 template <class T>
 void relative_bias_backward(T* dtable, const T* dbias, int64_t nh, int64_t Lq, int64_t Lk, bool bidirectional,
                             int64_t num_buckets, int64_t max_distance) {
-  const std::vector<int> b = bucket_table(Lq, Lk, bidirectional, num_buckets, max_distance);
+  const std::vector<int>& b = buckets_by_offset(Lq, Lk, bidirectional, num_buckets, max_distance);
+  thread_local std::vector<double> acc;
   for (int64_t h = 0; h < nh; ++h) {
-    std::vector<double> acc(size_t(num_buckets), 0.0);
-    for (int64_t ij = 0; ij < Lq * Lk; ++ij) acc[size_t(b[ij])] += double(dbias[h * Lq * Lk + ij]);
+    acc.assign(size_t(num_buckets), 0.0);
+    for (int64_t i = 0; i < Lq; ++i) {
+      const int* row = b.data() + (Lq - 1 - i);
+      const T* g = dbias + (h * Lq + i) * Lk;
+      for (int64_t j = 0; j < Lk; ++j) acc[size_t(row[j])] += double(g[j]);
+    }
     for (int64_t k = 0; k < num_buckets; ++k) dtable[k * nh + h] += T(acc[size_t(k)]);
   }
 }
