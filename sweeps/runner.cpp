@@ -148,8 +148,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
     return left;
   };
   double seconds_spent = 0, flops_spent = 0;
+  const bool stderr_tty = ::isatty(STDERR_FILENO) != 0;
   const auto log = [&](const std::string& line) {
-    if (options.progress) std::cerr << options.worker_label << line << std::endl;
+    // On a terminal the trainer redraws a progress line in place: clear it before a line of ours.
+    if (options.progress) std::cerr << (stderr_tty ? "\r\033[K" : "") << options.worker_label << line << std::endl;
   };
   log(fmt::format("sweep {}: {} variants, {} finished before, results in {}", spec.name, total,
                   summary.skipped_finished, summary.out_dir));
