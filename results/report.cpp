@@ -69,7 +69,8 @@ struct StepLog {
   std::vector<std::pair<double, double>> train, eval;   // (step, loss)
 };
 
-// Reads steps/<id>.jsonl: lines {kind: "train"|"eval", step, loss}; other lines are skipped.
+// Reads steps/<id>.jsonl: lines {type: "step"|"eval", step, loss} as the sweep runner writes them
+// ("kind": "train"|"eval" is read the same way); other lines are skipped.
 StepLog read_step_log(const std::string& path) {
   StepLog log;
   std::ifstream in(path);
@@ -79,7 +80,8 @@ StepLog read_step_log(const std::string& path) {
     if (j.is_discarded() || !j.is_object() || !j.contains("step") || !j.contains("loss")) continue;
     if (!j["step"].is_number() || !j["loss"].is_number()) continue;
     const auto point = std::make_pair(j["step"].get<double>(), j["loss"].get<double>());
-    (j.value("kind", "train") == "eval" ? log.eval : log.train).push_back(point);
+    const bool eval = j.value("type", std::string()) == "eval" || j.value("kind", std::string()) == "eval";
+    (eval ? log.eval : log.train).push_back(point);
   }
   return log;
 }

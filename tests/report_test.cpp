@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -168,6 +170,68 @@ TEST(Report, PlottingScriptWritesPngAndSvg) {
   // A PNG starts with its signature; the SVG names a frontier point's label.
   EXPECT_EQ(read(opt.out_dir + "/quality_vs_params.png").substr(1, 3), "PNG");
   EXPECT_THAT(read(opt.out_dir + "/quality_vs_params.svg"), HasSubstr("tiny-nl2 (2 seeds)"));
+  fs::remove_all(opt.out_dir);
+}
+
+// A real sweep's records (docs/readme-sweep.json: nl 1, 2, 4 × seeds 0, 1 on the demo corpus, the
+// run behind the README's picture): the report's frontiers equal a brute-force O(n²) Pareto check of
+// the seed means computed here from the raw records, and the text states budget and baseline.
+TEST(Report, RealSweepFrontiersMatchBruteForce) {
+  const std::string dir = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/results/readme-depth";
+  const RecordFile file = read_records(dir + "/runs.jsonl");
+  ASSERT_EQ(file.records.size(), 6u);
+  ASSERT_TRUE(file.torn_lines.empty());
+  // Seed means by hand: group on the shape JSON's "name" (the id without its seed).
+  std::map<std::string, std::vector<const nlohmann::json*>> groups;
+  for (const auto& r : file.records) {
+    ASSERT_EQ(r["status"], "ok");
+    groups[r["shape"]["name"].get<std::string>()].push_back(&r);
+  }
+  ASSERT_EQ(groups.size(), 3u);
+  struct Point { double params, flops, step_time, quality; std::string name; };
+  std::vector<Point> points;
+  for (const auto& [name, runs] : groups) {
+    ASSERT_EQ(runs.size(), 2u) << name;
+    Point p{0, 0, 0, 0, name};
+    for (const nlohmann::json* r : runs) {
+      p.params = (*r)["params"].get<double>();
+      p.flops += (*r)["flops"]["total"].get<double>() / 2;
+      p.step_time += (*r)["throughput"]["step_time_seconds"].get<double>() / 2;
+      p.quality += -(*r)["quality"]["eval_loss"].get<double>() / 2;   // negative log-perplexity
+    }
+    points.push_back(p);
+  }
+  ReportOptions opt;
+  opt.results_dir = dir;
+  opt.out_dir = out_dir("real");
+  const ReportOutput out = write_report(opt);
+  for (const auto& [cost, field] : std::vector<std::pair<std::string, double Point::*>>{
+           {"params", &Point::params}, {"flops", &Point::flops}, {"step_time", &Point::step_time}}) {
+    std::set<std::string> expected;
+    for (const auto& a : points) {
+      bool dominated = false;
+      for (const auto& b : points)
+        dominated |= b.*field <= a.*field && b.quality >= a.quality && (b.*field < a.*field || b.quality > a.quality);
+      if (!dominated) expected.insert(a.name + " (2 seeds)");
+    }
+    const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_" + cost + ".json"));
+    std::set<std::string> got;
+    for (const auto& p : frontier["points"]) got.insert(p["id"].get<std::string>());
+    EXPECT_EQ(got, expected) << cost;
+  }
+  const std::string md = read(out.report_md);
+  EXPECT_THAT(md, HasSubstr("120 steps × batch 8 × (64 inputs + 14 targets) tokens = 74,880 tokens per variant"));
+  const double baseline = nlohmann::json::parse(read(dir + "/baseline.json"))["unigram_cross_entropy"].get<double>();
+  EXPECT_THAT(md, HasSubstr(fmt::format("is {:.4f} nats per target token", baseline)));
+  EXPECT_THAT(md, HasSubstr("### nl\n"));
+  EXPECT_THAT(md, HasSubstr("## Seeds"));
+  // The runner's step logs ({"type": "step"|"eval"}): 120 training points and 4 evaluations per shape.
+  const auto data = nlohmann::json::parse(read(opt.out_dir + "/report_data.json"));
+  ASSERT_EQ(data["curves"].size(), 3u);
+  for (const auto& curve : data["curves"]) {
+    EXPECT_EQ(curve["train"].size(), 120u);
+    EXPECT_EQ(curve["eval"].size(), 4u);
+  }
   fs::remove_all(opt.out_dir);
 }
 
