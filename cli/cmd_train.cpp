@@ -66,7 +66,7 @@ DataSources make_data(const std::string& data, const std::string& tokenizer, boo
 int run_train(const std::vector<std::string>& args) {
   po::options_description opts("t5scale train --model SHAPE --steps N [options]");
   TrainConfig c;
-  std::string model_arg, data, tokenizer, json_out, schedule, weights;
+  std::string model_arg, data, tokenizer, json_out, schedule, weights, precision;
   int64_t warmup = -1, synthetic_vocab = 64;
   uint64_t init_seed = 0;
   opts.add_options()
@@ -96,6 +96,8 @@ int run_train(const std::vector<std::string>& args) {
       ("init-seed", po::value(&init_seed)->default_value(0), "parameter init seed")
       ("z-loss", po::value(&c.z_loss)->default_value(0.0), "z-loss coefficient (Mesh TF: 1e-4)")
       ("dropout", po::value(&c.dropout)->default_value(0.0), "dropout rate")
+      ("precision", po::value(&precision)->default_value("fp32"),
+       "fp32 | bf16 (bf16 matrix products, f32 master weights; evaluation stays fp32)")
       ("progress", po::bool_switch(&c.progress), "progress lines on stderr even when it is not a terminal")
       ("json-out", po::value(&json_out), "write step and eval records as JSON Lines");
   add_optimizer_options(opts);
@@ -103,6 +105,7 @@ int run_train(const std::vector<std::string>& args) {
   if (!parse_options("train", args, opts, vm)) return 0;
   c.optimizer = optimizer_config_from_options(vm);
   c.schedule.kind = parse_schedule_kind(schedule);
+  c.precision = parse_precision(precision);
   c.schedule.total_steps = c.steps;
   c.schedule.warmup_steps = warmup >= 0 ? warmup : scaled_warmup(c.steps);
   T5_CHECK(c.steps > 0, "--steps must be positive, got {}", c.steps);
@@ -144,6 +147,7 @@ int run_train(const std::vector<std::string>& args) {
                             {"stop_reason", r.stop_reason},
                             {"final_loss", r.steps.empty() ? nlohmann::json() : nlohmann::json(r.steps.back().loss)},
                             {"eval_loss", r.evals.empty() ? nlohmann::json() : nlohmann::json(r.evals.back().loss)},
+                            {"precision", to_string(c.precision)},
                             {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
                             {"seconds", r.seconds}};
   records += summary.dump() + "\n";

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "core/error.h"
+#include "core/mixed_precision.h"
 
 // Debian's OpenBLAS is a DYNAMIC_ARCH build that picks its kernels once, when the library loads:
 // from OPENBLAS_CORETYPE if set, else from its CPU detection, which does not know AMD Zen 5 (or
@@ -101,6 +102,7 @@ void gemm_openblas(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float al
 
 void gemm(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (bf16_gemm_active()) return gemm_mixed_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   switch (g_backend.load()) {
     case GemmBackend::naive: return gemm_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     case GemmBackend::openblas: return gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -118,6 +120,7 @@ void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alp
 void gemm_batched(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc,
                   const GemmBatch& batch) {
+  if (bf16_gemm_active()) return gemm_batched_mixed_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);
   switch (g_backend.load()) {
     case GemmBackend::naive:
       return gemm_batched_naive(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, batch);

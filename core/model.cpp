@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/layers.h"
+#include "core/mixed_precision.h"
 
 namespace t5 {
 
@@ -79,6 +80,7 @@ struct Model::Workspace {
   std::vector<float> dh, da, db;      // [max N, ff]
   std::vector<float> dx_enc, dx_dec, d_enc_out;  // running residual gradients
   std::vector<float> logits;          // [kHeadChunkRows, V]
+  std::vector<bf16> params16;         // bf16 passes: the weights' bf16 mirror, refreshed every pass
 
   void ensure(const Shape& s, int64_t b, int64_t le, int64_t ld);
 };
@@ -308,11 +310,24 @@ void check_batch(const Batch& b, const Shape& s) {
 static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
                       const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out);
 
+// bf16 passes (core/mixed_precision.h): every matrix product inside the scope takes bf16 operands;
+// the weights are converted once per pass into a persistent mirror (the optimizer changes the f32
+// master weights between passes), activations at each product.
+static void mirror_weights(const std::vector<float>& params, std::vector<bf16>& mirror) {
+  mirror.resize(params.size());
+  to_bf16_parallel(params.data(), mirror.data(), int64_t(params.size()));
+  add_bf16_mirror(params.data(), mirror.data(), int64_t(params.size()));
+}
+
 LossResult Model::forward_backward(const Batch& batch, const ForwardOptions& opt, float grad_scale) {
+  const Bf16Scope scope(opt.precision == Precision::bf16);
+  if (opt.precision == Precision::bf16) mirror_weights(params_, work_->params16);
   return run(shape(), params(), grads(), *work_, batch, opt, grad_scale, true, nullptr);
 }
 
 LossResult Model::evaluate(const Batch& batch, const ForwardOptions& opt) {
+  const Bf16Scope scope(opt.precision == Precision::bf16);
+  if (opt.precision == Precision::bf16) mirror_weights(params_, work_->params16);
   return run(shape(), params(), nullptr, *work_, batch, opt, 0.0f, false, nullptr);
 }
 
@@ -324,7 +339,6 @@ std::vector<float> Model::logits(const Batch& batch) {
 
 static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
                       const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out) {
-  T5_CHECK(opt.precision == Precision::fp32, "precision bf16 is not implemented yet", "use fp32");
   T5_CHECK(opt.dropout >= 0.0 && opt.dropout < 1.0, "dropout must be in [0, 1), got {}", opt.dropout);
   check_batch(batch, s);
   const int64_t B = batch.batch, Le = batch.inputs_length, Ld = batch.targets_length;

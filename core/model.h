@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/batch.h"
@@ -14,7 +15,11 @@
 
 namespace t5 {
 
-enum class Precision { fp32, bf16 };  // bf16: matmul operands in bf16 (the performance work adds it)
+// fp32: everything f32. bf16: mixed precision (core/mixed_precision.h): every matrix product takes bf16
+// operands (AMX) with f32 accumulation; master weights, norms, softmax, loss and gradients stay f32.
+enum class Precision { fp32, bf16 };
+const char* to_string(Precision p);                 // "fp32" | "bf16"
+Precision parse_precision(const std::string& text);  // throws t5::Error naming the accepted values
 
 struct ForwardOptions {
   double z_loss = 0.0;   // coefficient of z-loss (1e-4 in Mesh TF); 0 = off

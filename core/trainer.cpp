@@ -77,7 +77,8 @@ nlohmann::json state_json(const TrainConfig& config, int64_t step, const BatchSo
           {"batch", config.batch},
           {"grad_accum", config.grad_accum},
           {"z_loss", config.z_loss},
-          {"dropout", config.dropout}};
+          {"dropout", config.dropout},
+          {"precision", to_string(config.precision)}};
 }
 
 // Restores model, optimizer and data position from `dir`; returns the checkpoint's step.
@@ -176,6 +177,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
       ForwardOptions opt;
       opt.z_loss = config.z_loss;
       opt.dropout = config.dropout;
+      opt.precision = config.precision;
       opt.seed = mix_seed(config.seed, step, int64_t(i));
       const float share = float(double(labels) / double(m.label_tokens));
       const LossResult r = model.forward_backward(micro[i], opt, share);

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/batch.h"
+#include "core/model.h"
 #include "core/optimizer.h"
 #include "core/schedule.h"
 
@@ -37,6 +38,8 @@ struct TrainConfig {
   uint64_t seed = 0;             // dropout masks derive from (seed, step, micro-batch)
   double z_loss = 0.0;           // Mesh TF uses 1e-4
   double dropout = 0.0;
+  Precision precision = Precision::fp32;  // of the training passes (bf16: mixed precision, issue 6);
+                                          // held-out evaluation always runs fp32
   bool progress = false;         // force the stderr progress line (default: only when stderr is a TTY)
 };
 

@@ -170,6 +170,7 @@ void parse_settings(const Reader& r, RunSettings& s) {
   }
   if (r.has("checkpoint_every")) s.checkpoint_every = r.integer("checkpoint_every", 0);
   if (r.has("threads")) s.threads = r.integer("threads", 1);
+  if (r.has("precision")) s.precision = r.string("precision", {"fp32", "bf16"});
   parse_data(r.object("data", {"source", "corpus", "tokenizer", "train_split", "eval_split", "noise_density",
                                "mean_noise_span_length", "packed"}),
              s.data);
@@ -272,7 +273,8 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
   const Reader r(j, where, "",
                  {"name", "description", "question", "base", "grid", "shapes", "seeds", "budget", "batch",
                   "inputs_length", "targets_length", "optimizer", "schedule", "lr", "warmup_steps", "weight_decay",
-                  "max_grad_norm", "z_loss", "eval", "checkpoint_every", "threads", "data"});
+                  "max_grad_norm", "z_loss", "eval", "checkpoint_every", "threads", "precision",
+                  "data"});
   SweepSpec spec;
   spec.path = where;
   spec.source = j;
@@ -448,6 +450,7 @@ json to_json(const RunSettings& s) {
           {"eval_every", s.eval_every},
           {"eval_batches", s.eval_batches},
           {"threads", s.threads},
+          {"precision", s.precision},
           {"data",
            {{"source", s.data.source},
             {"corpus", s.data.corpus},

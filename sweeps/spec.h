@@ -60,6 +60,7 @@ struct RunSettings {
   int64_t eval_batches = 4;               // held-out batches per evaluation
   int64_t checkpoint_every = 0;           // 0 = a checkpoint at a quarter of the steps (resume)
   int64_t threads = 0;                    // 0 = all cores
+  std::string precision = "fp32";         // "fp32" | "bf16" (core/model.h Precision)
   DataSpec data;
 };
 

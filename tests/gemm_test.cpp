@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/mixed_precision.h"
 
 namespace t5 {
 namespace {
@@ -26,6 +27,12 @@ std::vector<float> random_values(int64_t n, uint64_t seed) {
   std::vector<float> v(static_cast<size_t>(n));
   for (float& x : v) x = dist(rng);
   return v;
+}
+
+double testing_max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(double(a[i]) - double(b[i])));
+  return d;
 }
 
 std::vector<float> rounded_to_bf16(std::vector<float> v) {
@@ -155,6 +162,63 @@ TEST(Gemm, Bf16OperandsMatchOracle) {
   check_against_oracle(prepacked, 1.0 / 128, false, "bf16 (bf16 operands, f32 oracle)");
 }
 
+// Inside a Bf16Scope, gemm() is a bf16 product: equal to the oracle on rounded operands, and the
+// rounding is visible against the f32 oracle (so the scope cannot silently run f32).
+TEST(Gemm, Bf16ScopeRunsGemmInBf16) {
+  const Backend scoped = [](const Case& c, const float* A, const float* B, float* C) {
+    const Bf16Scope scope;
+    EXPECT_TRUE(bf16_gemm_active());
+    gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A, c.lda(), B, c.ldb(), c.beta, C, c.ldc());
+  };
+  check_against_oracle(scoped, 2e-5, true, "gemm in a Bf16Scope");
+  EXPECT_FALSE(bf16_gemm_active());
+  const std::vector<float> A = random_values(64 * 64, 31), B = random_values(64 * 64, 32);
+  std::vector<float> f32(64 * 64), mixed(64 * 64);
+  gemm(Trans::N, Trans::N, 64, 64, 64, 1.0f, A.data(), 64, B.data(), 64, 0.0f, f32.data(), 64);
+  {
+    const Bf16Scope scope;
+    gemm(Trans::N, Trans::N, 64, 64, 64, 1.0f, A.data(), 64, B.data(), 64, 0.0f, mixed.data(), 64);
+  }
+  EXPECT_GT(testing_max_abs_diff(f32, mixed), 1e-4);
+  std::vector<float> after(64 * 64);  // the scope has ended: f32 again, bit for bit
+  gemm(Trans::N, Trans::N, 64, 64, 64, 1.0f, A.data(), 64, B.data(), 64, 0.0f, after.data(), 64);
+  EXPECT_EQ(after, f32);
+}
+
+// A registered mirror is read instead of converting the operand: a mirror holding 2·B doubles the
+// product; an operand reaching past the mirror's end is converted from its own values.
+TEST(Gemm, Bf16MirrorIsReadForOperandsInsideIt) {
+  const int64_t M = 8, N = 16, K = 32;
+  const std::vector<float> A = random_values(M * K, 41), W = random_values(N * K + 5, 42);
+  std::vector<float> doubled(W.size());
+  for (size_t i = 0; i < W.size(); ++i) doubled[i] = 2.0f * W[i];
+  std::vector<bf16> mirror(W.size());
+  to_bf16(doubled.data(), mirror.data(), int64_t(W.size()));
+  const std::vector<float> a = rounded_to_bf16(A), w = rounded_to_bf16(W), w2 = rounded_to_bf16(doubled);
+  std::vector<float> expected(M * N), expected_own(M * N), got(M * N), got_outside(M * N);
+  gemm_naive(Trans::N, Trans::T, M, N, K, 1.0f, a.data(), K, w2.data(), K, 0.0f, expected.data(), N);
+  gemm_naive(Trans::N, Trans::T, M, N, K, 1.0f, a.data(), K, w.data() + 5, K, 0.0f, expected_own.data(), N);
+  {
+    const Bf16Scope scope;
+    add_bf16_mirror(W.data(), mirror.data(), N * K + 4);  // covers W[0, N·K + 4) only
+    gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, got.data(), N);
+    gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data() + 5, K, 0.0f, got_outside.data(), N);
+    EXPECT_THROW(Bf16Scope nested, Error);
+  }
+  EXPECT_LT(testing_max_abs_diff(got, expected), 1e-4);
+  EXPECT_LT(testing_max_abs_diff(got_outside, expected_own), 1e-4);
+  EXPECT_THROW(add_bf16_mirror(W.data(), mirror.data(), 1), Error);  // no scope
+}
+
+TEST(Bf16, ParallelConversionEqualsScalarRounding) {
+  const std::vector<float> x = random_values((1 << 17) + 3, 51);
+  std::vector<bf16> b(x.size());
+  to_bf16_parallel(x.data(), b.data(), int64_t(x.size()));
+  std::vector<float> back(x.size());
+  from_bf16(b.data(), back.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(back[i], round_to_bf16(x[i])) << i;
+}
+
 TEST(Gemm, DegenerateSizes) {
   std::vector<float> C = {1.0f, 2.0f, 3.0f, 4.0f};
   const float dummy = 0.0f;
@@ -202,17 +266,22 @@ void check_batched(const BatchCase& bc, bool bf16_operands, bool inside_parallel
   to_bf16(A.data(), a16.data(), int64_t(A.size()));
   to_bf16(B.data(), b16.data(), int64_t(B.size()));
   const std::vector<GemmBackend> backends = {GemmBackend::openblas, GemmBackend::onednn};
-  for (size_t variant = 0; variant < (bf16_operands ? 1 : backends.size()); ++variant) {
+  // bf16 variants: 0 = bf16 operands, 1 = f32 operands through gemm_batched inside a Bf16Scope.
+  for (size_t variant = 0; variant < (bf16_operands ? 2 : backends.size()); ++variant) {
     std::vector<float> got = C0;
     const auto run = [&] {
-      if (bf16_operands)
+      if (bf16_operands && variant == 0) {
         gemm_batched_bf16(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, a16.data(), lda, b16.data(), ldb, bc.beta,
                           got.data(), ldc, batch);
-      else
+      } else if (bf16_operands) {
+        const Bf16Scope scope;
+        gemm_batched(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, A.data(), lda, B.data(), ldb, bc.beta, got.data(),
+                     ldc, batch);
+      } else
         gemm_batched(bc.ta, bc.tb, bc.M, bc.N, bc.K, bc.alpha, A.data(), lda, B.data(), ldb, bc.beta, got.data(),
                      ldc, batch);
     };
-    set_gemm_backend(backends[variant]);
+    set_gemm_backend(backends[bf16_operands ? 1 : variant]);
     if (inside_parallel) {
 #pragma omp parallel num_threads(2)
       {
@@ -224,7 +293,7 @@ void check_batched(const BatchCase& bc, bool bf16_operands, bool inside_parallel
     }
     for (size_t i = 0; i < got.size(); ++i)
       ASSERT_NEAR(got[i], expected[i], 2e-5 * (std::fabs(expected[i]) + double(bc.K)))
-          << "element " << i << (bf16_operands ? " bf16" : to_string(backends[variant]))
+          << "element " << i << (bf16_operands ? (variant ? " Bf16Scope" : " bf16") : to_string(backends[variant]))
           << (inside_parallel ? " inside a parallel region" : "");
   }
   set_gemm_backend(GemmBackend::onednn);

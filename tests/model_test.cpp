@@ -276,7 +276,7 @@ TEST(Dropout, GradientIsTheDerivativeUnderTheSameMasks) {
   }
 }
 
-TEST(Model, RejectsBadBatchesAndUnimplementedPrecision) {
+TEST(Model, RejectsBadBatches) {
   const ModelFixture f = load_model_fixture("relu_tied");
   Model m(f.shape);
   Batch b = f.batch;
@@ -285,9 +285,6 @@ TEST(Model, RejectsBadBatchesAndUnimplementedPrecision) {
   b = f.batch;
   b.labels.pop_back();
   EXPECT_THROW(m.evaluate(b), Error);
-  ForwardOptions opt;
-  opt.precision = Precision::bf16;
-  EXPECT_THROW(m.evaluate(f.batch, opt), Error);
 }
 
 }  // namespace

@@ -41,6 +41,17 @@ TEST(SweepSpec, ParsesMinimalAndDefaults) {
   EXPECT_EQ(s.settings.budget.value, 10);
 }
 
+TEST(SweepSpec, PrecisionKeyDefaultsToFp32AndIsRecorded) {
+  EXPECT_EQ(parse_sweep_spec(minimal(), "sweeps/x.json").settings.precision, "fp32");
+  json j = minimal();
+  j["precision"] = "bf16";
+  const SweepSpec s = parse_sweep_spec(j, "sweeps/x.json");
+  EXPECT_EQ(s.settings.precision, "bf16");
+  EXPECT_EQ(to_json(s.settings)["precision"], "bf16");
+  j["precision"] = "fp16";
+  EXPECT_THAT(error_of(j), HasSubstr("key 'precision': invalid value 'fp16'"));
+}
+
 TEST(SweepSpec, UnknownKeysNameFileAndKeyPath) {
   json j = minimal();
   j["learning_rate"] = 0.1;
