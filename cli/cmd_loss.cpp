@@ -3,6 +3,7 @@
 // parameter's gradient norm by HF name, and optionally writing every gradient under its HF name
 // (tied: the one `shared.weight` gradient). The command-line face of the PyTorch parity check
 // (tests/cmd_loss_test.cpp against tests/reference/t5_reference.py).
+#include <cmath>
 #include <iostream>
 
 #include "cli/command.h"
@@ -31,7 +32,8 @@ int run_loss(const std::vector<std::string>& args) {
       ("json", po::bool_switch(), "print one JSON object");
   po::variables_map vm;
   if (!parse_options("loss", args, opts, vm)) return 0;
-  T5_CHECK(z_loss >= 0, "--z-loss must not be negative, got {}", z_loss);
+  check_range("--z-loss", z_loss, 0, INFINITY);
+  if (vm.count("grads-out")) check_output_path("--grads-out", grads_out, OutputKind::file);
 
   ModelInputs in = load_model_inputs(model_arg, weights, batch_path);
   ForwardOptions fo;

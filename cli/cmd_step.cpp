@@ -1,6 +1,7 @@
 // t5scale step: N optimizer steps on one batch file from given weights, printing the loss (of the
 // forward pass that computed each step's gradient) and writing the updated weights and, optionally,
 // the optimizer state. The parity check of the optimizers on a real model against PyTorch.
+#include <filesystem>
 #include <iostream>
 
 #include "cli/command.h"
@@ -33,16 +34,23 @@ int run_step(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("step", args, opts, vm)) return 0;
   T5_CHECK(steps >= 1, "--steps must be at least 1, got {}", steps);
-  T5_CHECK(lr > 0, "--lr must be positive, got {}", lr);
+  check_positive("--lr", lr);
   const OptimizerConfig config = optimizer_config_from_options(vm);
+  check_output_path("--out", out, OutputKind::file);
+  if (vm.count("state-out")) {
+    check_output_path("--state-out", state_out, OutputKind::file);
+    T5_CHECK(std::filesystem::absolute(state_out) != std::filesystem::absolute(out),
+             "--state-out {}: the same file as --out", state_out);
+  }
 
   ModelInputs in = load_model_inputs(model_arg, weights, batch_path);
   Model& model = in.model;
   const Batch& batch = in.batch;
   std::unique_ptr<Optimizer> optimizer = make_optimizer(config, model.table());
   if (!state_in.empty()) {
+    const std::vector<Tensor> state = read_safetensors(state_in);   // its errors name the file already
     try {
-      optimizer->load_state(read_safetensors(state_in));
+      optimizer->load_state(state);
     } catch (const Error& e) {
       throw Error(fmt::format("{}: {}", state_in, e.message()), e.hint());
     }
@@ -59,8 +67,15 @@ int run_step(const std::vector<std::string>& args) {
                        {"grad_norm", optimizer->last_grad_norm()},
                        {"lr", lr}});
   }
-  write_safetensors(out, tensors_from_buffer(model.table(), model.params()));
-  if (!state_out.empty()) write_safetensors(state_out, optimizer->state());
+  // The weights and the optimizer state are one result: both are written in full before either lands.
+  const std::vector<Tensor> weights_out = tensors_from_buffer(model.table(), model.params());
+  std::vector<std::pair<std::string, FileFill>> files = {{out, safetensors_fill(out, weights_out)}};
+  std::vector<Tensor> state;
+  if (!state_out.empty()) {
+    state = optimizer->state();
+    files.emplace_back(state_out, safetensors_fill(state_out, state));
+  }
+  write_files_atomic(files);
   if (vm["json"].as<bool>()) {
     std::cout << nlohmann::json{{"optimizer", optimizer_config_to_json(config)}, {"steps", records}}.dump(2) << "\n";
   } else {

@@ -1,6 +1,7 @@
 // t5scale train: one variant on a token stream (synthetic copy/reverse task, or C4 span corruption
 // from the data pipeline), with schedule, periodic eval and checkpoints, resume, a progress
 // line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -92,14 +93,14 @@ int run_train(const std::vector<std::string>& args) {
       ("hf-data", po::bool_switch(), "C4: HF/nanoT5 mode (EOS per document, fixed rows) instead of T5 packing")
       ("synthetic-vocab", po::value(&synthetic_vocab)->default_value(64), "token ids of the synthetic task")
       ("tokenizer", po::value(&tokenizer), "SentencePiece model for C4 data (default: DIR/spiece.model)")
-      ("seed", po::value(&c.seed)->default_value(0), "data order and dropout seed")
-      ("init-seed", po::value(&init_seed)->default_value(0), "parameter init seed")
       ("z-loss", po::value(&c.z_loss)->default_value(0.0), "z-loss coefficient (Mesh TF: 1e-4)")
       ("dropout", po::value(&c.dropout)->default_value(0.0), "dropout rate")
       ("precision", po::value(&precision)->default_value("fp32"),
        "fp32 | bf16 (bf16 matrix products, f32 master weights; evaluation stays fp32)")
       ("progress", po::bool_switch(&c.progress), "progress lines on stderr even when it is not a terminal")
       ("json-out", po::value(&json_out), "write step and eval records as JSON Lines");
+  add_seed_option(opts, "seed", c.seed, 0, "data order and dropout seed");
+  add_seed_option(opts, "init-seed", init_seed, 0, "parameter init seed");
   add_optimizer_options(opts);
   po::variables_map vm;
   if (!parse_options("train", args, opts, vm)) return 0;
@@ -111,12 +112,22 @@ int run_train(const std::vector<std::string>& args) {
   T5_CHECK(c.steps > 0, "--steps must be positive, got {}", c.steps);
   T5_CHECK(c.batch > 0 && c.grad_accum > 0 && c.batch % c.grad_accum == 0,
            "--batch {} must be a positive multiple of --grad-accum {}", c.batch, c.grad_accum);
+  check_lengths({.inputs = c.inputs_length, .targets = c.targets_length, .batch = c.batch});
+  T5_CHECK(!vm.count("warmup") || warmup >= 0, "--warmup must not be negative, got {}", warmup);
   T5_CHECK(c.eval_every >= 0 && c.checkpoint_every >= 0, "--eval-every and --checkpoint-every must not be negative");
-  T5_CHECK(c.schedule.lr > 0, "--lr must be positive, got {}", c.schedule.lr);
+  T5_CHECK(c.eval_batches >= 1, "--eval-batches must be at least 1, got {}", c.eval_batches);
+  check_positive("--lr", c.schedule.lr);
+  check_range("--final-fraction", c.schedule.final_fraction, 0, 1);
+  check_range("--z-loss", c.z_loss, 0, INFINITY);
+  T5_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got {}", c.dropout);
+  if (vm.count("json-out")) check_output_path("--json-out", json_out, OutputKind::file);
+  if (vm.count("checkpoint-dir")) check_output_path("--checkpoint-dir", c.checkpoint_dir, OutputKind::directory);
   if (!c.checkpoint_dir.empty() && !c.resume)
     T5_CHECK_HINT(!is_training_checkpoint(c.checkpoint_dir), "pass --resume to continue it, or choose another directory",
                   "--checkpoint-dir {}: already holds a checkpoint", c.checkpoint_dir);
   T5_CHECK(!c.resume || !c.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
+  if (c.resume && !is_training_checkpoint(c.checkpoint_dir))
+    std::cerr << fmt::format("train: --resume: no checkpoint in {} yet; starting at step 0\n", c.checkpoint_dir);
 
   const Shape shape = resolve_shape(model_arg);
   Model model(shape);

@@ -1,5 +1,8 @@
 #include "cli/command.h"
 
+#include <charconv>
+#include <cmath>
+#include <filesystem>
 #include <iostream>
 
 #include "core/error.h"
@@ -49,6 +52,61 @@ void check_lengths(const Lengths& lengths) {
     T5_CHECK(value > 0, "{} must be positive, got {}", option, value);
     T5_CHECK(value <= int64_t{1} << 20, "{} = {} is larger than t5scale supports (2^20)", option, value);
   }
+}
+
+void add_seed_option(po::options_description& options, const char* name, uint64_t& seed,
+                     std::optional<uint64_t> default_value, const char* help) {
+  auto* value = po::value<std::string>()->notifier([&seed, name](const std::string& text) {
+    uint64_t parsed = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    T5_CHECK_HINT(!text.empty() && ec == std::errc() && end == text.data() + text.size(), "use a whole number >= 0",
+                  "--{}: '{}' is not a seed in [0, 2^64)", name, text);
+    seed = parsed;
+  });
+  if (default_value) {
+    seed = *default_value;
+    value->default_value(std::to_string(*default_value));
+  } else {
+    value->required();
+  }
+  options.add_options()(name, value, help);
+}
+
+void check_output_path(const std::string& option, const std::string& path, OutputKind kind) {
+  namespace fs = std::filesystem;
+  T5_CHECK(!path.empty(), "{}: empty path", option);
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  if (kind == OutputKind::file) {
+    T5_CHECK(!fs::is_directory(status), "{} {}: is a directory (hint: give a file name)", option, path);
+    const fs::path parent = fs::path(path).parent_path();
+    if (parent.empty()) return;
+    T5_CHECK_HINT(fs::is_directory(parent, ec), "create it first", "{} {}: directory '{}' does not exist", option, path,
+                  parent.string());
+    return;
+  }
+  T5_CHECK(!fs::exists(status) || fs::is_directory(status), "{} {}: exists and is not a directory", option, path);
+  // The directory and any missing parents will be created: the nearest existing ancestor must be a
+  // directory (a file in the way would fail only when the first output is written).
+  for (fs::path p = fs::path(path).parent_path(); !p.empty(); p = p.parent_path()) {
+    const fs::file_status s = fs::status(p, ec);
+    if (!fs::exists(s)) {
+      if (p == p.parent_path()) break;
+      continue;
+    }
+    T5_CHECK(fs::is_directory(s), "{} {}: '{}' is not a directory", option, path, p.string());
+    break;
+  }
+}
+
+void check_range(const std::string& option, double value, double lo, double hi) {
+  if (std::isfinite(value) && value >= lo && value <= hi) return;
+  if (std::isinf(hi)) throw Error(fmt::format("{} must be a finite number >= {}, got {}", option, lo, value));
+  throw Error(fmt::format("{} must be in [{}, {}], got {}", option, lo, hi, value));
+}
+
+void check_positive(const std::string& option, double value) {
+  T5_CHECK(std::isfinite(value) && value > 0, "{} must be a finite positive number, got {}", option, value);
 }
 
 }  // namespace t5::cli

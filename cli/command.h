@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,5 +42,21 @@ bool parse_options(const std::string& command, const std::vector<std::string>& a
 void add_length_options(po::options_description& options, Lengths& lengths);
 // Throws t5::Error naming the option when a length is not positive or absurdly large.
 void check_lengths(const Lengths& lengths);
+
+// A seed option (--seed, --init-seed): a whole number in [0, 2^64). Boost alone would read "-1" as
+// 2^64 - 1; this rejects it, naming the option. Required when `default_value` is absent.
+void add_seed_option(po::options_description& options, const char* name, uint64_t& seed,
+                     std::optional<uint64_t> default_value, const char* help);
+
+// Checks, before any long work, that an output path can be written, so a run never computes a
+// result only to fail on saving it. `file`: `path` is a file whose directory must exist (it is not
+// created); `directory`: `path` is, or will be created as, a directory (missing parents too).
+// Errors name the option and the path: `--out runs/x.safetensors: directory 'runs' does not exist`.
+enum class OutputKind { file, directory };
+void check_output_path(const std::string& option, const std::string& path, OutputKind kind);
+
+// A finite number in [lo, hi] (either bound may be infinite), else an error naming the option.
+void check_range(const std::string& option, double value, double lo, double hi);
+void check_positive(const std::string& option, double value);   // finite and > 0
 
 }  // namespace t5::cli

@@ -1,6 +1,7 @@
 // t5scale: one binary, many subcommands (see cli/command.h). Errors become one line on stderr and
 // exit code 1; usage errors exit 2.
 #include <iostream>
+#include <new>
 
 #include "build_info.h"
 #include "cli/command.h"
@@ -49,6 +50,11 @@ int main(int argc, char** argv) {
     return it->second.run(std::vector<std::string>(argv + 2, argv + argc));
   } catch (const t5::Error& e) {
     std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "t5scale " << name
+              << ": error: out of memory (hint: a smaller shape, --batch or --inputs-length; 't5scale info' "
+                 "estimates the training memory)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "t5scale " << name << ": internal error: " << e.what() << "\n";

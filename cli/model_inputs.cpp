@@ -1,23 +1,12 @@
 #include "cli/model_inputs.h"
 
-#include <fstream>
-
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/hf_batch.h"
+#include "core/json_file.h"
 #include "core/names.h"
 
 namespace t5::cli {
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  T5_CHECK_HINT(in.good(), "check the path", "{}: cannot open", path);
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw Error(fmt::format("{}: invalid JSON at byte {}", path, e.byte));
-  }
-}
 
 ModelInputs load_model_inputs(const std::string& model_arg, const std::string& weights, const std::string& batch_path) {
   const Shape shape = resolve_shape(model_arg);

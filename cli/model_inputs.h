@@ -11,9 +11,6 @@
 
 namespace t5::cli {
 
-// A JSON file, parsed; a missing file or a syntax error is a t5::Error naming the file (and byte).
-nlohmann::json read_json_file(const std::string& path);
-
 struct ModelInputs {
   Model model;
   Batch batch;

@@ -1,5 +1,7 @@
 #include "cli/optimizer_options.h"
 
+#include <cmath>
+
 #include "core/error.h"
 
 namespace t5::cli {
@@ -39,10 +41,12 @@ OptimizerConfig optimizer_config_from_options(const po::variables_map& vm) {
   c.clipping_threshold = vm["update-clip"].as<double>();
   T5_CHECK(c.beta1 >= 0 && c.beta1 < 1 && c.adam_beta1 >= 0 && c.adam_beta1 < 1, "--beta1 must be in [0, 1)");
   T5_CHECK(c.adam_beta2 >= 0 && c.adam_beta2 < 1, "--beta2 must be in [0, 1), got {}", c.adam_beta2);
-  T5_CHECK(c.adam_eps > 0, "--eps must be positive, got {}", c.adam_eps);
-  T5_CHECK(c.weight_decay >= 0, "--weight-decay must not be negative, got {}", c.weight_decay);
-  T5_CHECK(c.clip_norm >= 0, "--clip-norm must not be negative, got {}", c.clip_norm);
+  check_positive("--eps", c.adam_eps);
+  check_range("--weight-decay", c.weight_decay, 0, INFINITY);
+  check_range("--clip-norm", c.clip_norm, 0, INFINITY);
   T5_CHECK(c.factor_threshold >= 0, "--factor-threshold must not be negative, got {}", c.factor_threshold);
+  check_positive("--decay-exponent", c.decay_exponent);
+  check_range("--update-clip", c.clipping_threshold, 0, INFINITY);
   return c;
 }
 

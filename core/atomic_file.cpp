@@ -29,11 +29,17 @@ void fsync_directory(const std::string& dir) {
   ::close(fd);
 }
 
-void write_file_atomic(const std::string& path, const std::function<void(FileSink&)>& fill) {
+namespace {
+
+// Writes `fill` to `path`.tmp.<pid>, flushed, fsynced and closed; returns the temporary name. On
+// an error the temporary file is removed.
+std::string write_temporary(const std::string& path, const FileFill& fill) {
+  // The rename would fail only after the data is written (and, for a set, after others landed).
+  T5_CHECK(!std::filesystem::is_directory(path), "{}: is a directory, not a file", path);
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   std::FILE* file = std::fopen(tmp.c_str(), "wb");
-  T5_CHECK_HINT(file != nullptr, "check that the directory exists and is writable", "{}: cannot create: {}",
-                tmp, std::strerror(errno));
+  T5_CHECK_HINT(file != nullptr, "check that the directory exists and is writable", "{}: cannot create: {}", path,
+                std::strerror(errno));
   try {
     FileSink sink(file, path);
     fill(sink);
@@ -42,18 +48,52 @@ void write_file_atomic(const std::string& path, const std::function<void(FileSin
     const int closed = std::fclose(file);
     file = nullptr;
     T5_CHECK(closed == 0, "{}: close failed: {}", path, std::strerror(errno));
-    T5_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "{}: cannot rename {} over it: {}", path, tmp,
-             std::strerror(errno));
   } catch (...) {
     if (file != nullptr) std::fclose(file);
     std::remove(tmp.c_str());
     throw;
   }
+  return tmp;
+}
+
+void rename_into_place(const std::string& tmp, const std::string& path) {
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    std::remove(tmp.c_str());
+    throw Error(fmt::format("{}: cannot replace it: {}", path, std::strerror(error)));
+  }
   fsync_directory(parent_directory(path));
 }
 
-void write_text_atomic(const std::string& path, const std::string& text) {
-  write_file_atomic(path, [&](FileSink& sink) { sink.write(text.data(), text.size()); });
+}  // namespace
+
+void write_file_atomic(const std::string& path, const FileFill& fill) {
+  rename_into_place(write_temporary(path, fill), path);
+}
+
+FileFill text_fill(const std::string& text) {
+  return [text](FileSink& sink) { sink.write(text.data(), text.size()); };
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) { write_file_atomic(path, text_fill(text)); }
+
+void write_files_atomic(const std::vector<std::pair<std::string, FileFill>>& files) {
+  std::vector<std::string> written;
+  try {
+    for (const auto& [path, fill] : files) written.push_back(write_temporary(path, fill));
+  } catch (...) {
+    for (const std::string& tmp : written) std::remove(tmp.c_str());
+    throw;
+  }
+  // Every file is complete on disk; renames within a directory do not fail for want of space.
+  for (size_t i = 0; i < files.size(); ++i) {
+    try {
+      rename_into_place(written[i], files[i].first);
+    } catch (...) {
+      for (size_t j = i + 1; j < files.size(); ++j) std::remove(written[j].c_str());
+      throw;
+    }
+  }
 }
 
 }  // namespace t5

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace t5 {
 
@@ -22,10 +24,19 @@ class FileSink {
   std::string path_;
 };
 
+using FileFill = std::function<void(FileSink&)>;
+
 // Calls `fill` with a sink on `path`.tmp.<pid>, then fsyncs and renames it over `path` and fsyncs the
-// directory. On any error the temporary file is removed and `path` is left as it was.
-void write_file_atomic(const std::string& path, const std::function<void(FileSink&)>& fill);
+// directory. On any error the temporary file is removed and `path` is left as it was. Errors name
+// `path` (the file the user asked for), not the temporary name.
+void write_file_atomic(const std::string& path, const FileFill& fill);
 void write_text_atomic(const std::string& path, const std::string& text);
+FileFill text_fill(const std::string& text);   // a fill that writes `text`
+
+// Files that belong together (weights and their config.json, weights and optimizer state): every
+// one is written complete under its temporary name before any is renamed into place, so an error in
+// writing any of them leaves all targets as they were and no temporary behind.
+void write_files_atomic(const std::vector<std::pair<std::string, FileFill>>& files);
 
 // fsync on a directory, so a rename inside it survives a crash (best effort on filesystems that
 // refuse it).

@@ -9,10 +9,10 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/model.h"
 #include "core/shape.h"
 
@@ -126,14 +126,16 @@ std::vector<Tensor> gradients_as_tensors(const Model& model) { return tensors_fr
 
 namespace {
 
-void write_table_weights(const ParamTable& table, const float* params, const std::string& path,
-                         const std::string& dtype) {
+// The table's parameters as a safetensors file (a fill for write_files_atomic); `params` must
+// outlive it.
+FileFill table_weights_fill(const ParamTable& table, const float* params, const std::string& path,
+                            const std::string& dtype) {
   T5_CHECK(dtype == "F32" || dtype == "BF16", "{}: weights dtype must be F32 or BF16, got '{}'", path, dtype);
   std::vector<TensorView> views;
   views.reserve(table.params().size());
   for (const ParamSpec& p : table.params())
     views.push_back({p.name, dtype, p.shape, params + p.offset, size_t(p.numel)});
-  write_safetensors_views(path, views);
+  return safetensors_fill(path, views);
 }
 
 void create_directory(const std::string& dir) {
@@ -148,8 +150,10 @@ void save_hf_weights_with_config(const ParamTable& table, const float* params, c
                                  const std::string& dtype) {
   const std::string dir = parent_directory(safetensors_path);
   create_directory(dir);
-  write_table_weights(table, params, safetensors_path, dtype);
-  write_text_atomic((fs::path(dir) / kConfigFile).string(), shape_to_hf_config(table.shape()).dump(2) + "\n");
+  // Both files are written in full before either replaces an old one: an error leaves neither changed.
+  const std::string config = (fs::path(dir) / kConfigFile).string();
+  write_files_atomic({{safetensors_path, table_weights_fill(table, params, safetensors_path, dtype)},
+                      {config, text_fill(shape_to_hf_config(table.shape()).dump(2) + "\n")}});
 }
 
 void save_hf_model(const ParamTable& table, const float* params, const std::string& dir, const std::string& dtype) {
@@ -240,13 +244,7 @@ TrainingCheckpoint load_training_checkpoint(const std::string& dir, const ParamT
   TrainingCheckpoint out;
   out.optimizer_state = read_safetensors((fs::path(dir) / kOptimizerFile).string());
   const std::string state_path = (fs::path(dir) / kStateFile).string();
-  std::ifstream in(state_path);
-  T5_CHECK(in.good(), "{}: cannot open", state_path);
-  try {
-    out.state = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error(fmt::format("{}: invalid JSON at byte {}: {}", state_path, e.byte, e.what()));
-  }
+  out.state = read_json_file(state_path);
   return out;
 }
 

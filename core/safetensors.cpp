@@ -329,16 +329,34 @@ std::vector<Tensor> read_safetensors(const std::string& path, std::map<std::stri
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::vector<Tensor>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+namespace {
+
+std::vector<TensorView> views_of(const std::vector<Tensor>& tensors) {
   std::vector<TensorView> views;
   views.reserve(tensors.size());
   for (const Tensor& t : tensors) views.push_back({t.name, t.dtype, t.shape, t.data.data(), t.data.size()});
-  write_safetensors_views(path, views, metadata);
+  return views;
+}
+
+}  // namespace
+
+void write_safetensors(const std::string& path, const std::vector<Tensor>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_fill(path, views_of(tensors), metadata));
 }
 
 void write_safetensors_views(const std::string& path, const std::vector<TensorView>& tensors,
                              const std::map<std::string, std::string>& metadata) {
+  write_file_atomic(path, safetensors_fill(path, tensors, metadata));
+}
+
+FileFill safetensors_fill(const std::string& path, const std::vector<Tensor>& tensors,
+                          const std::map<std::string, std::string>& metadata) {
+  return safetensors_fill(path, views_of(tensors), metadata);
+}
+
+FileFill safetensors_fill(const std::string& path, const std::vector<TensorView>& tensors,
+                          const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header;
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -363,7 +381,7 @@ void write_safetensors_views(const std::string& path, const std::vector<TensorVi
   text.append((8 - text.size() % 8) % 8, ' ');   // data starts 8-byte aligned (8 + header length)
   const uint64_t header_length = text.size();
 
-  write_file_atomic(path, [&](FileSink& sink) {
+  return [tensors, text, header_length](FileSink& sink) {
     sink.write(&header_length, 8);
     sink.write(text.data(), text.size());
     std::vector<uint16_t> half;
@@ -381,7 +399,7 @@ void write_safetensors_views(const std::string& path, const std::vector<TensorVi
         sink.write(half.data(), n * 2);
       }
     }
-  });
+  };
 }
 
 }  // namespace t5

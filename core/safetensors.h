@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/atomic_file.h"
+
 namespace t5 {
 
 struct Tensor {
@@ -81,6 +83,12 @@ void write_safetensors(const std::string& path, const std::vector<Tensor>& tenso
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 void write_safetensors_views(const std::string& path, const std::vector<TensorView>& tensors,
                              const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+// The same checks, returning the file's bytes as a fill for write_files_atomic (several files that
+// belong together). The tensors' data must outlive the fill; `path` only names errors.
+FileFill safetensors_fill(const std::string& path, const std::vector<TensorView>& tensors,
+                          const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+FileFill safetensors_fill(const std::string& path, const std::vector<Tensor>& tensors,
+                          const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 // Float conversions used by the reader and writer (exposed for tests and the bf16 paths).
 float bf16_to_float(uint16_t bits);

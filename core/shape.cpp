@@ -1,12 +1,12 @@
 // Shape validation and its two strict JSON forms (ours and Hugging Face's config.json).
 #include "core/shape.h"
 
-#include <fstream>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace t5 {
 
@@ -250,14 +250,7 @@ json shape_to_hf_config(const Shape& s) {
 }
 
 Shape load_shape_file(const std::string& path) {
-  std::ifstream in(path);
-  T5_CHECK(in.good(), "{}: cannot open shape file", path);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
-  }
+  const json j = read_json_file(path);
   T5_CHECK(j.is_object(), "{}: expected a JSON object, got {}", path, j.type_name());
   if (j.contains("d_model") || j.contains("model_type")) return shape_from_hf_config(j, path);
   return shape_from_json(j, path);

@@ -1,6 +1,6 @@
 // Runs the t5scale binary (T5SCALE_BINARY) as a user does, capturing exit code, stdout and stderr,
 // and the check every bad-input path shares: exit 1, nothing on stdout, one line on stderr of the
-// form `t5scale CMD: error: ...` (PROTOCOL.md). Shared by the command tests.
+// form `t5scale CMD: error: ...` (PROTOCOL.md), and a scratch directory. Shared by the command tests.
 #pragma once
 
 #include <sys/wait.h>
@@ -47,6 +47,32 @@ inline CommandResult t5scale(const std::string& args) {
   fs::remove(base.string() + ".err");
   return r;
 }
+
+// A fresh directory under the system's temporary directory (name + pid), removed with the object.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name)
+      : dir_(std::filesystem::temp_directory_path() / (name + "-" + std::to_string(::getpid()))) {
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const std::filesystem::path& dir() const { return dir_; }
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // Writes `text` to `name` in the directory; returns its path.
+  std::string write(const std::string& name, const std::string& text) const {
+    std::ofstream(path(name), std::ios::binary) << text;
+    return path(name);
+  }
+
+ private:
+  std::filesystem::path dir_;
+};
 
 inline int lines(const std::string& text) { return int(std::count(text.begin(), text.end(), '\n')); }
 

@@ -235,7 +235,7 @@ TEST_P(BadInput, OneLineNamingFileAndKey) {
   };
   const std::string bj = c.path("bad.json");
   const std::vector<Case> cases = {
-      {"syntax", "{\"input_ids\": [[1, 2]", bj + ": invalid JSON at byte"},
+      {"syntax", "{\"input_ids\": [[1, 2]", bj + ":1:22: invalid JSON: "},
       {"unknown key", with([](auto& b) { b["input_idz"] = b["input_ids"]; }), bj + ": unknown key 'input_idz'"},
       {"missing labels", with([](auto& b) { b.erase("labels"); }), bj + ": missing required key 'labels'"},
       {"ragged labels", with([](auto& b) { b["labels"][1].push_back(5); }), bj + ": 'labels' row 1 has 8 values"},
