@@ -3,12 +3,10 @@
 // line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "cli/command.h"
 #include "cli/optimizer_options.h"
-#include "core/atomic_file.h"
 #include "core/checkpoint.h"
 #include "core/data/c4_source.h"
 #include "core/error.h"
@@ -17,6 +15,7 @@
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
 #include "results/records.h"
+#include "sweeps/runner.h"
 
 namespace t5::cli {
 namespace {
@@ -141,10 +140,25 @@ int run_train(const std::vector<std::string>& args) {
                            c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
                            c.schedule.warmup_steps);
 
-  std::string records;
+  // --json-out is a log written as the run goes (a killed run keeps every step it finished), opened
+  // at the first record so a run that fails to start leaves no file. A resumed run keeps the lines
+  // up to its checkpoint and replaces the rest, so the file always holds the whole run once.
+  std::unique_ptr<LineLog> log;
+  auto open_log = [&](int64_t resumed_from) {
+    if (json_out.empty() || log) return;
+    if (resumed_from > 0) trim_steps_log(json_out, resumed_from);
+    log = std::make_unique<LineLog>(json_out, /*truncate=*/resumed_from == 0);
+  };
   const TrainResult r = train(
-      model, *d.train, d.eval.get(), c, [&](const StepMetrics& m) { records += step_log_line(m).dump() + "\n"; },
-      [&](const EvalMetrics& e) { records += eval_log_line(e).dump() + "\n"; });
+      model, *d.train, d.eval.get(), c,
+      [&](const StepMetrics& m) {
+        open_log(m.step - 1);
+        if (log) log->append(step_log_line(m));
+      },
+      [&](const EvalMetrics& e) {
+        open_log(e.step);
+        if (log) log->append(eval_log_line(e));
+      });
   int64_t tokens = 0;
   double step_seconds = 0;
   for (const auto& s : r.steps) {
@@ -161,8 +175,8 @@ int run_train(const std::vector<std::string>& args) {
                             {"precision", to_string(c.precision)},
                             {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
                             {"seconds", r.seconds}};
-  records += summary.dump() + "\n";
-  if (!json_out.empty()) write_text_atomic(json_out, records);
+  open_log(r.resumed_from);
+  if (log) log->append(summary);
   std::cout << summary.dump() << "\n";
   return 0;   // a diverged run is a result (summary.diverged), not a usage error
 }

@@ -3,7 +3,10 @@
 // naming the option or file (cli_runner.h's expect_one_line_error: exit 1, nothing on stdout), are
 // caught before any long work, and leave no output file behind. A model of 8,704 parameters keeps
 // every run well under a second.
+#include <sys/wait.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -186,6 +189,19 @@ TEST_F(CliBadInput, TrainChecksOutputsBeforeTraining) {
   EXPECT_THAT(fresh.err, HasSubstr(fmt::format("--resume: no checkpoint in {} yet; starting at step 0", path("ck"))));
   EXPECT_EQ(nlohmann::json::parse(fresh.out)["resumed_from"], 0);
   EXPECT_EQ(nlohmann::json::parse(fresh.out)["steps"], 2);
+}
+
+TEST_F(CliBadInput, OutOfMemoryIsOneLineNotACrash) {
+  // 600 MB of address space cannot hold t5-efficient-base's 222,903,552 float32 parameters (892 MB).
+  const std::string cmd = fmt::format("ulimit -v 600000; {} init --model base --seed 1 --out {} > {} 2> {}",
+                                      T5SCALE_BINARY, path("base"), path("out.txt"), path("err.txt"));
+  const int status = std::system(cmd.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_EQ(testing::slurp(path("out.txt")), "");
+  EXPECT_EQ(testing::slurp(path("err.txt")),
+            "t5scale init: error: out of memory (hint: a smaller shape, --batch or --inputs-length; 't5scale info' "
+            "estimates the training memory)\n");
+  EXPECT_FALSE(fs::exists(path("base")));
 }
 
 }  // namespace

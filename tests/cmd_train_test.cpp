@@ -1,6 +1,8 @@
 // `t5scale train` end to end: its JSON Lines records equal a direct t5::train() call with the same
 // settings (same losses, learning rates, eval losses), the summary is computed from those records,
-// and an existing checkpoint is neither overwritten without --resume nor ignored with it.
+// an existing checkpoint is neither overwritten without --resume nor ignored with it, and a resumed
+// run's --json-out holds the whole run once.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -106,14 +108,30 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
 
   // Without --resume an existing checkpoint is refused; with it the run continues at step 7.
   const std::string again = common + fmt::format(" --steps 8 > /dev/null 2> {}", (dir / "err2.txt").string());
-  EXPECT_NE(std::system(again.c_str()), 0);
+  const int status = std::system(again.c_str());
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  std::ifstream err2(dir / "err2.txt");
+  std::string line, rest;
+  std::getline(err2, line);
+  EXPECT_EQ(line, fmt::format("t5scale train: error: --checkpoint-dir {}: already holds a checkpoint (hint: pass "
+                              "--resume to continue it, or choose another directory)",
+                              (dir / "ckpt").string()));
+  EXPECT_FALSE(std::getline(err2, rest)) << rest;   // one line only
+  // Resumed into the same --json-out, the log keeps steps 1-6 as written (without the old summary) and
+  // goes on with 7, 8, the final eval at 8 and one new summary: the file holds the whole run once.
   const std::string resume = common + fmt::format(" --steps 8 --resume --json-out {} > /dev/null 2>&1",
-                                                  (dir / "m2.jsonl").string());
+                                                  (dir / "m.jsonl").string());
   ASSERT_EQ(std::system(resume.c_str()), 0);
-  const auto more = read_lines((dir / "m2.jsonl").string());
-  ASSERT_FALSE(more.empty());
-  EXPECT_EQ(more.front()["step"], 7);
+  const auto more = read_lines((dir / "m.jsonl").string());
+  const std::vector<nlohmann::json> before(records.begin(), records.end() - 1);
+  ASSERT_EQ(more.size(), before.size() + 4);
+  EXPECT_EQ(std::vector<nlohmann::json>(more.begin(), more.begin() + std::ptrdiff_t(before.size())), before);
+  EXPECT_EQ(more[before.size()]["step"], 7);
+  EXPECT_EQ(more[before.size() + 1]["step"], 8);
+  EXPECT_EQ(more[before.size() + 2]["type"], "eval");
+  EXPECT_EQ(more.back()["type"], "summary");
   EXPECT_EQ(more.back()["resumed_from"], 6);
+  EXPECT_EQ(more.back()["steps"], 8);
   fs::remove_all(dir);
 }
 

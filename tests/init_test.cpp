@@ -19,6 +19,7 @@
 #include "core/names.h"
 #include "core/param_table.h"
 #include "core/safetensors.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -163,9 +164,9 @@ TEST(Init, CommandWritesTheSameWeightsAndConfig) {
   EXPECT_EQ(tensors[0].dtype, "BF16");
   EXPECT_EQ(tensors[0].data[3], bf16_to_float(float_to_bf16(want[3])));
   // Bad input: one line, exit status 1, nothing written.
-  EXPECT_NE(std::system(fmt::format("{} init --model {} --seed 5 --out {} --dtype f8 2> /dev/null", T5SCALE_BINARY,
-                                    shape, (dir / "bad").string()).c_str()),
-            0);
+  testing::expect_one_line_error(
+      testing::t5scale(fmt::format("init --model {} --seed 5 --out {} --dtype f8", shape, (dir / "bad").string())),
+      "init", "--dtype must be f32 or bf16, got 'f8'");
   EXPECT_FALSE(std::filesystem::exists(dir / "bad"));
   std::filesystem::remove_all(dir);
 }
