@@ -6,6 +6,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_file.h"
 #include "core/names.h"
 
 namespace t5 {
@@ -327,15 +328,8 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
 }
 
 SweepSpec load_sweep_spec(const std::string& path) {
-  std::ifstream in(path);
-  T5_CHECK_HINT(in.good(), "sweeps/*.json hold the shipped specs", "{}: cannot open sweep spec", path);
-  json j;
-  try {
-    j = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw Error(fmt::format("{}: invalid JSON at byte {}: {}", path, e.byte, e.what()));
-  }
-  return parse_sweep_spec(j, path);
+  T5_CHECK_HINT(std::ifstream(path).good(), "sweeps/*.json hold the shipped specs", "{}: cannot open sweep spec", path);
+  return parse_sweep_spec(read_json_file(path), path);
 }
 
 Lengths step_lengths(const RunSettings& s) {

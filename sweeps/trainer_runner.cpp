@@ -61,31 +61,6 @@ Streams make_streams(const SweepSpec& spec, uint64_t seed) {
   return d;
 }
 
-TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir) {
-  const RunSettings& s = spec.settings;
-  TrainConfig c;
-  c.steps = v.steps;
-  c.batch = s.batch;
-  c.inputs_length = s.inputs_length;
-  c.targets_length = s.targets_length;
-  c.optimizer.name = s.optimizer;
-  c.optimizer.weight_decay = s.weight_decay;
-  c.optimizer.clip_norm = s.max_grad_norm;
-  c.schedule.kind = parse_schedule_kind(s.schedule);
-  c.schedule.lr = s.lr;
-  c.schedule.warmup_steps = s.warmup_steps > 0 ? s.warmup_steps : scaled_warmup(v.steps);
-  c.schedule.total_steps = v.steps;
-  c.eval_every = s.eval_every;
-  c.eval_batches = s.eval_batches;
-  // Default: a checkpoint every quarter of the run, so an interrupted variant loses at most that.
-  c.checkpoint_every = s.checkpoint_every > 0 ? s.checkpoint_every : std::max<int64_t>(1, v.steps / 4);
-  c.checkpoint_dir = checkpoint_dir;
-  c.resume = true;
-  c.seed = v.seed;
-  c.z_loss = s.z_loss;
-  return c;
-}
-
 // The step of the checkpoint a resumed run will start from (0 = none).
 int64_t checkpoint_step(const std::string& dir) {
   if (!is_training_checkpoint(dir)) return 0;
@@ -118,6 +93,32 @@ void maybe_crash(const std::string& id, int64_t step) {
 }
 
 }  // namespace
+
+TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir) {
+  const RunSettings& s = spec.settings;
+  TrainConfig c;
+  c.steps = v.steps;
+  c.batch = s.batch;
+  c.inputs_length = s.inputs_length;
+  c.targets_length = s.targets_length;
+  c.optimizer.name = s.optimizer;
+  c.optimizer.weight_decay = s.weight_decay;
+  c.optimizer.clip_norm = s.max_grad_norm;
+  c.schedule.kind = parse_schedule_kind(s.schedule);
+  c.schedule.lr = s.lr;
+  c.schedule.warmup_steps = s.warmup_steps > 0 ? s.warmup_steps : scaled_warmup(v.steps);
+  c.schedule.total_steps = v.steps;
+  c.eval_every = s.eval_every;
+  c.eval_batches = s.eval_batches;
+  // Default: a checkpoint every quarter of the run, so an interrupted variant loses at most that.
+  c.checkpoint_every = s.checkpoint_every > 0 ? s.checkpoint_every : std::max<int64_t>(1, v.steps / 4);
+  c.checkpoint_dir = checkpoint_dir;
+  c.resume = true;
+  c.seed = v.seed;
+  c.z_loss = s.z_loss;
+  c.precision = parse_precision(s.precision);
+  return c;
+}
 
 SpanCorruptionConfig span_corruption_config(const SweepSpec& spec) {
   SpanCorruptionConfig sc;

@@ -10,12 +10,17 @@
 #include <nlohmann/json.hpp>
 
 #include "core/data/span_corruption.h"
+#include "core/trainer.h"
 #include "sweeps/runner.h"
 
 namespace t5 {
 
 // The span-corruption settings of a spec's data block (C4 source).
 SpanCorruptionConfig span_corruption_config(const SweepSpec& spec);
+
+// The trainer settings of one variant: the spec's budget, optimizer, schedule, eval, precision and
+// the variant's steps and seed; checkpoints into `checkpoint_dir`, resuming from it.
+TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir);
 
 // Checks, before any variant runs, that the spec's data can be read and fits its lengths: corpus
 // and tokenizer exist, the tokenizer's ids fit every variant's vocabulary, and targets_length is

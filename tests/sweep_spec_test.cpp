@@ -7,6 +7,8 @@
 #include "core/error.h"
 #include "core/names.h"
 #include "sweeps/spec.h"
+#include "sweeps/trainer_runner.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -50,6 +52,29 @@ TEST(SweepSpec, PrecisionKeyDefaultsToFp32AndIsRecorded) {
   EXPECT_EQ(to_json(s.settings)["precision"], "bf16");
   j["precision"] = "fp16";
   EXPECT_THAT(error_of(j), HasSubstr("key 'precision': invalid value 'fp16'"));
+}
+
+TEST(SweepSpec, PrecisionReachesEveryVariantsTrainer) {
+  json j = minimal();
+  EXPECT_EQ(train_config(parse_sweep_spec(j, "x.json"), expand(parse_sweep_spec(j, "x.json")).variants.at(0), "c")
+                .precision,
+            Precision::fp32);
+  j["precision"] = "bf16";
+  const SweepSpec s = parse_sweep_spec(j, "x.json");
+  for (const Variant& v : expand(s).variants) EXPECT_EQ(train_config(s, v, "c").precision, Precision::bf16);
+}
+
+TEST(SweepSpec, SpecFileWithAnOverflowingNumberIsOneLineNamingTheFile) {
+  testing::ScratchDir dir("t5scale-spec-overflow");
+  const std::string path = dir.write("bad.json", R"({"name": "x", "batch": 1e999})");
+  try {
+    load_sweep_spec(path);
+    FAIL() << "accepted a spec with 1e999";
+  } catch (const Error& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr(path));
+    EXPECT_THAT(std::string(e.what()), HasSubstr("number overflow"));
+    EXPECT_EQ(std::string(e.what()).find('\n'), std::string::npos);
+  }
 }
 
 TEST(SweepSpec, UnknownKeysNameFileAndKeyPath) {

@@ -11,7 +11,7 @@ namespace t5 {
 Tokenizer::Tokenizer(const std::string& model_path)
     : path_(model_path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   const auto status = processor_->Load(model_path);
-  T5_CHECK_HINT(status.ok(), "pass a SentencePiece .model file (corpus/spiece.model ships with t5scale)",
+  T5_CHECK_HINT(status.ok(), "pass a SentencePiece .model file (corpus/demo/spiece.model ships with t5scale)",
                 "{}: cannot load SentencePiece model: {}", model_path, status.ToString());
   piece_count_ = processor_->GetPieceSize();
   T5_CHECK_HINT(processor_->pad_id() == kPadId && processor_->eos_id() == kEosId && processor_->unk_id() == kUnkId,
