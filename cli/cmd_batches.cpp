@@ -81,13 +81,12 @@ int run_batches(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("batches", args, opts, vm)) return 0;
   T5_CHECK_HINT(mode == "t5" || mode == "hf", "use --mode t5 or --mode hf", "unknown --mode '{}'", mode);
-  T5_CHECK_HINT(on_bad_data == "skip" || on_bad_data == "stop", "use skip or stop", "unknown --on-bad-data '{}'",
-                on_bad_data);
+  const BadDataPolicy policy = parse_bad_data_policy(on_bad_data);
   if (vm["bench"].as<bool>() && vm["count"].defaulted()) count = 200;
   T5_CHECK(count > 0, "--count must be positive, got {}", count);
   config.packed = mode == "t5";
   C4SourceOptions options;
-  options.on_bad_data = on_bad_data == "stop" ? BadDataPolicy::stop : BadDataPolicy::skip;
+  options.on_bad_data = policy;
   C4Source source(data, split, tokenizer, config, batch, seed, options);
   // The source's description goes to stderr once batches were made: an error stays one line.
   const bool json = vm["json"].as<bool>(), decode = vm["decode"].as<bool>();

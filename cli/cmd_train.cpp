@@ -31,7 +31,7 @@ struct DataSources {
 // splits; the targets length follows from the inputs length (random_spans_helper).
 DataSources make_data(const std::string& data, const std::string& tokenizer, bool hf_mode, const Shape& shape,
                       int64_t micro_batch, int64_t inputs_length, int64_t targets_length, int64_t synthetic_vocab,
-                      uint64_t seed) {
+                      uint64_t seed, BadDataPolicy on_bad_data) {
   DataSources d;
   if (data == "synthetic" || data == "synthetic-reverse") {
     SyntheticConfig c;
@@ -53,12 +53,14 @@ DataSources make_data(const std::string& data, const std::string& tokenizer, boo
   SpanCorruptionConfig sc;
   sc.inputs_length = inputs_length;
   sc.packed = !hf_mode;
-  auto train = std::make_unique<C4Source>(data, "train", model, sc, micro_batch, seed);
+  C4SourceOptions options;
+  options.on_bad_data = on_bad_data;
+  auto train = std::make_unique<C4Source>(data, "train", model, sc, micro_batch, seed, options);
   T5_CHECK_HINT(train->tokenizer().vocab_size() <= shape.vocab_size, "use a model with a larger vocab_size",
                 "--tokenizer {}: {} ids do not fit the model's {} embedding rows", model,
                 train->tokenizer().vocab_size(), shape.vocab_size);
   d.targets_length = train->lengths().targets_length;   // fixed by the objective
-  d.eval = std::make_unique<C4Source>(data, "validation", model, sc, micro_batch, seed);
+  d.eval = std::make_unique<C4Source>(data, "validation", model, sc, micro_batch, seed, options);
   d.train = std::move(train);
   return d;
 }
@@ -66,7 +68,7 @@ DataSources make_data(const std::string& data, const std::string& tokenizer, boo
 int run_train(const std::vector<std::string>& args) {
   po::options_description opts("t5scale train --model SHAPE --steps N [options]");
   TrainConfig c;
-  std::string model_arg, data, tokenizer, json_out, schedule, weights, precision;
+  std::string model_arg, data, tokenizer, json_out, schedule, weights, precision, on_bad_data;
   int64_t warmup = -1, synthetic_vocab = 64;
   uint64_t init_seed = 0;
   opts.add_options()
@@ -90,6 +92,8 @@ int run_train(const std::vector<std::string>& args) {
       ("data", po::value(&data)->default_value("synthetic"),
        "synthetic | synthetic-reverse | a C4-layout directory (span corruption; e.g. corpus/demo)")
       ("hf-data", po::bool_switch(), "C4: HF/nanoT5 mode (EOS per document, fixed rows) instead of T5 packing")
+      ("on-bad-data", po::value<std::string>(&on_bad_data)->default_value("skip"),
+       "C4: a malformed line, invalid UTF-8 or truncated gzip: skip (count, report file:line) or stop")
       ("synthetic-vocab", po::value(&synthetic_vocab)->default_value(64), "token ids of the synthetic task")
       ("tokenizer", po::value(&tokenizer), "SentencePiece model for C4 data (default: DIR/spiece.model)")
       ("z-loss", po::value(&c.z_loss)->default_value(0.0), "z-loss coefficient (Mesh TF: 1e-4)")
@@ -103,6 +107,7 @@ int run_train(const std::vector<std::string>& args) {
   add_optimizer_options(opts);
   po::variables_map vm;
   if (!parse_options("train", args, opts, vm)) return 0;
+  const BadDataPolicy bad_data_policy = parse_bad_data_policy(on_bad_data);
   c.optimizer = optimizer_config_from_options(vm);
   c.schedule.kind = parse_schedule_kind(schedule);
   c.precision = parse_precision(precision);
@@ -133,7 +138,7 @@ int run_train(const std::vector<std::string>& args) {
   if (weights.empty()) init_params(model, init_seed);
   else load_hf_weights(model, hf_weights_path(weights));
   DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
-                            c.inputs_length, c.targets_length, synthetic_vocab, c.seed);
+                            c.inputs_length, c.targets_length, synthetic_vocab, c.seed, bad_data_policy);
   c.targets_length = d.targets_length;
   std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}\n",
                            shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),

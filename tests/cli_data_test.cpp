@@ -119,6 +119,23 @@ TEST(CliBatches, BadDataStopNamesFileAndLine) {
                         "utf-train.jsonl:2: invalid UTF-8");
 }
 
+TEST(CliTrain, BadDataPolicyIsSelectableForTraining) {
+  TempDir dir("train-bad");
+  std::string good;
+  for (int i = 0; i < 40; ++i) good += kGood + "\n";
+  dir.write("x-train.jsonl", good + "{\"text\": \"cut\n" + good);
+  dir.write("x-validation.jsonl", good);
+  const std::string args = "train --model t5-efficient-tiny-nl1-dm64-ff128-kv16-nh2 --data " + dir.path.string() +
+                           " --tokenizer " + kModel + " --steps 2 --batch 2 --inputs-length 64";
+  // stop: the run had begun (its opening line is on stderr), the error is the one line after it.
+  const CommandResult stop = t5scale(args + " --on-bad-data stop");
+  EXPECT_EQ(stop.exit_code, 1);
+  EXPECT_THAT(stop.err, HasSubstr("\nt5scale train: error: " + dir.path.string() + "/x-train.jsonl:41: malformed JSON"));
+  const CommandResult skip = t5scale(args);   // default: skip, count and go on
+  EXPECT_EQ(skip.exit_code, 0) << skip.err;
+  expect_one_line_error(t5scale(args + " --on-bad-data ignore"), "train", "unknown --on-bad-data 'ignore'");
+}
+
 TEST(CliBatches, EmptyCorpusAndBadTokenizer) {
   TempDir dir("empty");
   fs::create_directories(dir.path / "en");

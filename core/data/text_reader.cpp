@@ -44,6 +44,12 @@ std::vector<std::string> matching_files(const fs::path& dir, const std::string& 
 
 }  // namespace
 
+BadDataPolicy parse_bad_data_policy(const std::string& text) {
+  T5_CHECK_HINT(text == "skip" || text == "stop", "use skip (count, report file:line, go on) or stop",
+                "unknown --on-bad-data '{}'", text);
+  return text == "stop" ? BadDataPolicy::stop : BadDataPolicy::skip;
+}
+
 std::vector<std::string> list_corpus_files(const std::string& path, const std::string& split) {
   T5_CHECK_HINT(fs::exists(path), "run 't5scale data prepare' or pass a C4 directory with --data",
                 "{}: no such file or directory", path);

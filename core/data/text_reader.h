@@ -16,6 +16,9 @@ namespace t5 {
 
 enum class BadDataPolicy { skip, stop };   // skip: count, report file:line, go on; stop: t5::Error
 
+// "skip" | "stop" (the --on-bad-data option); anything else is a t5::Error naming the option.
+BadDataPolicy parse_bad_data_policy(const std::string& text);
+
 // Shard files of `split` under a C4-layout directory (DIR/en/c4-SPLIT.* or DIR/c4-SPLIT.*; a plain
 // directory falls back to files whose names contain SPLIT), or the one file given. Sorted; throws
 // t5::Error when nothing matches.
