@@ -8,18 +8,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/timing.h"
+
 namespace t5 {
 namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Times C[M,N] = A[M,K] · W[N,K]ᵀ; returns seconds of each timed repetition.
 std::vector<double> time_product(const GemmProbe& p, GemmPrecision precision, double budget_seconds) {

@@ -15,21 +15,9 @@
 #include "core/init.h"
 #include "core/model.h"
 #include "core/optimizer.h"
+#include "core/timing.h"
 
 namespace t5 {
-namespace {
-
-double now_seconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n == 0 ? 0.0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-}  // namespace
 
 Batch random_full_batch(const Lengths& len, int64_t vocab_size, uint64_t seed) {
   std::mt19937_64 rng(seed);
@@ -90,11 +78,11 @@ StepBenchResult run_step_bench(const StepBenchConfig& config) {
     fwd.push_back(now_seconds() - t3);
   }
   r.peak_rss_bytes = peak_rss_bytes();
-  r.median_step_seconds = median_of(r.step_seconds);
-  r.phases.forward_backward = median_of(fb);
-  r.phases.forward = median_of(fwd);
+  r.median_step_seconds = median(r.step_seconds);
+  r.phases.forward_backward = median(fb);
+  r.phases.forward = median(fwd);
   r.phases.backward = std::max(0.0, r.phases.forward_backward - r.phases.forward);
-  r.phases.optimizer = median_of(opt);
+  r.phases.optimizer = median(opt);
   const Lengths& len = config.lengths;
   r.tokens_per_step = len.batch * (len.inputs + len.targets);
   r.flops_per_step = count_flops(config.shape, len).train_per_step;

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/names.h"
 #include "core/step_bench.h"
+#include "core/timing.h"
 
 namespace t5 {
 namespace {
@@ -72,6 +73,18 @@ TEST(StepBench, ReportedNumbersFollowFromTheTimes) {
   EXPECT_EQ(j["precision"], "fp32");
   EXPECT_DOUBLE_EQ(j["peak_rss_over_estimate"].get<double>(),
                    double(r.peak_rss_bytes) / double(r.memory_estimate.training_total_bytes));
+}
+
+}  // namespace
+}  // namespace t5
+
+namespace t5 {
+namespace {
+
+TEST(Timing, MedianOfOddEvenAndNoValues) {
+  EXPECT_DOUBLE_EQ(median({3.0, 1.0, 2.0}), 2.0);
+  EXPECT_DOUBLE_EQ(median({4.0, 1.0, 3.0, 2.0}), 2.5);
+  EXPECT_DOUBLE_EQ(median({}), 0.0);
 }
 
 }  // namespace
