@@ -2,6 +2,7 @@
 #include "core/shape.h"
 
 #include <set>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -108,6 +109,16 @@ void require_keys(const json& j, std::initializer_list<const char*> keys, const 
     T5_CHECK(j.contains(key), "{}: missing required key '{}'", where, key);
 }
 
+// `s` after Shape::validate(), its error prefixed with where the shape came from.
+Shape validated(Shape s, const std::string& where) {
+  try {
+    s.validate();
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.message(), e.hint());
+  }
+  return s;
+}
+
 }  // namespace
 
 Shape shape_from_json(const json& j, const std::string& where) {
@@ -141,12 +152,7 @@ Shape shape_from_json(const json& j, const std::string& where) {
   if (j.contains("tie_word_embeddings")) s.tied = get_bool(j, "tie_word_embeddings", where);
   if (j.contains("dropout_rate")) s.dropout = get_number(j, "dropout_rate", where);
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);
-  try {
-    s.validate();
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.message(), e.hint());
-  }
-  return s;
+  return validated(std::move(s), where);
 }
 
 json shape_to_json(const Shape& s) {
@@ -214,12 +220,7 @@ Shape shape_from_hf_config(const json& j, const std::string& where) {
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);
   if (j.contains("_name_or_path") && j.at("_name_or_path").is_string())
     s.name = j.at("_name_or_path").get<std::string>();
-  try {
-    s.validate();
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.message(), e.hint());
-  }
-  return s;
+  return validated(std::move(s), where);
 }
 
 json shape_to_hf_config(const Shape& s) {
