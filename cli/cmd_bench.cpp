@@ -1,8 +1,10 @@
 // t5scale bench --model SHAPE ... : times training steps (forward + backward + optimizer) after a
 // warm-up, measures the GEMM ceiling in the same process and prints tokens/s, achieved FLOP/s, MFU,
-// the phase split and peak memory against the analytic estimate (core/step_bench.h).
+// the phase split, peak memory against the analytic estimate and the per-component breakdown of the
+// median step (core/step_bench.h, core/profile.h).
 #include <algorithm>
 #include <iostream>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,22 @@
 
 namespace t5::cli {
 namespace {
+
+// The median step by component: seconds, share of the step and achieved GFLOP/s ("-" where SPEC §3
+// counts no matmul work).
+void print_breakdown(const StepBenchResult& r) {
+  std::cout << fmt::format("\n{:<24}{:>11}{:>11}{:>10}{:>8}{:>9}\n", "component", "forward s", "backward s", "total s",
+                           "step %", "GFLOP/s");
+  auto seconds = [](bool shown, double s) { return shown ? fmt::format("{:.4f}", s) : std::string("-"); };
+  for (const ComponentTime& c : r.breakdown) {
+    const bool model = c.component != "optimizer";  // the update has no forward/backward split
+    std::cout << fmt::format("{:<24}{:>11}{:>11}{:>10.4f}{:>8.1f}{:>9}\n", c.component, seconds(model, c.forward_seconds),
+                             seconds(model, c.backward_seconds), c.seconds, 100.0 * c.share_of_step,
+                             c.flops > 0 ? fmt::format("{:.1f}", c.flops_per_second / 1e9) : "-");
+  }
+  std::cout << fmt::format("{:<24}{:>11}{:>11}{:>10.4f}{:>8.1f}  (forward_backward outside the components)\n", "rest",
+                           "", "", r.breakdown_rest_seconds, 100.0 * r.breakdown_rest_seconds / r.median_step_seconds);
+}
 
 void print_human(const StepBenchResult& r) {
   const StepBenchConfig& c = r.config;
@@ -38,6 +56,7 @@ void print_human(const StepBenchResult& r) {
                            double(r.peak_rss_bytes) / 1e6, double(r.memory_estimate.training_total_bytes) / 1e6,
                            double(r.peak_rss_bytes) / double(r.memory_estimate.training_total_bytes));
   std::cout << fmt::format("loss        {:.4f} -> {:.4f} over the timed steps\n", r.loss_first, r.loss_last);
+  print_breakdown(r);
 }
 
 int run_bench(const std::vector<std::string>& args) {

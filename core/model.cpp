@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/layers.h"
 #include "core/mixed_precision.h"
+#include "core/profile.h"
 
 namespace t5 {
 
@@ -347,32 +348,44 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   const Pass p{s, params, grads, batch, opt, B, Le, Ld};
   const int32_t* enc_seg = batch.encoder_segment_ids.data();
   const int32_t* dec_seg = batch.decoder_segment_ids.data();
+  // Bench breakdown (core/profile.h): each lap charges the work since the previous one.
+  using C = StepComponent;
+  constexpr Direction kFwd = Direction::forward, kBwd = Direction::backward;
+  ProfileClock clock;
 
   // ---- encoder
   float* enc_res0 = w.enc_res.data();
   stack_input_forward(p, w, enc_res0, batch.input_ids.data(), Ne, w.enc_bias.data(), w.enc_table, Le, 0);
+  clock.lap(C::encoder_embedding, kFwd);
   auto enc_res = [&](int64_t i) { return w.enc_res.data() + i * Ne * dm; };
   for (int l = 0; l < s.el; ++l) {
     attention_sublayer_forward(p, w, w.enc_attn[l], w.enc_attn_c[l], enc_res(2 * l), enc_res(2 * l + 1), nullptr,
                                w.enc_bias.data(), enc_seg, enc_seg, Le, Le, false, 0, l, 0);
+    clock.lap(C::encoder_self_attention, kFwd);
     feed_forward_sublayer_forward(p, w, w.enc_ff[l], w.enc_ff_c[l], enc_res(2 * l + 1), enc_res(2 * l + 2), Ne, 0, l,
                                   1);
+    clock.lap(C::encoder_feed_forward, kFwd);
   }
   rmsnorm_forward(w.enc_out.data(), w.enc_rstd.data(), enc_res(2 * s.el), params + w.enc_final, Ne, dm,
                   s.layer_norm_epsilon);
   dropout_apply(w.enc_out.data(), Ne * dm, dropout_at(opt, 0, -1, -1, kFinal));
+  clock.lap(C::encoder_final_norm, kFwd);
 
   // ---- decoder
   stack_input_forward(p, w, w.dec_res.data(), batch.decoder_input_ids.data(), Nd, w.dec_bias.data(), w.dec_table,
                       Ld, 1);
+  clock.lap(C::decoder_embedding, kFwd);
   auto dec_res = [&](int64_t i) { return w.dec_res.data() + i * Nd * dm; };
   for (int l = 0; l < s.dl; ++l) {
     attention_sublayer_forward(p, w, w.dec_self[l], w.dec_self_c[l], dec_res(3 * l), dec_res(3 * l + 1), nullptr,
                                w.dec_bias.data(), dec_seg, dec_seg, Ld, Ld, true, 1, l, 0);
+    clock.lap(C::decoder_self_attention, kFwd);
     attention_sublayer_forward(p, w, w.dec_cross[l], w.dec_cross_c[l], dec_res(3 * l + 1), dec_res(3 * l + 2),
                                w.enc_out.data(), nullptr, dec_seg, enc_seg, Ld, Le, false, 1, l, 1);
+    clock.lap(C::decoder_cross_attention, kFwd);
     feed_forward_sublayer_forward(p, w, w.dec_ff[l], w.dec_ff_c[l], dec_res(3 * l + 2), dec_res(3 * l + 3), Nd, 1, l,
                                   2);
+    clock.lap(C::decoder_feed_forward, kFwd);
   }
   rmsnorm_forward(w.dec_out.data(), w.dec_rstd.data(), dec_res(3 * s.dl), params + w.dec_final, Nd, dm,
                   s.layer_norm_epsilon);
@@ -382,6 +395,7 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   const float out_scale = s.tied ? float(1.0 / std::sqrt(double(dm))) : 1.0f;
   if (s.tied)
     for (int64_t i = 0; i < Nd * dm; ++i) w.dec_out[i] *= out_scale;
+  clock.lap(C::decoder_final_norm, kFwd);
 
   // ---- output head and loss, in row chunks
   LossResult r;
@@ -404,9 +418,11 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
     linear_forward(lg, w.dec_out.data() + r0 * dm, params + W_out, rows, dm, V);
     float* dlg = grad_head ? w.logits.data() : nullptr;  // may alias lg (written after reading)
     cross_entropy_forward_backward(dlg, &sum_ce, &sum_z, lg, w.labels.data() + r0, rows, V, opt.z_loss, scale);
+    clock.lap(C::output_head, kFwd);  // the loss's gradient is fused into its forward
     if (grad_head)
       linear_backward(w.dx_dec.data() + r0 * dm, grads + W_out, dlg, w.dec_out.data() + r0 * dm, params + W_out,
                       rows, dm, V);
+    clock.lap(C::output_head, kBwd);
   }
   r.sum_cross_entropy = sum_ce;
   if (r.label_tokens > 0) {
@@ -426,14 +442,19 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
                    w.dec_rstd.data(), Nd, dm);
   std::fill(w.d_enc_out.begin(), w.d_enc_out.end(), 0.0f);
   std::fill(w.ddec_bias.begin(), w.ddec_bias.end(), 0.0f);
+  clock.lap(C::decoder_final_norm, kBwd);
   for (int l = int(s.dl) - 1; l >= 0; --l) {
     feed_forward_sublayer_backward(p, w, w.dec_ff[l], w.dec_ff_c[l], dec_res(3 * l + 2), dx, Nd, 1, l, 2);
+    clock.lap(C::decoder_feed_forward, kBwd);
     attention_sublayer_backward(p, w, w.dec_cross[l], w.dec_cross_c[l], dec_res(3 * l + 1), dx, w.enc_out.data(),
                                 w.d_enc_out.data(), nullptr, Ld, Le, 1, l, 1);
+    clock.lap(C::decoder_cross_attention, kBwd);
     attention_sublayer_backward(p, w, w.dec_self[l], w.dec_self_c[l], dec_res(3 * l), dx, nullptr, nullptr,
                                 w.ddec_bias.data(), Ld, Ld, 1, l, 0);
+    clock.lap(C::decoder_self_attention, kBwd);
   }
   stack_input_backward(p, w, dx, batch.decoder_input_ids.data(), Nd, w.ddec_bias.data(), w.dec_table, Ld, 1);
+  clock.lap(C::decoder_embedding, kBwd);
 
   // ---- encoder backward
   float* dxe = w.dx_enc.data();
@@ -442,12 +463,16 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   rmsnorm_backward(dxe, grads + w.enc_final, w.d_enc_out.data(), enc_res(2 * s.el), params + w.enc_final,
                    w.enc_rstd.data(), Ne, dm);
   std::fill(w.denc_bias.begin(), w.denc_bias.end(), 0.0f);
+  clock.lap(C::encoder_final_norm, kBwd);
   for (int l = int(s.el) - 1; l >= 0; --l) {
     feed_forward_sublayer_backward(p, w, w.enc_ff[l], w.enc_ff_c[l], enc_res(2 * l + 1), dxe, Ne, 0, l, 1);
+    clock.lap(C::encoder_feed_forward, kBwd);
     attention_sublayer_backward(p, w, w.enc_attn[l], w.enc_attn_c[l], enc_res(2 * l), dxe, nullptr, nullptr,
                                 w.denc_bias.data(), Le, Le, 0, l, 0);
+    clock.lap(C::encoder_self_attention, kBwd);
   }
   stack_input_backward(p, w, dxe, batch.input_ids.data(), Ne, w.denc_bias.data(), w.enc_table, Le, 0);
+  clock.lap(C::encoder_embedding, kBwd);
   return r;
 }
 

@@ -1,10 +1,12 @@
 // Whole-step timing (core/step_bench.h): warm-up steps, then timed steps of forward_backward +
 // optimizer on one fixed random batch, a forward-only pass per step for the phase split, peak RSS,
-// then the GEMM ceiling in the same process.
+// then the GEMM ceiling in the same process. Each timed forward_backward records a step profile
+// (core/profile.h); the breakdown is the median step's.
 #include "core/step_bench.h"
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <random>
 
 #include <sys/resource.h>
@@ -15,6 +17,7 @@
 #include "core/init.h"
 #include "core/model.h"
 #include "core/optimizer.h"
+#include "core/profile.h"
 #include "core/timing.h"
 
 namespace t5 {
@@ -44,6 +47,33 @@ int64_t peak_rss_bytes() {
   return int64_t(usage.ru_maxrss) * 1024;  // Linux reports kilobytes
 }
 
+namespace {
+
+// The profile of the median step by forward_backward time (the mean of the two middle steps' for
+// an even count, as median() does), so its components sum to at most median(fb).
+StepProfile median_step_profile(const std::vector<double>& fb, const std::vector<StepProfile>& profiles) {
+  std::vector<size_t> order(fb.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return fb[a] < fb[b]; });
+  const size_t n = order.size();
+  std::vector<size_t> middle = {order[n / 2]};
+  if (n % 2 == 0) middle = {order[n / 2 - 1], order[n / 2]};
+  StepProfile mean;
+  for (size_t i : middle)
+    for (size_t c = 0; c < mean.seconds.size(); ++c)
+      for (size_t d = 0; d < 2; ++d) mean.seconds[c][d] += profiles[i].seconds[c][d] / double(middle.size());
+  return mean;
+}
+
+ComponentTime component_row(std::string name, double forward, double backward, double seconds, double flops,
+                            double step_seconds) {
+  return ComponentTime{.component = std::move(name), .forward_seconds = forward, .backward_seconds = backward,
+                       .seconds = seconds, .share_of_step = seconds / step_seconds, .flops = flops,
+                       .flops_per_second = flops > 0 && seconds > 0 ? flops / seconds : 0.0};
+}
+
+}  // namespace
+
 StepBenchResult run_step_bench(const StepBenchConfig& config) {
   T5_CHECK(config.timed_steps > 0, "bench: --steps must be positive, got {}", config.timed_steps);
   T5_CHECK(config.warmup_steps >= 0, "bench: --warmup must not be negative, got {}", config.warmup_steps);
@@ -61,16 +91,22 @@ StepBenchResult run_step_bench(const StepBenchConfig& config) {
   fo.precision = config.precision == GemmPrecision::bf16 ? Precision::bf16 : Precision::fp32;
 
   std::vector<double> fb, fwd, opt;
+  std::vector<StepProfile> profiles;
   for (int i = 0; i < config.warmup_steps + config.timed_steps; ++i) {
     const bool timed = i >= config.warmup_steps;
+    StepProfile profile;
+    std::optional<ProfileScope> recording;
+    if (timed) recording.emplace(profile);
     const double t0 = now_seconds();
     model.zero_grads();
     const LossResult loss = model.forward_backward(batch, fo);
     const double t1 = now_seconds();
+    recording.reset();
     optimizer->step(model.params(), model.grads(), 1e-3);
     const double t2 = now_seconds();
     if (!timed) continue;
     fb.push_back(t1 - t0), opt.push_back(t2 - t1), r.step_seconds.push_back(t2 - t0);
+    profiles.push_back(profile);
     if (r.step_seconds.size() == 1) r.loss_first = loss.loss;
     r.loss_last = loss.loss;
     const double t3 = now_seconds();
@@ -90,9 +126,31 @@ StepBenchResult run_step_bench(const StepBenchConfig& config) {
   r.flops_per_second = r.flops_per_step / r.median_step_seconds;
   r.ceiling = measure_gemm_ceiling(config.shape, len, config.precision, config.ceiling_budget_seconds);
   r.mfu = r.flops_per_second / r.ceiling.flops_per_second;
+  const FlopBreakdown flops = count_flops(config.shape, len);
+  const StepProfile step = median_step_profile(fb, profiles);
+  for (int i = 0; i < kNumComponents; ++i) {
+    const StepComponent c = StepComponent(i);
+    const double f = step.at(c, Direction::forward), b = step.at(c, Direction::backward);
+    r.breakdown.push_back(component_row(to_string(c), f, b, f + b, component_flops_per_step(c, flops, len.batch),
+                                        r.median_step_seconds));
+  }
+  r.breakdown.push_back(component_row("optimizer", 0, 0, r.phases.optimizer, 0, r.median_step_seconds));
+  r.breakdown_rest_seconds = std::max(0.0, r.phases.forward_backward - step.total());
   r.memory_estimate = estimate_memory(config.shape, len,
                                       config.optimizer == "adamw" ? OptimizerKind::adamw : OptimizerKind::adafactor);
   return r;
+}
+
+static nlohmann::json breakdown_json(const std::vector<ComponentTime>& rows) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const ComponentTime& c : rows) {
+    const nlohmann::json gflops = c.flops > 0 ? nlohmann::json(c.flops_per_second / 1e9) : nlohmann::json(nullptr);
+    out.push_back({{"component", c.component}, {"forward_seconds", c.forward_seconds},
+                   {"backward_seconds", c.backward_seconds}, {"seconds", c.seconds},
+                   {"share_of_step_percent", 100.0 * c.share_of_step}, {"flops", c.flops},
+                   {"gflops_per_second", gflops}});
+  }
+  return out;
 }
 
 nlohmann::json to_json(const StepBenchResult& r) {
@@ -122,7 +180,9 @@ nlohmann::json to_json(const StepBenchResult& r) {
           {"memory_estimate", to_json(r.memory_estimate)},
           {"peak_rss_over_estimate", double(r.peak_rss_bytes) / double(r.memory_estimate.training_total_bytes)},
           {"loss_first", r.loss_first},
-          {"loss_last", r.loss_last}};
+          {"loss_last", r.loss_last},
+          {"breakdown", breakdown_json(r.breakdown)},
+          {"breakdown_rest_seconds", r.breakdown_rest_seconds}};
 }
 
 }  // namespace t5

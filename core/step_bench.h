@@ -2,6 +2,7 @@
 // `t5scale bench` and the PyTorch comparison (benchmarks/compare.py). The GEMM ceiling is measured in
 // the same process right after the steps (MFU = achieved FLOP/s / ceiling), tokens are
 // batch * (inputs + targets) and FLOPs are the exact matmul count of SPEC.md §3 (core/counts.h).
+// The per-component breakdown comes from core/profile.h laps inside the timed forward_backward calls.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +40,20 @@ struct StepPhases {
   double optimizer = 0;
 };
 
+// One row of the breakdown: a component of the model summed over layers (core/profile.h), or the
+// optimizer's update. Times are those of the median forward_backward step (the mean of the two
+// middle steps for an even count), so the model's components nest inside phases.forward_backward;
+// the optimizer row is phases.optimizer.
+struct ComponentTime {
+  std::string component;           // to_string(Component) or "optimizer"
+  double forward_seconds = 0;
+  double backward_seconds = 0;     // the output head's forward includes the fused loss gradient
+  double seconds = 0;              // forward + backward, or the optimizer's update
+  double share_of_step = 0;        // seconds / median_step_seconds
+  double flops = 0;                // SPEC §3 matmul FLOPs per step (0 for norms, embeddings, optimizer)
+  double flops_per_second = 0;     // flops / seconds (0 when flops is 0)
+};
+
 struct StepBenchResult {
   StepBenchConfig config;
   int threads = 0;
@@ -54,6 +69,8 @@ struct StepBenchResult {
   int64_t peak_rss_bytes = 0;         // of the process after the timed steps, before the ceiling probe
   MemoryEstimate memory_estimate;     // core/counts.h for the same optimizer
   double loss_first = 0, loss_last = 0;
+  std::vector<ComponentTime> breakdown;   // the model's components in pass order, then the optimizer
+  double breakdown_rest_seconds = 0;      // phases.forward_backward outside the components (zero_grads, checks)
 };
 
 // A full batch of seeded random tokens (ids in [3, vocab)), no padding: the peer times the same kind.

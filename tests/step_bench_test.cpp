@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/names.h"
+#include "core/profile.h"
 #include "core/step_bench.h"
 #include "core/timing.h"
 
@@ -68,7 +69,40 @@ TEST(StepBench, ReportedNumbersFollowFromTheTimes) {
   EXPECT_TRUE(std::isfinite(r.loss_first));
   EXPECT_LT(r.loss_first, std::log(32128.0) + 1.0);
   EXPECT_LT(r.loss_last, r.loss_first);
+  // Breakdown: the model's components in pass order, then the optimizer; SPEC §3 FLOPs per component
+  // summing to flops_per_step; shares and FLOP/s from the row's own seconds; the components' time
+  // (the median of 3 steps is one actual step) nests inside the measured forward_backward phase.
+  ASSERT_EQ(r.breakdown.size(), size_t(kNumComponents + 1));
+  double flops = 0, model_seconds = 0;
+  for (int i = 0; i < kNumComponents; ++i) {
+    const ComponentTime& row = r.breakdown[size_t(i)];
+    EXPECT_EQ(row.component, to_string(StepComponent(i)));
+    EXPECT_EQ(row.flops, component_flops_per_step(StepComponent(i), count_flops(c.shape, c.lengths), 2));
+  }
+  for (const ComponentTime& row : r.breakdown) {
+    flops += row.flops;
+    EXPECT_GE(row.forward_seconds, 0.0) << row.component;
+    EXPECT_GE(row.backward_seconds, 0.0) << row.component;
+    EXPECT_DOUBLE_EQ(row.share_of_step, row.seconds / r.median_step_seconds) << row.component;
+    if (row.flops > 0) {
+      EXPECT_DOUBLE_EQ(row.flops_per_second, row.flops / row.seconds) << row.component;
+    }
+    if (row.component != "optimizer") {
+      EXPECT_DOUBLE_EQ(row.seconds, row.forward_seconds + row.backward_seconds) << row.component;
+      EXPECT_GT(row.seconds, 0.0) << row.component;
+      model_seconds += row.seconds;
+    }
+  }
+  EXPECT_EQ(flops, r.flops_per_step);
+  EXPECT_EQ(r.breakdown.back().component, "optimizer");
+  EXPECT_DOUBLE_EQ(r.breakdown.back().seconds, r.phases.optimizer);
+  EXPECT_LE(model_seconds, r.phases.forward_backward);
+  EXPECT_NEAR(r.breakdown_rest_seconds, r.phases.forward_backward - model_seconds, 1e-12);
   const nlohmann::json j = to_json(r);
+  ASSERT_EQ(j["breakdown"].size(), r.breakdown.size());
+  EXPECT_EQ(j["breakdown"][1]["component"], "encoder_self_attention");
+  EXPECT_DOUBLE_EQ(j["breakdown"][1]["gflops_per_second"].get<double>(), r.breakdown[1].flops_per_second / 1e9);
+  EXPECT_TRUE(j["breakdown"][0]["gflops_per_second"].is_null());  // no matmul work in the embedding
   EXPECT_EQ(j["tokens_per_step"], 48);
   EXPECT_EQ(j["precision"], "fp32");
   EXPECT_DOUBLE_EQ(j["peak_rss_over_estimate"].get<double>(),
