@@ -42,12 +42,27 @@ struct OptimizerConfig {
 nlohmann::json optimizer_config_to_json(const OptimizerConfig& c);
 OptimizerConfig optimizer_config_from_json(const nlohmann::json& j, const std::string& where);
 
+// Options of a fused update (Optimizer::step with a writable gradient buffer). The results are
+// bit-identical to the plain step; only the passes over memory change.
+struct StepOptions {
+  // Write 0 into each gradient right after the update has read it, so the caller's next step can
+  // accumulate into the buffer without a separate zeroing pass (Model::zero_grads).
+  bool zero_grads = false;
+  // The gradient's global_norm() if the caller already computed it (the trainer does, to detect
+  // divergence); < 0 = the optimizer computes it (within the update's pass when clipping is off).
+  double grad_norm = -1;
+};
+
 class Optimizer {
  public:
   virtual ~Optimizer();
   // One update of the whole buffer with learning rate `lr`; `grads` are not modified. The step
   // counter t (0-based in Adafactor's decay, 1-based in AdamW's bias correction) then advances.
-  virtual void step(float* params, const float* grads, double lr) = 0;
+  void step(float* params, const float* grads, double lr) { apply(params, grads, nullptr, lr, -1); }
+  // The same update with the fused options above (`grads` is zeroed when options.zero_grads).
+  void step(float* params, float* grads, double lr, const StepOptions& options) {
+    apply(params, grads, options.zero_grads ? grads : nullptr, lr, options.grad_norm);
+  }
   // State as named tensors ("<param name>.<slot>", e.g. "shared.weight.vr", ".exp_avg") plus
   // "step" as a 1-element tensor, for optimizer.safetensors. load_state() checks every name and shape.
   virtual std::vector<Tensor> state() const = 0;
@@ -55,13 +70,18 @@ class Optimizer {
   virtual int64_t step_count() const = 0;
   // The global L2 norm of the last step's gradient, before clipping.
   virtual double last_grad_norm() const = 0;
+
+ protected:
+  // `zero` is null or `grads` itself (set to 0 after reading); `grad_norm` < 0 = compute it.
+  virtual void apply(float* params, const float* grads, float* zero, double lr, double grad_norm) = 0;
 };
 
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const ParamTable& table);
 // Same over an explicit tensor list (name, shape, offset, numel are used), for tests and fixtures.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const std::vector<ParamSpec>& tensors);
 
-// Global L2 norm of n floats, accumulated in double.
+// Global L2 norm of n floats, accumulated in double over fixed blocks and lanes in parallel: the
+// same value at any thread count (not bit-equal to one serial sum; differences are rounding).
 double global_norm(const float* x, int64_t n);
 
 }  // namespace t5

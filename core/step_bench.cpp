@@ -1,7 +1,8 @@
 // Whole-step timing (core/step_bench.h): warm-up steps, then timed steps of forward_backward +
 // optimizer on one fixed random batch, a forward-only pass per step for the phase split, peak RSS,
 // then the GEMM ceiling in the same process. Each timed forward_backward records a step profile
-// (core/profile.h); the breakdown is the median step's.
+// (core/profile.h); the breakdown is the median step's. Steps run as the trainer's do: the optimizer
+// phase includes the fused gradient norm and zeroing (StepOptions).
 #include "core/step_bench.h"
 
 #include <algorithm>
@@ -92,17 +93,17 @@ StepBenchResult run_step_bench(const StepBenchConfig& config) {
 
   std::vector<double> fb, fwd, opt;
   std::vector<StepProfile> profiles;
+  model.zero_grads();  // once: the trainer's fused update (StepOptions) zeroes them after each step
   for (int i = 0; i < config.warmup_steps + config.timed_steps; ++i) {
     const bool timed = i >= config.warmup_steps;
     StepProfile profile;
     std::optional<ProfileScope> recording;
     if (timed) recording.emplace(profile);
     const double t0 = now_seconds();
-    model.zero_grads();
     const LossResult loss = model.forward_backward(batch, fo);
     const double t1 = now_seconds();
     recording.reset();
-    optimizer->step(model.params(), model.grads(), 1e-3);
+    optimizer->step(model.params(), model.grads(), 1e-3, StepOptions{.zero_grads = true});
     const double t2 = now_seconds();
     if (!timed) continue;
     fb.push_back(t1 - t0), opt.push_back(t2 - t1), r.step_seconds.push_back(t2 - t0);

@@ -70,7 +70,7 @@ struct StepBenchResult {
   MemoryEstimate memory_estimate;     // core/counts.h for the same optimizer
   double loss_first = 0, loss_last = 0;
   std::vector<ComponentTime> breakdown;   // the model's components in pass order, then the optimizer
-  double breakdown_rest_seconds = 0;      // phases.forward_backward outside the components (zero_grads, checks)
+  double breakdown_rest_seconds = 0;      // phases.forward_backward outside the components (batch checks, bf16 mirror)
 };
 
 // A full batch of seeded random tokens (ids in [3, vocab)), no padding: the peer times the same kind.

@@ -1,7 +1,7 @@
-// The training loop (core/trainer.h). One optimizer step: zero the gradient buffer, forward/backward
-// every micro-batch (each weighted by its share of the step's label tokens, so accumulation equals
-// one big batch), [data-parallel all-reduce hook], global gradient norm, divergence check, schedule,
-// optimizer update. Dropout seeds derive from (seed, step, micro-batch), so the only state a resume
+// The training loop (core/trainer.h). One optimizer step: forward/backward every micro-batch into the
+// zeroed gradient buffer (each weighted by its share of the step's label tokens, so accumulation
+// equals one big batch), [data-parallel all-reduce hook], global gradient norm, divergence check,
+// schedule, optimizer update, which also zeroes the gradients for the next step (StepOptions). Dropout seeds derive from (seed, step, micro-batch), so the only state a resume
 // needs is the weights, the optimizer state, the step and the data position.
 #include "core/trainer.h"
 
@@ -157,6 +157,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
   if (result.resumed_from > 0) progress.message(fmt::format("resumed from {} at step {}", config.checkpoint_dir, step));
   int64_t tokens_done = 0, last_saved = result.resumed_from, last_eval = -1;
   std::vector<Batch> micro(size_t(config.grad_accum));
+  model.zero_grads();  // once: afterwards every update leaves the buffer zeroed
   for (; step < config.steps; ++step) {
     const auto t0 = Clock::now();
     StepMetrics m;
@@ -169,7 +170,6 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
     T5_CHECK(config.batch == 0 || micro[0].batch * config.grad_accum == config.batch,
              "train: batch {} is not grad_accum {} x the data's micro-batch {}", config.batch, config.grad_accum,
              micro[0].batch);
-    model.zero_grads();
     double sum_ce = 0, sum_z = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
       const int64_t labels = micro[i].label_tokens();
@@ -199,7 +199,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
       break;
     }
     m.lr = learning_rate(config.schedule, step);
-    optimizer->step(model.params(), model.grads(), m.lr);
+    optimizer->step(model.params(), model.grads(), m.lr, StepOptions{.zero_grads = true, .grad_norm = m.grad_norm});
     m.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     tokens_done += m.tokens;
     result.steps.push_back(m);

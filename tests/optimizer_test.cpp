@@ -195,6 +195,72 @@ TEST(Optimizer, AdamWChunkedLargeTensorIsThreadCountIndependent) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// The fused step (StepOptions: gradients zeroed as they are read, norm summed in the update's pass
+// or handed in) must give bit-identical weights and state to the plain step, over several steps, for
+// every optimizer variant (chunked AdamW, factored and full Adafactor, momentum, global clipping).
+TEST(Optimizer, FusedStepIsBitIdenticalAndZeroesTheGradients) {
+  std::vector<ParamSpec> tensors(3);
+  tensors[0].name = "shared.weight", tensors[0].shape = {300, 1000}, tensors[0].numel = 300000;
+  tensors[1].name = "small.weight", tensors[1].shape = {40, 30}, tensors[1].numel = 1200, tensors[1].offset = 300000;
+  tensors[2].name = "norm.weight", tensors[2].shape = {300}, tensors[2].numel = 300, tensors[2].offset = 301200;
+  const int64_t n = 301500;
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> w0(n);
+  for (float& x : w0) x = 0.05f * dist(rng);
+  std::vector<std::vector<float>> grads(3, std::vector<float>(n));
+  for (auto& g : grads)
+    for (float& x : g) x = 1e-2f * dist(rng);
+  std::vector<OptimizerConfig> configs(5);
+  configs[0].name = "adamw", configs[0].weight_decay = 0.1;
+  configs[1].name = "adamw", configs[1].clip_norm = 0.5;
+  configs[2].name = "adafactor";  // Mesh TF defaults: shared.weight factored, the rest full
+  configs[3].name = "adafactor", configs[3].factor_threshold = 0, configs[3].beta1 = 0.9, configs[3].clip_norm = 1.0;
+  configs[4].name = "adafactor", configs[4].factored = false, configs[4].weight_decay = 0.01;
+  for (size_t k = 0; k < configs.size(); ++k) {
+    for (const bool hand_norm : {false, true}) {
+      auto plain = make_optimizer(configs[k], tensors);
+      auto fused = make_optimizer(configs[k], tensors);
+      std::vector<float> wp = w0, wf = w0, buffer(n, 0.0f);
+      for (const auto& g : grads) {
+        plain->step(wp.data(), g.data(), 1e-2);
+        for (int64_t i = 0; i < n; ++i) buffer[size_t(i)] += g[size_t(i)];  // accumulate into the zeroed buffer
+        StepOptions o{.zero_grads = true};
+        if (hand_norm) o.grad_norm = global_norm(buffer.data(), n);
+        fused->step(wf.data(), buffer.data(), 1e-2, o);
+        EXPECT_TRUE(std::all_of(buffer.begin(), buffer.end(), [](float x) { return x == 0.0f; })) << k;
+        EXPECT_NEAR(fused->last_grad_norm(), plain->last_grad_norm(), 1e-12 * plain->last_grad_norm()) << k;
+      }
+      EXPECT_EQ(wf, wp) << "config " << k << " hand_norm " << hand_norm;
+      const std::vector<Tensor> sp = plain->state(), sf = fused->state();
+      ASSERT_EQ(sp.size(), sf.size());
+      for (size_t i = 0; i < sp.size(); ++i) EXPECT_EQ(sf[i].data, sp[i].data) << sp[i].name;
+    }
+  }
+}
+
+// global_norm sums fixed blocks in parallel: the same value at any thread count, equal to a long
+// double serial sum to rounding.
+TEST(Optimizer, GlobalNormIsThreadCountIndependent) {
+  const int64_t n = 300001;  // several blocks and a ragged tail
+  std::mt19937_64 rng(3);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> x(n);
+  for (float& v : x) v = dist(rng);
+  long double serial = 0;
+  for (float v : x) serial += (long double)v * v;
+  const int keep = omp_get_max_threads();
+  std::vector<double> norms;
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    norms.push_back(global_norm(x.data(), n));
+  }
+  omp_set_num_threads(keep);
+  EXPECT_EQ(norms[0], norms[1]);
+  EXPECT_EQ(norms[0], norms[2]);
+  EXPECT_NEAR(norms[0], double(std::sqrt(serial)), 1e-12 * norms[0]);
+}
+
 TEST(Optimizer, LoadStateRejectsMismatch) {
   const Fixture& f = fixture();
   OptimizerConfig adamw;
