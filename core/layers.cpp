@@ -104,8 +104,9 @@ void linear_forward(T* y, const T* x, const T* W, int64_t N, int64_t in, int64_t
 }
 
 template <class T>
-void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out) {
-  if (dx) matmul<T>(Trans::N, Trans::N, N, in, out, T(1), dy, out, W, in, T(1), dx, in);
+void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out,
+                     Write dx_write) {
+  if (dx) matmul<T>(Trans::N, Trans::N, N, in, out, T(1), dy, out, W, in, T(dx_write == Write::add ? 1 : 0), dx, in);
   matmul<T>(Trans::T, Trans::N, out, in, N, T(1), dy, out, x, in, T(1), dW, in);
 }
 
@@ -349,8 +350,13 @@ void relu_forward(T* h, const T* a, int64_t n) {
 }
 
 template <class T>
-void relu_backward(T* da, const T* dh, const T* a, int64_t n) {
-#pragma omp parallel for schedule(static)
+void relu_backward(T* da, const T* dh, const T* a, int64_t n, Write write) {
+  if (write == Write::overwrite) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) da[i] = a[i] > T(0) ? dh[i] : T(0);
+    return;
+  }
+#pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) da[i] += a[i] > T(0) ? dh[i] : T(0);
 }
 
@@ -369,8 +375,9 @@ void gated_gelu_forward(T* h, const T* a, const T* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(a[i]) * b[i];
 }
 
-template <class T>
-void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n) {
+namespace {
+template <class T, Write kWrite>
+void gated_gelu_backward_as(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const T x = a[i];
@@ -378,9 +385,24 @@ void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int6
     const T t = tanh_approx(u);
     const T gelu = T(0.5) * x * (T(1) + t);
     const T dgelu = T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * kSqrt2OverPi<T> * (T(1) + T(3 * 0.044715) * x * x);
-    da[i] += dh[i] * b[i] * dgelu;
-    db[i] += dh[i] * gelu;
+    const T ga = dh[i] * b[i] * dgelu, gb = dh[i] * gelu;
+    if constexpr (kWrite == Write::add) {
+      da[i] += ga;
+      db[i] += gb;
+    } else {
+      da[i] = ga;
+      db[i] = gb;
+    }
   }
+}
+}  // namespace
+
+template <class T>
+void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n, Write write) {
+  if (write == Write::add)
+    gated_gelu_backward_as<T, Write::add>(da, db, dh, a, b, n);
+  else
+    gated_gelu_backward_as<T, Write::overwrite>(da, db, dh, a, b, n);
 }
 
 // ---------------------------------------------------------------- loss
@@ -443,7 +465,7 @@ void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, c
   template void embedding_forward<T>(T*, const int32_t*, const T*, int64_t, int64_t);                               \
   template void embedding_backward<T>(T*, const T*, const int32_t*, int64_t, int64_t);                              \
   template void linear_forward<T>(T*, const T*, const T*, int64_t, int64_t, int64_t);                               \
-  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t);                \
+  template void linear_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, int64_t, int64_t, Write);         \
   template void rmsnorm_forward<T>(T*, T*, const T*, const T*, int64_t, int64_t, double);                           \
   template void rmsnorm_backward<T>(T*, T*, const T*, const T*, const T*, const T*, int64_t, int64_t);              \
   template void relative_bias_forward<T>(T*, const T*, int64_t, int64_t, int64_t, bool, int64_t, int64_t);         \
@@ -455,10 +477,10 @@ void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, c
   template void attention_backward<T>(T*, T*, T*, T*, T*, const T*, const T*, const T*, const T*, const T*,         \
                                       const AttentionDims&, const Dropout&);                                        \
   template void relu_forward<T>(T*, const T*, int64_t);                                                             \
-  template void relu_backward<T>(T*, const T*, const T*, int64_t);                                                  \
+  template void relu_backward<T>(T*, const T*, const T*, int64_t, Write);                                           \
   template T gelu_tanh<T>(T);                                                                                       \
   template void gated_gelu_forward<T>(T*, const T*, const T*, int64_t);                                             \
-  template void gated_gelu_backward<T>(T*, T*, const T*, const T*, const T*, int64_t);                              \
+  template void gated_gelu_backward<T>(T*, T*, const T*, const T*, const T*, int64_t, Write);                       \
   template void cross_entropy_forward_backward<T>(T*, double*, double*, const T*, const int32_t*, int64_t, int64_t, \
                                                   double, double);
 

@@ -42,11 +42,16 @@ template <class T> void embedding_forward(T* out, const int32_t* ids, const T* t
 // dtable[V,dm] += scatter of dout[N,dm]
 template <class T> void embedding_backward(T* dtable, const T* dout, const int32_t* ids, int64_t N, int64_t dm);
 
+// How a backward kernel writes an input gradient: `add` accumulates into it (several paths meet
+// there), `overwrite` stores it (the first writer, so the caller needs no zero-fill pass first).
+enum class Write { add, overwrite };
+
 // ---- linear without bias: y[N,out] = x[N,in] · W[out,in]ᵀ (HF stores [out, in]) ----
 template <class T> void linear_forward(T* y, const T* x, const T* W, int64_t N, int64_t in, int64_t out);
-// dx[N,in] += dy·W (skipped if dx is null); dW[out,in] += dyᵀ·x
+// dx[N,in] += dy·W (= with Write::overwrite; skipped if dx is null); dW[out,in] += dyᵀ·x
 template <class T>
-void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out);
+void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out,
+                     Write dx_write = Write::add);
 
 // ---- RMSNorm (T5LayerNorm): out = x · rsqrt(mean(x²) + eps) · w; no mean, no bias ----
 // x, out [N,d]; rstd [N] saved for backward.
@@ -97,12 +102,13 @@ void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx
 // ---- feed-forward activations (the projections are linear_*) ----
 // h[n] = relu(a[n]) ; da[n] += dh[n]·[a > 0]  (h may alias nothing; a is kept)
 template <class T> void relu_forward(T* h, const T* a, int64_t n);
-template <class T> void relu_backward(T* da, const T* dh, const T* a, int64_t n);
+template <class T> void relu_backward(T* da, const T* dh, const T* a, int64_t n, Write write = Write::add);
 // gelu_tanh(x) = 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))) (HF "gelu_new")
 template <class T> T gelu_tanh(T x);
 // h[n] = gelu_tanh(a[n]) · b[n] (T5DenseGatedActDense); da, db += ...
 template <class T> void gated_gelu_forward(T* h, const T* a, const T* b, int64_t n);
-template <class T> void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n);
+template <class T>
+void gated_gelu_backward(T* da, T* db, const T* dh, const T* a, const T* b, int64_t n, Write write = Write::add);
 
 // ---- softmax cross-entropy with optional z-loss over rows with a label ----
 // logits [N,V]; labels [N] (< 0 = no loss on that row). Adds Σ CE and Σ z_coef·logZ² over labelled

@@ -78,7 +78,7 @@ struct Model::Workspace {
   std::vector<float> dctx;            // [max N, inner] head layout
   std::vector<float> out;             // [max N, dm] sublayer output / its gradient
   std::vector<float> dxn;             // [max N, dm]
-  std::vector<float> dh, da, db;      // [max N, ff]
+  std::vector<float> dh, da, db;      // [max N, ff] (da, db gated only)
   std::vector<float> dx_enc, dx_dec, d_enc_out;  // running residual gradients
   std::vector<float> logits;          // [kHeadChunkRows, V]
   std::vector<bf16> params16;         // bf16 passes: the weights' bf16 mirror, refreshed every pass
@@ -115,7 +115,8 @@ void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld)
   resize(scores, B * nh * std::max({Le * Le, Ld * Ld, Ld * Le}));
   for (auto* v : {&proj, &dq, &dk, &dv, &dctx}) resize(*v, Nmax * inner);
   resize(out, Nmax * dm), resize(dxn, Nmax * dm);
-  for (auto* v : {&dh, &da, &db}) resize(*v, Nmax * s.ff);
+  resize(dh, Nmax * s.ff);
+  if (s.gated()) resize(da, Nmax * s.ff), resize(db, Nmax * s.ff);  // ReLU's backward runs in place in dh
   resize(dx_enc, Ne * dm), resize(dx_dec, Nd * dm), resize(d_enc_out, Ne * dm);
   resize(logits, kHeadChunkRows * s.vocab_size);
 }
@@ -173,6 +174,15 @@ struct Pass {
   int64_t B, Le, Ld;
 };
 
+// The gradient entering a sublayer's output projection: dx itself when dropout is off, else a dropped
+// copy in the workspace (dx is still needed unchanged for the residual path).
+const float* dropped_gradient(Model::Workspace& w, const float* dx, int64_t n, const Dropout& drop) {
+  if (!drop.active()) return dx;
+  std::copy_n(dx, n, w.out.data());
+  dropout_apply(w.out.data(), n, drop);
+  return w.out.data();
+}
+
 // x_out = x_in + dropout(Attention(norm(x_in), kv_src)); kv_src null = self-attention.
 void attention_sublayer_forward(const Pass& p, Model::Workspace& w, const AttentionParams& ap, AttentionCache& c, const float* x_in,
                                 float* x_out, const float* kv_src, const float* bias, const int32_t* seg_q,
@@ -203,17 +213,14 @@ void attention_sublayer_backward(const Pass& p, Model::Workspace& w, const Atten
                                  const float* x_in, float* dx, const float* kv_src, float* d_src, float* dbias,
                                  int64_t Lq, int64_t Lk, int stack, int layer, int sub) {
   const int64_t dm = p.s.dm, inner = p.s.inner(), Nq = p.B * Lq, Nk = p.B * Lk, nh = p.s.nh, kv = p.s.kv;
-  std::copy_n(dx, Nq * dm, w.out.data());
-  dropout_apply(w.out.data(), Nq * dm, dropout_at(p.opt, stack, layer, sub, kAttnOut));
-  std::fill_n(w.proj.data(), Nq * inner, 0.0f);
-  linear_backward(w.proj.data(), p.G + ap.o, w.out.data(), c.ctx.data(), p.P + ap.o, Nq, inner, dm);
+  const float* dout = dropped_gradient(w, dx, Nq * dm, dropout_at(p.opt, stack, layer, sub, kAttnOut));
+  linear_backward(w.proj.data(), p.G + ap.o, dout, c.ctx.data(), p.P + ap.o, Nq, inner, dm, Write::overwrite);
   split_heads(w.dctx.data(), w.proj.data(), p.B, Lq, nh, kv);
   const AttentionDims d{p.B, nh, Lq, Lk, kv};
   attention_backward(w.dq.data(), w.dk.data(), w.dv.data(), dbias, w.scores.data(), w.dctx.data(), c.q.data(),
                      c.k.data(), c.v.data(), c.probs.data(), d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
-  std::fill_n(w.dxn.data(), Nq * dm, 0.0f);
   merge_heads(w.proj.data(), w.dq.data(), p.B, Lq, nh, kv);
-  linear_backward(w.dxn.data(), p.G + ap.q, w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner);
+  linear_backward(w.dxn.data(), p.G + ap.q, w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner, Write::overwrite);
   const float* src = kv_src ? kv_src : c.xn.data();
   float* dsrc = kv_src ? d_src : w.dxn.data();
   merge_heads(w.proj.data(), w.dk.data(), p.B, Lk, nh, kv);
@@ -246,21 +253,17 @@ void feed_forward_sublayer_forward(const Pass& p, Model::Workspace& w, const Fee
 void feed_forward_sublayer_backward(const Pass& p, Model::Workspace& w, const FeedForwardParams& fp, const FeedForwardCache& c,
                                     const float* x_in, float* dx, int64_t N, int stack, int layer, int sub) {
   const int64_t dm = p.s.dm, ff = p.s.ff;
-  std::copy_n(dx, N * dm, w.out.data());
-  dropout_apply(w.out.data(), N * dm, dropout_at(p.opt, stack, layer, sub, kFFOut));
-  std::fill_n(w.dh.data(), N * ff, 0.0f);
-  linear_backward(w.dh.data(), p.G + fp.wo, w.out.data(), c.h.data(), p.P + fp.wo, N, ff, dm);
+  const float* dout = dropped_gradient(w, dx, N * dm, dropout_at(p.opt, stack, layer, sub, kFFOut));
+  linear_backward(w.dh.data(), p.G + fp.wo, dout, c.h.data(), p.P + fp.wo, N, ff, dm, Write::overwrite);
   dropout_apply(w.dh.data(), N * ff, dropout_at(p.opt, stack, layer, sub, kFFHidden));
-  std::fill_n(w.dxn.data(), N * dm, 0.0f);
-  std::fill_n(w.da.data(), N * ff, 0.0f);
   if (p.s.gated()) {
-    std::fill_n(w.db.data(), N * ff, 0.0f);
-    gated_gelu_backward(w.da.data(), w.db.data(), w.dh.data(), c.a.data(), c.b.data(), N * ff);
-    linear_backward(w.dxn.data(), p.G + fp.wi_0, w.da.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff);
+    gated_gelu_backward(w.da.data(), w.db.data(), w.dh.data(), c.a.data(), c.b.data(), N * ff, Write::overwrite);
+    linear_backward(w.dxn.data(), p.G + fp.wi_0, w.da.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff,
+                    Write::overwrite);
     linear_backward(w.dxn.data(), p.G + fp.wi_1, w.db.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
   } else {
-    relu_backward(w.da.data(), w.dh.data(), c.a.data(), N * ff);
-    linear_backward(w.dxn.data(), p.G + fp.wi, w.da.data(), c.xn.data(), p.P + fp.wi, N, dm, ff);
+    relu_backward(w.dh.data(), w.dh.data(), c.a.data(), N * ff, Write::overwrite);  // in place
+    linear_backward(w.dxn.data(), p.G + fp.wi, w.dh.data(), c.xn.data(), p.P + fp.wi, N, dm, ff, Write::overwrite);
   }
   rmsnorm_backward(dx, p.G + fp.norm, w.dxn.data(), x_in, p.P + fp.norm, c.rstd.data(), N, dm);
 }

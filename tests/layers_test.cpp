@@ -446,5 +446,36 @@ TEST(FastFloat, AttentionEqualsDoubleReference) {
   }
 }
 
+// Write::overwrite stores the gradient instead of adding: equal bit for bit to adding into zeros, and
+// whatever the buffer held before (NaN here) is gone. float, the model's type, through the GEMM backend;
+// the ReLU case also runs in place (da aliasing dh), as the model's feed-forward backward does.
+TEST(LayersWrite, OverwriteEqualsAddIntoZeros) {
+  const int64_t N = 37, in = 24, out = 40, n = N * out;
+  auto fvec = [](int64_t size, uint64_t seed) {
+    const Vec d = random_vec(size, seed);
+    return std::vector<float>(d.begin(), d.end());
+  };
+  const std::vector<float> x = fvec(N * in, 21), W = fvec(out * in, 22), dy = fvec(n, 23), a = fvec(n, 24),
+                           b = fvec(n, 25);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+
+  std::vector<float> dx_add(N * in, 0.0f), dx_over(N * in, nan), dW1(out * in, 0.0f), dW2(out * in, 0.0f);
+  linear_backward(dx_add.data(), dW1.data(), dy.data(), x.data(), W.data(), N, in, out);
+  linear_backward(dx_over.data(), dW2.data(), dy.data(), x.data(), W.data(), N, in, out, Write::overwrite);
+  EXPECT_EQ(dx_add, dx_over);
+  EXPECT_EQ(dW1, dW2);  // the weight gradient still accumulates
+
+  std::vector<float> da_add(n, 0.0f), in_place = dy;
+  relu_backward(da_add.data(), dy.data(), a.data(), n);
+  relu_backward(in_place.data(), in_place.data(), a.data(), n, Write::overwrite);
+  EXPECT_EQ(da_add, in_place);
+
+  std::vector<float> ga(n, 0.0f), gb(n, 0.0f), oa(n, nan), ob(n, nan);
+  gated_gelu_backward(ga.data(), gb.data(), dy.data(), a.data(), b.data(), n);
+  gated_gelu_backward(oa.data(), ob.data(), dy.data(), a.data(), b.data(), n, Write::overwrite);
+  EXPECT_EQ(ga, oa);
+  EXPECT_EQ(gb, ob);
+}
+
 }  // namespace
 }  // namespace t5
