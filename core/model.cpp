@@ -23,6 +23,10 @@ namespace t5 {
 namespace {
 
 constexpr int64_t kHeadChunkRows = 256;  // rows of logits computed at a time in the output head
+// The head's input gradient dX = dlogits·W has a long inner dimension (the vocabulary) and a small
+// output, which one threaded product splits poorly: it is computed as this many vocabulary slices, one
+// single-thread product each, summed in slice order (the same result at any thread count).
+constexpr int64_t kHeadSlices = 4;
 
 // Offsets into the parameter (and gradient) buffer of one sublayer's tensors.
 struct AttentionParams {
@@ -81,6 +85,7 @@ struct Model::Workspace {
   std::vector<float> dh, da, db;      // [max N, ff] (da, db gated only)
   std::vector<float> dx_enc, dx_dec, d_enc_out;  // running residual gradients
   std::vector<float> logits;          // [kHeadChunkRows, V]
+  std::vector<float> head_dx;         // [kHeadSlices, kHeadChunkRows, dm] partial head input gradients
   std::vector<bf16> params16;         // bf16 passes: the weights' bf16 mirror, refreshed every pass
 
   void ensure(const Shape& s, int64_t b, int64_t le, int64_t ld);
@@ -119,6 +124,7 @@ void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld)
   if (s.gated()) resize(da, Nmax * s.ff), resize(db, Nmax * s.ff);  // ReLU's backward runs in place in dh
   resize(dx_enc, Ne * dm), resize(dx_dec, Nd * dm), resize(d_enc_out, Ne * dm);
   resize(logits, kHeadChunkRows * s.vocab_size);
+  resize(head_dx, kHeadSlices * kHeadChunkRows * dm);
 }
 
 Model::Model(const Shape& shape)
@@ -310,6 +316,28 @@ void check_batch(const Batch& b, const Shape& s) {
 
 }  // namespace
 
+// dx[rows, dm] = dlg[rows, V] · W[V, dm] by kHeadSlices vocabulary slices (see kHeadSlices).
+static void head_input_gradient(Model::Workspace& w, float* dx, const float* dlg, const float* W, int64_t rows,
+                                int64_t dm, int64_t V) {
+  const int64_t per = (V + kHeadSlices - 1) / kHeadSlices;
+#pragma omp parallel for schedule(static)
+  for (int64_t sl = 0; sl < kHeadSlices; ++sl) {
+    const int64_t v0 = sl * per, n = std::min(per, V - v0);
+    float* part = w.head_dx.data() + sl * rows * dm;
+    if (n <= 0)  // a vocabulary smaller than the slice count (test shapes)
+      std::fill_n(part, rows * dm, 0.0f);
+    else
+      matmul<float>(Trans::N, Trans::N, rows, dm, n, 1.0f, dlg + v0, V, W + v0 * dm, dm, 0.0f, part, dm);
+  }
+  const float* part = w.head_dx.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < rows * dm; ++i) {
+    float sum = part[i];
+    for (int64_t sl = 1; sl < kHeadSlices; ++sl) sum += part[sl * rows * dm + i];
+    dx[i] = sum;
+  }
+}
+
 // The whole pass. `backward` adds gradients; `logits_out` (if non-null) receives all [Nd, V] logits.
 static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
                       const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out);
@@ -422,9 +450,10 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
     float* dlg = grad_head ? w.logits.data() : nullptr;  // may alias lg (written after reading)
     cross_entropy_forward_backward(dlg, &sum_ce, &sum_z, lg, w.labels.data() + r0, rows, V, opt.z_loss, scale);
     clock.lap(C::output_head, kFwd);  // the loss's gradient is fused into its forward
-    if (grad_head)
-      linear_backward(w.dx_dec.data() + r0 * dm, grads + W_out, dlg, w.dec_out.data() + r0 * dm, params + W_out,
-                      rows, dm, V);
+    if (grad_head) {
+      linear_backward<float>(nullptr, grads + W_out, dlg, w.dec_out.data() + r0 * dm, params + W_out, rows, dm, V);
+      head_input_gradient(w, w.dx_dec.data() + r0 * dm, dlg, params + W_out, rows, dm, V);
+    }
     clock.lap(C::output_head, kBwd);
   }
   r.sum_cross_entropy = sum_ce;
