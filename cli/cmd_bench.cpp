@@ -72,9 +72,9 @@ int run_bench(const std::vector<std::string>& args) {
       ("threads", po::value<int>(&config.threads)->default_value(0), "threads (0 = OMP_NUM_THREADS or all cores)")
       ("gemm-backend", po::value<std::string>(&backend)->default_value(to_string(gemm_backend())), "onednn | openblas | naive")
       ("warmup", po::value<int>(&config.warmup_steps)->default_value(2), "untimed steps first")
-      ("steps", po::value<int>(&config.timed_steps)->default_value(5), "timed steps (the median is reported)")
-      ("seed", po::value<uint64_t>(&config.seed)->default_value(0), "seed of the weights and the batch")
-      ("json", po::bool_switch(), "print one JSON object");
+      ("steps", po::value<int>(&config.timed_steps)->default_value(5), "timed steps (the median is reported)");
+  add_seed_option(opts, "seed", config.seed, 0, "seed of the weights and the batch");
+  opts.add_options()("json", po::bool_switch(), "print one JSON object");
   po::variables_map vm;
   if (!parse_options("bench", args, opts, vm)) return 0;
   check_lengths(config.lengths);

@@ -54,5 +54,13 @@ TEST(CliBench, TextPrintsTheBreakdownTable) {
     EXPECT_THAT(r.out, HasSubstr("\n" + std::string(name) + " ")) << name;
 }
 
+TEST(CliBench, SeedIsAWholeNonNegativeNumber) {
+  // Boost alone would read "-1" as 2^64 - 1 and bench with it.
+  const testing::CommandResult r = t5scale(kTinyBench + " --seed -1");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("t5scale bench: error: --seed: '-1' is not a seed in [0, 2^64)"));
+  EXPECT_EQ(r.out, "");
+}
+
 }  // namespace
 }  // namespace t5
