@@ -95,6 +95,8 @@ int run_prepare(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("data prepare", args, opts, vm)) return 0;
   const bool json = vm["json"].as<bool>();
+  // Before any fetching or building: a bad --out would otherwise fail only after all the work.
+  check_output_path("--out", config.out_dir, OutputKind::directory);
   if (vm["offline"].as<bool>()) return run_offline(vm["out"].defaulted() ? std::string() : config.out_dir, json);
   if (sources_jsonl.empty()) sources_jsonl = fetch_sources(workdir, sources);
   const std::vector<SourceText> texts = read_source_texts(sources_jsonl);

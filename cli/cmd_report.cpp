@@ -21,6 +21,7 @@ int run_report(const std::vector<std::string>& args) {
       ("no-plots", po::bool_switch(), "write report.md and the JSON files only");
   po::variables_map vm;
   if (!parse_options("report", args, opts, vm, {{"results", 1}})) return 0;
+  if (!opt.out_dir.empty()) check_output_path("--out", opt.out_dir, OutputKind::directory);
   if (!vm["no-plots"].as<bool>()) opt.plot_script = plot_script_path();
   if (const char* python = std::getenv("T5SCALE_PYTHON")) opt.python = python;
   const ReportOutput out = write_report(opt);

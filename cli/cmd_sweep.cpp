@@ -162,6 +162,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
 
   SweepOptions options;
   options.out_dir = out.empty() ? "results/" + spec.name : out;
+  check_output_path("--out", options.out_dir, OutputKind::directory);
   options.keep_checkpoints = vm["keep-checkpoints"].as<bool>();
   options.progress = !vm["quiet"].as<bool>();
   options.workers = jobs;

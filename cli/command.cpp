@@ -85,7 +85,8 @@ void check_output_path(const std::string& option, const std::string& path, Outpu
                   parent.string());
     return;
   }
-  T5_CHECK(!fs::exists(status) || fs::is_directory(status), "{} {}: exists and is not a directory", option, path);
+  T5_CHECK_HINT(!fs::exists(status) || fs::is_directory(status), "choose another directory",
+                "{} {}: exists and is not a directory", option, path);
   // The directory and any missing parents will be created: the nearest existing ancestor must be a
   // directory (a file in the way would fail only when the first output is written).
   for (fs::path p = fs::path(path).parent_path(); !p.empty(); p = p.parent_path()) {
@@ -94,7 +95,8 @@ void check_output_path(const std::string& option, const std::string& path, Outpu
       if (p == p.parent_path()) break;
       continue;
     }
-    T5_CHECK(fs::is_directory(s), "{} {}: '{}' is not a directory", option, path, p.string());
+    T5_CHECK_HINT(fs::is_directory(s), "choose a path whose parents are directories", "{} {}: '{}' is not a directory",
+                  option, path, p.string());
     break;
   }
 }

@@ -271,5 +271,16 @@ TEST(CliDataPrepare, BadSourcesAndOffline) {
   EXPECT_EQ(j["report"]["pieces"], 32000);
 }
 
+TEST(CliDataPrepare, OutUnderARegularFileIsCheckedBeforeAnyWork) {
+  TempDir dir("prepare-outfile");
+  const std::string afile = dir.write("afile", "x");
+  const std::string bad = (fs::path(afile) / "x").string();
+  // The sources file is never read: a path check that came late would report it missing instead.
+  expect_one_line_error(t5scale("data prepare --out " + bad + " --sources-jsonl " + (dir.path / "missing.jsonl").string()),
+                        "data", "--out " + bad + ": '" + afile + "' is not a directory (hint: ");
+  expect_one_line_error(t5scale("data prepare --offline --out " + bad), "data", "is not a directory");
+  expect_one_line_error(t5scale("report " + dir.path.string() + " --out " + bad), "report", "is not a directory");
+}
+
 }  // namespace
 }  // namespace t5
