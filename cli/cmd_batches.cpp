@@ -68,7 +68,6 @@ int run_batches(const std::vector<std::string>& args) {
       ("mode", po::value<std::string>(&mode)->default_value("t5"), "t5 (original, packed) or hf (nanoT5)")
       ("batch", po::value<int64_t>(&batch)->default_value(2), "rows per batch")
       ("count", po::value<int64_t>(&count)->default_value(1), "batches (--bench: default 200)")
-      ("seed", po::value<uint64_t>(&seed)->default_value(0), "data seed")
       ("on-bad-data", po::value<std::string>(&on_bad_data)->default_value("skip"), "skip (count, report) or stop")
       ("json", po::bool_switch(), "one JSON object per batch (JSON lines)")
       ("decode", po::bool_switch(), "show each segment's text")
@@ -78,6 +77,7 @@ int run_batches(const std::vector<std::string>& args) {
       ("train-steps", po::value<int>(&step.timed_steps)->default_value(3), "--bench: timed training steps (median)")
       ("train-warmup", po::value<int>(&step.warmup_steps)->default_value(1), "--bench: untimed training steps first")
       ("optimizer", po::value<std::string>(&step.optimizer)->default_value("adafactor"), "--bench: adafactor | adamw");
+  add_seed_option(opts, "seed", seed, 0, "data seed");
   po::variables_map vm;
   if (!parse_options("batches", args, opts, vm)) return 0;
   T5_CHECK_HINT(mode == "t5" || mode == "hf", "use --mode t5 or --mode hf", "unknown --mode '{}'", mode);

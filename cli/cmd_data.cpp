@@ -77,7 +77,6 @@ int run_prepare(const std::vector<std::string>& args) {
   std::string sources, workdir, sources_jsonl;
   opts.add_options()
       ("out", po::value<std::string>(&config.out_dir)->default_value("data/corpus"), "output directory (C4 layout)")
-      ("seed", po::value<uint64_t>(&config.seed)->default_value(0), "seed of document lengths, split and shuffle")
       ("sources", po::value<std::string>(&sources)->default_value("sotu,moby-dick,brown"),
        "comma-separated: sotu, moby-dick, brown")
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.05),
@@ -92,6 +91,7 @@ int run_prepare(const std::vector<std::string>& args) {
       ("sources-jsonl", po::value<std::string>(&sources_jsonl), "use these source texts instead of fetching")
       ("offline", po::bool_switch(), "verify the shipped corpus/demo (no network) and copy it to --out if given")
       ("json", po::bool_switch(), "print the report as JSON");
+  add_seed_option(opts, "seed", config.seed, 0, "seed of document lengths, split and shuffle");
   po::variables_map vm;
   if (!parse_options("data prepare", args, opts, vm)) return 0;
   const bool json = vm["json"].as<bool>();

@@ -282,5 +282,11 @@ TEST(CliDataPrepare, OutUnderARegularFileIsCheckedBeforeAnyWork) {
   expect_one_line_error(t5scale("report " + dir.path.string() + " --out " + bad), "report", "is not a directory");
 }
 
+TEST(CliBatches, NegativeOrFractionalSeedIsOneLineError) {
+  expect_one_line_error(t5scale("batches --seed -1"), "batches", "--seed: '-1' is not a seed in [0, 2^64)");
+  expect_one_line_error(t5scale("batches --seed 2.5"), "batches", "--seed: '2.5' is not a seed");
+  expect_one_line_error(t5scale("data prepare --offline --seed -1"), "data", "--seed: '-1' is not a seed");
+}
+
 }  // namespace
 }  // namespace t5
