@@ -1,6 +1,7 @@
 // t5scale variants [--size S] [--knob K] [--json] : the released t5-efficient checkpoints
 // (core/catalogue.h) with the same fields as `info`, plus the size, the sweep and any known quirk.
 #include <iostream>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -24,7 +25,10 @@ int run_variants(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("variants", args, opts, vm)) return 0;
   check_lengths(len);
-  const std::vector<CatalogueEntry> entries = filter_catalogue(size, knob);
+  const auto given = [&vm](const char* name, const std::string& value) {
+    return vm.count(name) ? std::optional<std::string>(value) : std::nullopt;
+  };
+  const std::vector<CatalogueEntry> entries = filter_catalogue(given("size", size), given("knob", knob));
   if (vm["json"].as<bool>()) {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : entries) {

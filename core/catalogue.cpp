@@ -130,22 +130,23 @@ const std::vector<std::string>& sweep_names() {
   return names;
 }
 
-std::vector<CatalogueEntry> filter_catalogue(const std::string& size, const std::string& knob) {
-  if (!size.empty()) {
+std::vector<CatalogueEntry> filter_catalogue(const std::optional<std::string>& size,
+                                             const std::optional<std::string>& knob) {
+  if (size) {
     const std::vector<std::string> sizes = efficient_size_names();
-    T5_CHECK_HINT(std::find(sizes.begin(), sizes.end(), size) != sizes.end(), "sizes are " + join_list(sizes),
-                  "--size: unknown size '{}'", size);
+    T5_CHECK_HINT(std::find(sizes.begin(), sizes.end(), *size) != sizes.end(), "sizes are " + join_list(sizes),
+                  "--size: unknown size '{}'", *size);
   }
-  if (!knob.empty()) {
+  if (knob) {
     std::vector<std::string> valid = shape_knobs();
     for (const auto& s : sweep_names())
       if (std::find(valid.begin(), valid.end(), s) == valid.end()) valid.push_back(s);
-    T5_CHECK_HINT(std::find(valid.begin(), valid.end(), knob) != valid.end(), "knobs are " + join_list(valid),
-                  "--knob: unknown knob '{}'", knob);
+    T5_CHECK_HINT(std::find(valid.begin(), valid.end(), *knob) != valid.end(), "knobs are " + join_list(valid),
+                  "--knob: unknown knob '{}'", *knob);
   }
   std::vector<CatalogueEntry> out;
   for (const auto& e : catalogue())
-    if ((size.empty() || e.size == size) && (knob.empty() || sweep_varies(e.sweep, knob))) out.push_back(e);
+    if ((!size || e.size == *size) && (!knob || sweep_varies(e.sweep, *knob))) out.push_back(e);
   return out;
 }
 

@@ -3,6 +3,7 @@
 // list comes from and which entries are uncertain is written in core/catalogue.cpp.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,10 +25,12 @@ const std::vector<CatalogueEntry>& catalogue();
 // The sweep labels in the order the paper's tables group them.
 const std::vector<std::string>& sweep_names();
 
-// Entries of `size` (empty: any) whose sweep varies `knob` (empty: any). `knob` is one of the grammar's
+// Entries of `size` (nullopt: any) whose sweep varies `knob` (nullopt: any); an empty string is a choice
+// like any other and is rejected (`--size ''` must not silently list everything). `knob` is one of the grammar's
 // knobs (el, dl, nl, dm, ff, kv, nh: "el" also matches the el-dl sweep) or a sweep label
 // ("standard", "el-dl", "nh-nl"). Throws t5::Error listing the valid choices for an unknown size or knob.
-std::vector<CatalogueEntry> filter_catalogue(const std::string& size, const std::string& knob);
+std::vector<CatalogueEntry> filter_catalogue(const std::optional<std::string>& size,
+                                             const std::optional<std::string>& knob);
 
 // The entry with this name (with or without the "t5-efficient-" prefix or the "google/" owner), or null.
 const CatalogueEntry* find_in_catalogue(const std::string& name);

@@ -103,35 +103,38 @@ TEST(Catalogue, TinyEl12Quirk) {
 }
 
 TEST(Catalogue, Filters) {
-  EXPECT_EQ(filter_catalogue("", "").size(), catalogue().size());
-  EXPECT_EQ(filter_catalogue("tiny", "").size(), 24u);
-  EXPECT_EQ(filter_catalogue("mini", "").size(), 5u);
-  EXPECT_EQ(filter_catalogue("xxl", "").size(), 2u);
+  EXPECT_EQ(filter_catalogue(std::nullopt, std::nullopt).size(), catalogue().size());
+  EXPECT_EQ(filter_catalogue("tiny", std::nullopt).size(), 24u);
+  EXPECT_EQ(filter_catalogue("mini", std::nullopt).size(), 5u);
+  EXPECT_EQ(filter_catalogue("xxl", std::nullopt).size(), 2u);
   // --knob el: the el sweeps and the el-dl sweep.
   const auto small_el = filter_catalogue("small", "el");
   EXPECT_EQ(small_el.size(), 8u + 7u);
   for (const auto& e : small_el) EXPECT_TRUE(e.sweep == "el" || e.sweep == "el-dl") << e.name;
   EXPECT_EQ(filter_catalogue("small", "el-dl").size(), 7u);
-  EXPECT_EQ(filter_catalogue("", "standard").size(), 7u);
+  EXPECT_EQ(filter_catalogue(std::nullopt, "standard").size(), 7u);
   EXPECT_EQ(filter_catalogue("large", "nh").size(), 6u + 2u);  // nh sweep + nh-nl
   EXPECT_EQ(filter_catalogue("xl", "ff").size(), 0u);
 }
 
 TEST(Catalogue, FilterErrors) {
   try {
-    filter_catalogue("huge", "");
+    filter_catalogue("huge", std::nullopt);
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("--size: unknown size 'huge'"));
     EXPECT_THAT(e.what(), HasSubstr("tiny, mini, small, base, large, xl, xxl"));
   }
   try {
-    filter_catalogue("", "zz");
+    filter_catalogue(std::nullopt, "zz");
     ADD_FAILURE();
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("--knob: unknown knob 'zz'"));
     EXPECT_THAT(e.what(), HasSubstr("el, dl, nl, dm, ff, kv, nh"));
   }
+  // An empty choice is an unknown one, not "any".
+  EXPECT_THROW(filter_catalogue("", std::nullopt), Error);
+  EXPECT_THROW(filter_catalogue(std::nullopt, ""), Error);
 }
 
 // The cards' "#params" = pytorch_model.bin bytes / 4e6 (SPEC.md §2): 4 bytes per parameter plus the

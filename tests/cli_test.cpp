@@ -102,6 +102,10 @@ TEST(Cli, VariantsTextAndErrors) {
   EXPECT_THAT(r.out, HasSubstr("4 of 160 catalogued checkpoints"));
   expect_one_line_error(t5scale("variants --size huge"), "variants", "unknown size 'huge'");
   expect_one_line_error(t5scale("variants --knob zz"), "variants", "unknown knob 'zz'");
+  // An empty value names itself and the valid sizes instead of listing every variant.
+  expect_one_line_error(t5scale("variants --size ''"), "variants",
+                        "--size: unknown size '' (hint: sizes are tiny, mini, small, base, large, xl, xxl)");
+  expect_one_line_error(t5scale("variants --knob ''"), "variants", "unknown knob ''");
 }
 
 TEST(Cli, PaperJsonAndText) {
