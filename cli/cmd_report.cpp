@@ -18,9 +18,14 @@ int run_report(const std::vector<std::string>& args) {
   opts.add_options()
       ("results", po::value<std::string>(&opt.results_dir)->required(), "a sweep's results directory")
       ("out", po::value<std::string>(&opt.out_dir), "where to write (default: the results directory)")
-      ("no-plots", po::bool_switch(), "write report.md and the JSON files only");
+      ("no-plots", po::bool_switch(), "write report.md and the JSON files only")
+      ("summary", po::bool_switch(), "print each run's held-out loss against the unigram baseline; write nothing");
   po::variables_map vm;
   if (!parse_options("report", args, opts, vm, {{"results", 1}})) return 0;
+  if (vm["summary"].as<bool>()) {
+    std::cout << summary_table(opt.results_dir);
+    return 0;
+  }
   if (!opt.out_dir.empty()) check_output_path("--out", opt.out_dir, OutputKind::directory);
   if (!vm["no-plots"].as<bool>()) opt.plot_script = plot_script_path();
   if (const char* python = std::getenv("T5SCALE_PYTHON")) opt.python = python;

@@ -330,12 +330,45 @@ Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes) {
   return f;
 }
 
+namespace {
+// The records of <results_dir>/runs.jsonl; an error when there is none.
+RecordFile read_sweep_records(const std::string& results_dir) {
+  const std::string runs = results_dir + "/runs.jsonl";
+  T5_CHECK_HINT(std::filesystem::exists(runs), "run 't5scale sweep SPEC --out DIR' first", "{}: no run records", runs);
+  RecordFile file = read_records(runs);
+  T5_CHECK(!file.records.empty(), "{}: holds no complete record", runs);
+  return file;
+}
+}  // namespace
+
+std::string summary_table(const std::string& results_dir) {
+  const RecordFile file = read_sweep_records(results_dir);
+  std::vector<json> records = file.records;
+  std::stable_sort(records.begin(), records.end(), [](const json& a, const json& b) {
+    return a.value("params", int64_t{0}) < b.value("params", int64_t{0});
+  });
+  const Baseline baseline = read_baseline(results_dir, records);
+  const bool has_baseline = !std::isnan(baseline.nats);
+  std::string out = has_baseline ? fmt::format("held-out loss (nats per target token; unigram baseline of the corpus {:.3f}):\n",
+                                               baseline.nats)
+                                 : "held-out loss (nats per target token; no unigram baseline recorded):\n";
+  for (const json& r : records) {
+    const json quality = r.value("quality", json::object());
+    const bool has_loss = quality.is_object() && quality.contains("eval_loss") && quality["eval_loss"].is_number();
+    std::string loss = "—";
+    if (has_loss) {
+      const double l = quality["eval_loss"].get<double>();
+      loss = has_baseline ? fmt::format("{:.3f} ({:+.3f} vs baseline)", l, l - baseline.nats) : fmt::format("{:.3f}", l);
+    }
+    out += fmt::format("  {:<32} {:<8} {:>10} params  {}\n", r.value("id", std::string("?")),
+                       r.value("status", std::string("?")), with_commas(r.value("params", int64_t{0})), loss);
+  }
+  return out;
+}
+
 ReportOutput write_report(const ReportOptions& opt) {
   namespace fs = std::filesystem;
-  const std::string runs = opt.results_dir + "/runs.jsonl";
-  T5_CHECK_HINT(fs::exists(runs), "run 't5scale sweep SPEC --out DIR' first", "{}: no run records", runs);
-  const RecordFile file = read_records(runs);
-  T5_CHECK(!file.records.empty(), "{}: holds no complete record", runs);
+  const RecordFile file = read_sweep_records(opt.results_dir);
   const std::string out_dir = opt.out_dir.empty() ? opt.results_dir : opt.out_dir;
   fs::create_directories(out_dir);
   ReportOutput out;

@@ -55,4 +55,9 @@ struct ReportOutput {
 // given) the plots. Throws t5::Error when there is no runs.jsonl.
 ReportOutput write_report(const ReportOptions& options);
 
+// The held-out loss of every record, smallest model first, against the corpus's unigram baseline:
+// "  ID STATUS PARAMS params  LOSS (±DELTA vs baseline)", "—" where a run has no eval loss. Writes
+// nothing. Throws t5::Error when there is no runs.jsonl.
+std::string summary_table(const std::string& results_dir);
+
 }  // namespace t5

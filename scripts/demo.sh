@@ -19,17 +19,7 @@ echo
 "$BIN" sweep sweeps/demo-depth-tiny.json --out "$OUT" --jobs 2 >/dev/null
 "$BIN" report "$OUT" >/dev/null
 echo
-python3 - "$OUT" <<'PY'
-import json, sys
-out = sys.argv[1]
-baseline = json.load(open(f"{out}/baseline.json"))["unigram_cross_entropy"]
-print(f"held-out loss (nats per target token; unigram baseline of the corpus {baseline:.3f}):")
-records = [json.loads(line) for line in open(f"{out}/runs.jsonl") if line.strip()]
-for r in sorted(records, key=lambda r: r["params"]):
-    loss = r["quality"]["eval_loss"]
-    text = "—" if loss is None else f"{loss:.3f} ({loss - baseline:+.3f} vs baseline)"
-    print(f"  {r['id']:<32} {r['status']:<8} {r['params']:>10,} params  {text}")
-PY
+"$BIN" report "$OUT" --summary
 echo
 echo "report: $OUT/report.md"
 echo "plots:  $(ls "$OUT"/*.png 2>/dev/null | tr '\n' ' ')"

@@ -18,6 +18,7 @@
 #include "results/records.h"
 #include "core/error.h"
 #include "results/report.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -135,6 +136,34 @@ TEST(Report, BaselineFromTheRecordsOrNone) {
   EXPECT_THAT(md, HasSubstr("distribution on the validation split: the loss of the best predictor that ignores the "
                             "input) is 6.2500 nats"));
   EXPECT_THAT(md, HasSubstr("eval loss of 5.0000 nats, 1.2500 nats below the baseline"));
+  fs::remove_all(dir);
+}
+
+// `report --summary`: every record's held-out loss against baseline.json, smallest model first, "—"
+// for a run without an eval loss; deltas worked by hand (5.0 - 5.5, 4.75 - 5.5). Prints, writes nothing.
+TEST(Report, SummaryTableByHand) {
+  const std::string dir = out_dir("summary");
+  fs::create_directories(dir);
+  {
+    std::ofstream out(dir + "/runs.jsonl");
+    out << R"({"id": "mid", "status": "ok", "params": 2000000, "quality": {"eval_loss": 4.75}})" << "\n"
+        << R"({"id": "small", "status": "ok", "params": 1000000, "quality": {"eval_loss": 5.0}})" << "\n"
+        << R"({"id": "big", "status": "failed", "params": 3000000, "quality": {"eval_loss": null}})" << "\n";
+    std::ofstream(dir + "/baseline.json") << R"({"unigram_cross_entropy": 5.5})";
+  }
+  auto row = [](const std::string& id, const std::string& status, const std::string& params, const std::string& loss) {
+    return "  " + id + std::string(33 - id.size(), ' ') + status + std::string(9 - status.size(), ' ') + params +
+           " params  " + loss + "\n";
+  };
+  const std::string want = "held-out loss (nats per target token; unigram baseline of the corpus 5.500):\n" +
+                           row("small", "ok", " 1,000,000", "5.000 (-0.500 vs baseline)") +
+                           row("mid", "ok", " 2,000,000", "4.750 (-0.750 vs baseline)") +
+                           row("big", "failed", " 3,000,000", "—");
+  EXPECT_EQ(summary_table(dir), want);
+  const testing::CommandResult r = testing::t5scale("report " + dir + " --summary");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want);
+  EXPECT_FALSE(fs::exists(dir + "/report.md"));  // nothing written
   fs::remove_all(dir);
 }
 
