@@ -177,7 +177,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
                                  spec.name, b.value("split", ""), b.value("unigram_cross_entropy", 0.0));
     }
     options.gemm_ceiling = sweep_gemm_ceiling(options.out_dir, expansion.variants.back().shape,
-                                              step_lengths(spec.settings));
+                                              step_lengths(spec.settings), parse_gemm_precision(spec.settings.precision));
   });
   const std::vector<pid_t> workers =
       worker == 0 ? spawn_workers(jobs - 1, spec_path, options.out_dir, threads, options.keep_checkpoints,

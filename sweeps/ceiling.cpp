@@ -11,13 +11,17 @@
 
 namespace t5 {
 
-double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Lengths& lengths) {
+double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Lengths& lengths,
+                          GemmPrecision precision) {
   const std::string path = dir + "/ceiling.json";
   if (std::filesystem::exists(path)) {
     const nlohmann::json j = nlohmann::json::parse(std::ifstream(path), nullptr, false);
-    if (!j.is_discarded() && j.value("flops_per_second", 0.0) > 0) return j["flops_per_second"].get<double>();
+    // Files written before the precision was recorded were fp32.
+    if (!j.is_discarded() && j.value("flops_per_second", 0.0) > 0 &&
+        j.value("precision", std::string("fp32")) == to_string(precision))
+      return j["flops_per_second"].get<double>();
   }
-  const GemmCeiling c = measure_gemm_ceiling(shape, lengths, GemmPrecision::fp32);
+  const GemmCeiling c = measure_gemm_ceiling(shape, lengths, precision);
   std::filesystem::create_directories(dir);
   nlohmann::json j = to_json(c);
   j["shape"] = shape.name;

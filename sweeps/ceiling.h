@@ -6,11 +6,14 @@
 #include <string>
 
 #include "core/counts.h"
+#include "core/gemm.h"
 #include "core/shape.h"
 
 namespace t5 {
 
-// FLOP/s of <dir>/ceiling.json if present, else measured at (shape, lengths) in fp32 and written there.
-double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Lengths& lengths);
+// FLOP/s of <dir>/ceiling.json if present and measured in `precision` (the sweep's: a bf16 sweep's MFU
+// is against the bf16 ceiling), else measured at (shape, lengths) in that precision and written there.
+double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Lengths& lengths,
+                          GemmPrecision precision = GemmPrecision::fp32);
 
 }  // namespace t5
