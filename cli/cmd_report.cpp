@@ -12,6 +12,12 @@
 namespace t5::cli {
 namespace {
 
+void warn_torn_lines(int64_t torn_lines, const std::string& results_dir) {
+  if (torn_lines > 0)
+    std::cerr << fmt::format("t5scale report: warning: {} torn line(s) in {}/runs.jsonl skipped\n", torn_lines,
+                             results_dir);
+}
+
 int run_report(const std::vector<std::string>& args) {
   po::options_description opts("t5scale report RESULTS_DIR [--out DIR]");
   ReportOptions opt;
@@ -23,16 +29,18 @@ int run_report(const std::vector<std::string>& args) {
   po::variables_map vm;
   if (!parse_options("report", args, opts, vm, {{"results", 1}})) return 0;
   if (vm["summary"].as<bool>()) {
-    std::cout << summary_table(opt.results_dir);
+    T5_CHECK_HINT(opt.out_dir.empty(), "drop --out", "--summary prints to stdout and writes nothing, so --out {} has no use",
+                  opt.out_dir);
+    const SummaryTable table = summary_table(opt.results_dir);
+    warn_torn_lines(table.torn_lines, opt.results_dir);
+    std::cout << table.text;
     return 0;
   }
   if (!opt.out_dir.empty()) check_output_path("--out", opt.out_dir, OutputKind::directory);
   if (!vm["no-plots"].as<bool>()) opt.plot_script = plot_script_path();
   if (const char* python = std::getenv("T5SCALE_PYTHON")) opt.python = python;
   const ReportOutput out = write_report(opt);
-  if (out.torn_lines > 0)
-    std::cerr << fmt::format("t5scale report: warning: {} torn line(s) in {}/runs.jsonl skipped\n", out.torn_lines,
-                             opt.results_dir);
+  warn_torn_lines(out.torn_lines, opt.results_dir);
   if (!out.plot_error.empty())
     std::cerr << fmt::format("t5scale report: warning: no plots: {} (hint: scripts/bootstrap.sh installs "
                              "python3-matplotlib)\n", out.plot_error);

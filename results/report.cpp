@@ -341,7 +341,7 @@ RecordFile read_sweep_records(const std::string& results_dir) {
 }
 }  // namespace
 
-std::string summary_table(const std::string& results_dir) {
+SummaryTable summary_table(const std::string& results_dir) {
   const RecordFile file = read_sweep_records(results_dir);
   std::vector<json> records = file.records;
   std::stable_sort(records.begin(), records.end(), [](const json& a, const json& b) {
@@ -363,7 +363,7 @@ std::string summary_table(const std::string& results_dir) {
     out += fmt::format("  {:<32} {:<8} {:>10} params  {}\n", r.value("id", std::string("?")),
                        r.value("status", std::string("?")), with_commas(r.value("params", int64_t{0})), loss);
   }
-  return out;
+  return {out, int64_t(file.torn_lines.size())};
 }
 
 ReportOutput write_report(const ReportOptions& opt) {

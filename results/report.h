@@ -58,6 +58,10 @@ ReportOutput write_report(const ReportOptions& options);
 // The held-out loss of every record, smallest model first, against the corpus's unigram baseline:
 // "  ID STATUS PARAMS params  LOSS (±DELTA vs baseline)", "—" where a run has no eval loss. Writes
 // nothing. Throws t5::Error when there is no runs.jsonl.
-std::string summary_table(const std::string& results_dir);
+struct SummaryTable {
+  std::string text;
+  int64_t torn_lines = 0;  // runs.jsonl lines that were not whole records (skipped)
+};
+SummaryTable summary_table(const std::string& results_dir);
 
 }  // namespace t5

@@ -159,11 +159,20 @@ TEST(Report, SummaryTableByHand) {
                            row("small", "ok", " 1,000,000", "5.000 (-0.500 vs baseline)") +
                            row("mid", "ok", " 2,000,000", "4.750 (-0.750 vs baseline)") +
                            row("big", "failed", " 3,000,000", "—");
-  EXPECT_EQ(summary_table(dir), want);
+  EXPECT_EQ(summary_table(dir).text, want);
+  EXPECT_EQ(summary_table(dir).torn_lines, 0);
+  EXPECT_EQ(summary_table(kFixture).torn_lines, 1);  // the fixture's torn last line
   const testing::CommandResult r = testing::t5scale("report " + dir + " --summary");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, want);
   EXPECT_FALSE(fs::exists(dir + "/report.md"));  // nothing written
+  const testing::CommandResult with_out = testing::t5scale("report " + dir + " --summary --out " + dir + "/x");
+  EXPECT_EQ(with_out.exit_code, 1);
+  EXPECT_THAT(with_out.err, HasSubstr("--summary prints to stdout and writes nothing"));
+  EXPECT_FALSE(fs::exists(dir + "/x"));
+  const testing::CommandResult torn = testing::t5scale("report " + kFixture + " --summary");
+  EXPECT_EQ(torn.exit_code, 0) << torn.err;
+  EXPECT_THAT(torn.err, HasSubstr("1 torn line(s)"));
   fs::remove_all(dir);
 }
 
