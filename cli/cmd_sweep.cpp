@@ -1,5 +1,7 @@
-// t5scale sweep SPEC [--out results/NAME] [--jobs N] [--dry-run] : trains every variant of a sweep
-// spec and appends one record per variant to results/NAME/runs.jsonl (sweeps/runner.h).
+// t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run] : trains every
+// variant of a sweep spec and appends one record per variant to results/NAME/runs.jsonl
+// (sweeps/runner.h); --retry-failed first moves the failed records to runs.retried.jsonl
+// (sweeps/schedule.h release_for_retry) so those variants run again.
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -96,7 +98,8 @@ int wait_workers(const std::vector<pid_t>& pids) {
 }
 
 // The sweep's outcome from its records (every worker's): data on stdout.
-nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, const SweepSummary& here) {
+nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, const SweepSummary& here,
+                             int64_t retried) {
   const RecordFile file = read_records(ResultsLayout{out_dir}.runs());
   int64_t ok = 0, diverged = 0, failed = 0;
   for (const auto& r : file.records) {
@@ -111,11 +114,12 @@ nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, con
           {"variants", e.variants.size()}, {"finished", finished},
           {"ok", ok},               {"diverged", diverged},
           {"failed", failed},       {"ran_in_this_process", here.ran},
-          {"skipped_finished", here.skipped_finished}};
+          {"skipped_finished", here.skipped_finished},
+          {"retried", retried}};
 }
 
 int run_sweep_command(const std::vector<std::string>& args) {
-  po::options_description opts("t5scale sweep SPEC [--out results/NAME] [--jobs N] [--dry-run]");
+  po::options_description opts("t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run]");
   std::string spec_path, out;
   double assume_gflops = 0;
   int jobs = 1, threads = 0, worker = 0;
@@ -126,6 +130,10 @@ int run_sweep_command(const std::vector<std::string>& args) {
       ("threads", po::value<int>(&threads)->default_value(0),
        "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)")
       ("keep-checkpoints", po::bool_switch(), "keep finished variants' checkpoints (default: removed)")
+      ("retry-failed", po::bool_switch(),
+       "run the variants whose record says 'failed' again: their records move to runs.retried.jsonl (kept as "
+       "history) and each resumes from its checkpoint if it left one (delete checkpoints/<id> to start it at "
+       "step 0); a variant another worker is running is left alone. Without it a variant with any record is done")
       ("quiet", po::bool_switch(), "no progress lines on stderr")
       ("worker", po::value<int>(&worker)->default_value(0), "(internal) worker number of a --jobs sweep")
       ("dry-run", po::bool_switch(), "print the variants with params, FLOPs and estimated time; train nothing")
@@ -136,6 +144,10 @@ int run_sweep_command(const std::vector<std::string>& args) {
   ExpandOptions expand_options;
   expand_options.memory_limit_bytes = physical_memory_bytes();
   const Expansion expansion = expand(spec, expand_options);
+  const bool retry_failed = vm["retry-failed"].as<bool>();
+  T5_CHECK_HINT(!(retry_failed && vm["dry-run"].as<bool>()), "drop one of them",
+                "--retry-failed moves records and --dry-run trains nothing: they cannot be used together");
+  T5_CHECK(!(retry_failed && worker != 0), "--retry-failed is for the first worker only, not --worker {}", worker);
   if (vm["dry-run"].as<bool>()) {
     double rate = assume_gflops * 1e9;
     std::string source = "--assume-gflops";
@@ -179,6 +191,16 @@ int run_sweep_command(const std::vector<std::string>& args) {
     options.gemm_ceiling = sweep_gemm_ceiling(options.out_dir, expansion.variants.back().shape,
                                               step_lengths(spec.settings), parse_gemm_precision(spec.settings.precision));
   });
+  // Before any other worker starts, so the whole sweep sees the retried variants as unfinished.
+  int64_t retried = 0;
+  if (retry_failed) {
+    const std::vector<nlohmann::json> moved =
+        release_for_retry(ResultsLayout{options.out_dir}, expansion.variants, {"failed"});
+    retried = int64_t(moved.size());
+    if (options.progress)
+      std::cerr << fmt::format("sweep {}: {} failed record(s) moved to {} for retry\n", spec.name, retried,
+                               ResultsLayout{options.out_dir}.retried());
+  }
   const std::vector<pid_t> workers =
       worker == 0 ? spawn_workers(jobs - 1, spec_path, options.out_dir, threads, options.keep_checkpoints,
                                   !options.progress, jobs)
@@ -186,7 +208,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
   const SweepSummary here = run_sweep(spec, expansion, make_training_runner(), options);
   const int bad_workers = wait_workers(workers);
   if (worker != 0) return 0;
-  std::cout << sweep_summary(expansion, options.out_dir, here).dump() << "\n";
+  std::cout << sweep_summary(expansion, options.out_dir, here, retried).dump() << "\n";
   T5_CHECK(bad_workers == 0, "sweep: {} worker process(es) stopped with an error (see above)", bad_workers);
   return 0;
 }

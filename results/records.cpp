@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace t5 {
@@ -39,27 +40,83 @@ void write_all(int fd, const std::string& data, const std::string& path) {
 
 }  // namespace
 
-void append_record(const std::string& path, const nlohmann::ordered_json& record) {
-  T5_CHECK(record.is_object(), "{}: a record must be a JSON object", path);
-  std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-  line += '\n';
+// Serialises every writer of a records file (see records.h). Opening the lock file after the caller
+// decided to write, and the records file only once it is held, means a writer always writes the file
+// the last rewrite put in place.
+RecordsLock::RecordsLock(const std::string& records_path) : path_(records_lock_path(records_path)) {
+  const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent);
+  fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  T5_CHECK(fd_ >= 0, "{}: cannot open lock file: {}", path_, std::strerror(errno));
+  while (::flock(fd_, LOCK_EX) != 0) {
+    const int error = errno;
+    if (error == EINTR) continue;
+    ::close(fd_);
+    throw Error(fmt::format("{}: flock failed: {}", path_, std::strerror(error)));
+  }
+}
+
+RecordsLock::~RecordsLock() { ::close(fd_); }   // closing drops the flock
+
+std::string records_lock_path(const std::string& records_path) {
+  return std::filesystem::path(records_path).replace_extension(".lock").string();
+}
+
+namespace {
+
+// Appends whole lines to `path` (the caller holds its RecordsLock), then fsync.
+void append_lines(const std::string& path, std::string lines) {
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   Fd f;
   f.fd = ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   T5_CHECK(f.fd >= 0, "{}: cannot open for appending: {}", path, std::strerror(errno));
-  while (::flock(f.fd, LOCK_EX) != 0) T5_CHECK(errno == EINTR, "{}: flock failed: {}", path, std::strerror(errno));
   // A crash in the middle of an earlier append may have left a line without its newline: end it so
-  // this record stays a line of its own (the reader reports the torn one).
+  // these records stay lines of their own (the reader reports the torn one).
   struct stat st {};
   T5_CHECK(::fstat(f.fd, &st) == 0, "{}: fstat failed: {}", path, std::strerror(errno));
   if (st.st_size > 0) {
     char last = '\n';
     T5_CHECK(::pread(f.fd, &last, 1, st.st_size - 1) == 1, "{}: read failed: {}", path, std::strerror(errno));
-    if (last != '\n') line.insert(line.begin(), '\n');
+    if (last != '\n') lines.insert(lines.begin(), '\n');
   }
-  write_all(f.fd, line, path);   // one write() in practice: O_APPEND places it at the end
+  write_all(f.fd, lines, path);   // one write() in practice: O_APPEND places it at the end
   T5_CHECK(::fsync(f.fd) == 0, "{}: fsync failed: {}", path, std::strerror(errno));
+}
+
+// One line of a records file as a record; discarded (is_discarded()) when it is not a JSON object.
+nlohmann::json parse_record_line(const std::string& line) {
+  nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json(nlohmann::json::value_t::discarded);
+}
+
+}  // namespace
+
+void append_record(const std::string& path, const nlohmann::ordered_json& record) {
+  T5_CHECK(record.is_object(), "{}: a record must be a JSON object", path);
+  const RecordsLock lock(path);
+  append_lines(path, record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+std::vector<nlohmann::json> move_records(const std::string& path, const std::string& history_path,
+                                         const std::function<bool(const nlohmann::json&)>& select) {
+  const RecordsLock lock(path);
+  std::vector<nlohmann::json> moved;
+  std::ifstream in(path, std::ios::binary);
+  if (!in.good()) return moved;
+  std::string line, kept, leaving;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    const nlohmann::json j = parse_record_line(line);
+    const bool move = !j.is_discarded() && select(j);   // torn lines stay where the reader reports them
+    (move ? leaving : kept) += line + "\n";
+    if (move) moved.push_back(j);
+  }
+  if (moved.empty()) return moved;
+  // History first and durable: a crash before the rewrite leaves the records in both files.
+  append_lines(history_path, leaving);
+  write_text_atomic(path, kept);
+  return moved;
 }
 
 RecordFile read_records(const std::string& path) {
@@ -71,8 +128,8 @@ RecordFile read_records(const std::string& path) {
   while (std::getline(in, line)) {
     ++number;
     if (line.empty()) continue;
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded() || !j.is_object()) {
+    nlohmann::json j = parse_record_line(line);
+    if (j.is_discarded()) {
       out.torn_lines.push_back(number);
       continue;
     }

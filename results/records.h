@@ -13,11 +13,14 @@
 // Readers ignore fields they do not know. Per-step metrics go to results/<sweep>/steps/<id>.jsonl.
 //
 // Durability: a record is one write() of a whole line to a file opened O_APPEND, then fsync, under an
-// exclusive flock of the file; a line left torn by a crash is reported by the reader and skipped,
-// and the next writer first terminates it so no later record is glued onto it.
+// exclusive flock of runs.lock beside it (RecordsLock); a line left torn by a crash is reported by
+// the reader and skipped, and the next writer first terminates it so no later record is glued onto
+// it. The one rewrite of runs.jsonl (move_records, for `sweep --retry-failed`) happens under the
+// same lock, by temporary file + rename.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,8 +33,33 @@ namespace t5 {
 
 constexpr int kRecordSchemaVersion = 1;
 
-// Appends `record` (one JSON object) as a line; atomic with respect to other appenders.
+// The exclusive flock every writer of the records file `records_path` holds while it appends or
+// rewrites: on <dir>/<stem>.lock (runs.lock for runs.jsonl), not on the records file itself, because
+// a rewrite renames a new file into place and a writer waiting on the old file's lock would then
+// append to a file nobody reads. Blocks until the lock is free.
+class RecordsLock {
+ public:
+  explicit RecordsLock(const std::string& records_path);
+  ~RecordsLock();
+  RecordsLock(const RecordsLock&) = delete;
+  RecordsLock& operator=(const RecordsLock&) = delete;
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+std::string records_lock_path(const std::string& records_path);
+
+// Appends `record` (one JSON object) as a line under the RecordsLock; atomic with respect to other
+// appenders and to move_records.
 void append_record(const std::string& path, const nlohmann::ordered_json& record);
+
+// Under the RecordsLock of `path`: the records `select` picks (called once per whole record, still
+// under the lock) are appended byte for byte to `history_path` and fsynced, then `path` is rewritten
+// without them (temporary file + rename; torn lines stay). A crash between the two steps leaves a
+// record in both files, never in neither. Returns the moved records in file order.
+std::vector<nlohmann::json> move_records(const std::string& path, const std::string& history_path,
+                                         const std::function<bool(const nlohmann::json&)>& select);
 
 // Throughput of a run from its measured step times (SPEC §3): tokens = batch·(Le + Ld) per step.
 struct Throughput {

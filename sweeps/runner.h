@@ -1,8 +1,9 @@
 // Running a sweep: every variant of a spec through one VariantRunner (the real one trains with
 // core/trainer.h; tests pass fakes), scheduled by claims on the results directory, each outcome
-// published as one record. Resumable: finished variants (a record in runs.jsonl) are skipped; an
-// interrupted one resumes from its checkpoint directory; a failure or divergence becomes a record
-// and the sweep goes on.
+// published as one record. Resumable: finished variants (a record in runs.jsonl, whatever its status)
+// are skipped; an interrupted one resumes from its checkpoint directory; a failure or divergence
+// becomes a record and the sweep goes on (its checkpoints stay, so a variant released for a retry,
+// schedule.h release_for_retry, resumes from them).
 #pragma once
 
 #include <cstdint>

@@ -40,6 +40,7 @@ class Scheduler {
 struct ResultsLayout {
   std::string dir;                                  // results/<name>
   std::string runs() const { return dir + "/runs.jsonl"; }
+  std::string retried() const { return dir + "/runs.retried.jsonl"; }   // records moved out for a retry
   std::string lock(const std::string& id) const { return dir + "/locks/" + id + ".lock"; }
   std::string steps(const std::string& id) const { return dir + "/steps/" + id + ".jsonl"; }
   std::string checkpoint(const std::string& id) const { return dir + "/checkpoints/" + id; }
@@ -50,5 +51,12 @@ struct ResultsLayout {
 // runs.jsonl. The kernel drops the lock when the process dies (kill -9 included), so an interrupted
 // variant becomes claimable again and resumes from its checkpoint.
 std::unique_ptr<Scheduler> make_file_lock_scheduler(const ResultsLayout& layout, std::vector<Variant> variants);
+
+// Makes finished variants claimable again (`sweep --retry-failed`): the records of `variants` whose
+// status is one of `statuses` are moved from runs.jsonl to runs.retried.jsonl (results/records.h
+// move_records: history first, never lost). A variant whose lock a worker holds is left as it is;
+// the others' locks are held until runs.jsonl is rewritten. Returns the moved records, in file order.
+std::vector<nlohmann::json> release_for_retry(const ResultsLayout& layout, const std::vector<Variant>& variants,
+                                              const std::vector<std::string>& statuses);
 
 }  // namespace t5

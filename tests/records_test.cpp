@@ -1,12 +1,18 @@
 // Run records: the schema as a golden line, torn-line tolerance, crash-safe appends from several
 // processes, throughput arithmetic against hand-worked numbers, and the file-lock scheduler (two
-// claimers never get the same variant; a record ends a variant; a dead claimer's lock is released).
+// claimers never get the same variant; a record ends a variant; a dead claimer's lock is released),
+// and moving records out for a retry (bytes kept, history first, nothing lost beside appenders, a
+// variant another worker holds left alone).
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <iterator>
 #include <set>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -126,21 +132,30 @@ TEST(Records, TornLastLineIsReportedAndNextAppendStaysWhole) {
   fs::remove_all(dir);
 }
 
-TEST(Records, ConcurrentAppendersLoseNothing) {
-  const std::string dir = temp_dir("append");
-  const std::string path = dir + "/runs.jsonl";
-  const int kWriters = 3, kEach = 100;
+// Starts `writers` processes, each appending `each` records record(w, i) to `path`; their pids.
+std::vector<pid_t> fork_appenders(const std::string& path, int writers, int each,
+                                  const std::function<nlohmann::ordered_json(int, int)>& record) {
   std::vector<pid_t> pids;
-  for (int w = 0; w < kWriters; ++w) {
+  for (int w = 0; w < writers; ++w) {
     const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
+    if (pid < 0) break;
     if (pid == 0) {
-      for (int i = 0; i < kEach; ++i)
-        append_record(path, nlohmann::ordered_json{{"id", fmt::format("w{}-{}", w, i)}, {"pad", std::string(3000, 'x')}});
+      for (int i = 0; i < each; ++i) append_record(path, record(w, i));
       ::_exit(0);
     }
     pids.push_back(pid);
   }
+  return pids;
+}
+
+TEST(Records, ConcurrentAppendersLoseNothing) {
+  const std::string dir = temp_dir("append");
+  const std::string path = dir + "/runs.jsonl";
+  const int kWriters = 3, kEach = 100;
+  const std::vector<pid_t> pids = fork_appenders(path, kWriters, kEach, [](int w, int i) {
+    return nlohmann::ordered_json{{"id", fmt::format("w{}-{}", w, i)}, {"pad", std::string(3000, 'x')}};
+  });
+  ASSERT_EQ(pids.size(), size_t(kWriters));
   for (pid_t pid : pids) {
     int status = 0;
     ::waitpid(pid, &status, 0);
@@ -151,6 +166,89 @@ TEST(Records, ConcurrentAppendersLoseNothing) {
   std::set<std::string> ids;
   for (const auto& r : f.records) ids.insert(r["id"].get<std::string>());
   EXPECT_EQ(ids.size(), size_t(kWriters * kEach));
+  fs::remove_all(dir);
+}
+
+// The lines of a file, each with its newline.
+std::string file_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+TEST(Records, MoveRecordsKeepsBytesAndTornLinesAndWritesHistoryFirst) {
+  const std::string dir = temp_dir("move");
+  const std::string path = dir + "/runs.jsonl", history = dir + "/runs.retried.jsonl";
+  // Hand-written lines (spacing a dump would not reproduce) and a torn one in the middle.
+  const std::string a = R"({"id": "a",  "status": "ok"})", b = R"({"id":"b","status":"failed", "n": 1.50})",
+                    torn = R"({"id":"t","sta)", c = R"({"status": "failed", "id": "c"})";
+  std::ofstream(path, std::ios::binary) << a << "\n" << b << "\n" << torn << "\n" << c << "\n";
+  const auto failed = [](const json& r) { return r.value("status", "") == "failed"; };
+
+  // History cannot be written (a directory in its place): nothing moves, runs.jsonl is untouched.
+  fs::create_directories(history);
+  const std::string before = file_text(path);
+  EXPECT_THROW(move_records(path, history, failed), Error);
+  EXPECT_EQ(file_text(path), before);
+  fs::remove_all(history);
+
+  const std::vector<json> moved = move_records(path, history, failed);
+  ASSERT_EQ(moved.size(), 2u);
+  EXPECT_EQ(moved[0]["id"], "b");
+  EXPECT_EQ(moved[1]["id"], "c");
+  EXPECT_EQ(file_text(history), b + "\n" + c + "\n");
+  EXPECT_EQ(file_text(path), a + "\n" + torn + "\n");
+  EXPECT_EQ(read_records(path).torn_lines, std::vector<int64_t>{2});
+  EXPECT_TRUE(fs::exists(dir + "/runs.lock"));
+  // Nothing left to move: neither file changes; a second move appends to the history.
+  EXPECT_TRUE(move_records(path, history, failed).empty());
+  EXPECT_EQ(file_text(path), a + "\n" + torn + "\n");
+  append_record(path, nlohmann::ordered_json{{"id", "d"}, {"status", "failed"}});
+  ASSERT_EQ(move_records(path, history, failed).size(), 1u);
+  EXPECT_EQ(file_text(history), b + "\n" + c + "\n" + R"({"id":"d","status":"failed"})" + "\n");
+  fs::remove_all(dir);
+}
+
+// Two processes append while this one keeps moving the failed records out: every record ends in
+// exactly one of the two files. (A lock on runs.jsonl itself would lose appends made to the file a
+// rewrite had just replaced.)
+TEST(Records, MovingWhileOthersAppendLosesNothing) {
+  const std::string dir = temp_dir("move2");
+  const std::string path = dir + "/runs.jsonl", history = dir + "/runs.retried.jsonl";
+  const int kWriters = 2, kEach = 150;
+  std::vector<pid_t> pids = fork_appenders(path, kWriters, kEach, [](int w, int i) {
+    return nlohmann::ordered_json{{"id", fmt::format("w{}-{}", w, i)}, {"status", i % 2 ? "failed" : "ok"}};
+  });
+  ASSERT_EQ(pids.size(), size_t(kWriters));
+  const auto failed = [](const json& r) { return r.value("status", "") == "failed"; };
+  size_t moved = 0;
+  int running = kWriters;
+  while (running > 0) {
+    moved += move_records(path, history, failed).size();
+    for (pid_t& pid : pids) {
+      int status = 0;
+      if (pid > 0 && ::waitpid(pid, &status, WNOHANG) == pid) {
+        EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        pid = 0;
+        --running;
+      }
+    }
+  }
+  moved += move_records(path, history, failed).size();
+  std::multiset<std::string> kept, gone;
+  for (const auto& r : read_records(path).records) {
+    EXPECT_EQ(r["status"], "ok");
+    kept.insert(r["id"].get<std::string>());
+  }
+  for (const auto& r : read_records(history).records) {
+    EXPECT_EQ(r["status"], "failed");
+    gone.insert(r["id"].get<std::string>());
+  }
+  EXPECT_EQ(kept.size(), size_t(kWriters * kEach / 2));
+  EXPECT_EQ(gone.size(), size_t(kWriters * kEach / 2));
+  EXPECT_EQ(moved, gone.size());
+  std::set<std::string> all(kept.begin(), kept.end());
+  all.insert(gone.begin(), gone.end());
+  EXPECT_EQ(all.size(), size_t(kWriters * kEach));   // none lost, none twice
   fs::remove_all(dir);
 }
 
@@ -187,6 +285,37 @@ TEST(Scheduler, TwoClaimersNeverShareAVariant) {
   EXPECT_EQ(a->finished(), std::vector<std::string>{"tiny-nl1-s0"});
   // A record for the wrong id is refused.
   EXPECT_THROW(b->publish(std::move(cb), nlohmann::ordered_json{{"id", "other"}}), Error);
+  fs::remove_all(dir);
+}
+
+TEST(Scheduler, RetryMovesFailedRecordsButNotOnesAnotherWorkerHolds) {
+  const std::string dir = temp_dir("retry");
+  const ResultsLayout layout{dir};
+  for (int i = 1; i <= 3; ++i)
+    append_record(layout.runs(), nlohmann::ordered_json{{"id", fmt::format("tiny-nl{}-s0", i)},
+                                                        {"status", i == 2 ? "ok" : "failed"}});
+  append_record(layout.runs(), nlohmann::ordered_json{{"id", "not-in-this-sweep"}, {"status", "failed"}});
+  // Another worker (its own descriptor) holds tiny-nl1-s0's lock.
+  fs::create_directories(dir + "/locks");
+  const int held = ::open(layout.lock("tiny-nl1-s0").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(held, 0);
+  ASSERT_EQ(::flock(held, LOCK_EX | LOCK_NB), 0);
+  std::vector<json> moved = release_for_retry(layout, variants(3), {"failed"});
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0]["id"], "tiny-nl3-s0");
+  auto s = make_file_lock_scheduler(layout, variants(3));
+  EXPECT_EQ(s->finished(), (std::vector<std::string>{"tiny-nl1-s0", "tiny-nl2-s0"}));
+  auto c = s->claim();   // the moved variant is claimable again (its lock was let go)
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->variant().id, "tiny-nl3-s0");
+  s->release(std::move(c));
+  ::close(held);
+  moved = release_for_retry(layout, variants(3), {"failed"});
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0]["id"], "tiny-nl1-s0");
+  EXPECT_EQ(read_records(layout.retried()).records.size(), 2u);
+  EXPECT_TRUE(has_record(read_records(layout.runs()), "not-in-this-sweep"));   // other sweeps' ids stay
+  EXPECT_TRUE(release_for_retry(layout, variants(3), {"failed"}).empty());
   fs::remove_all(dir);
 }
 

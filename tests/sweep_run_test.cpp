@@ -1,9 +1,12 @@
 // The sweep loop with fake runners: every variant gets exactly one record, a rerun skips finished
-// variants, failures and divergences are recorded and the sweep goes on, a results directory of a
+// variants, failures and divergences are recorded and the sweep goes on, a failed variant runs again
+// (from its checkpoint) only once its record is moved out for a retry, a results directory of a
 // different spec is refused, and two concurrent sweeps on one directory split the variants.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -112,6 +115,68 @@ TEST(SweepRun, FailuresAndDivergenceAreRecordedAndTheSweepGoesOn) {
   EXPECT_EQ(f.records[1]["status"], "diverged");
   EXPECT_TRUE(f.records[1]["quality"]["eval_loss"].is_null());
   EXPECT_EQ(f.records[2]["status"], "ok");
+  fs::remove_all(dir);
+}
+
+// The line of runs.jsonl holding `id`, as written.
+std::string record_line(const std::string& path, const std::string& id) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.find(fmt::format("\"id\":\"{}\"", id)) != std::string::npos) return line;
+  return "";
+}
+
+TEST(SweepRun, RetryFailedRunsAFailedVariantAgainFromItsCheckpoint) {
+  const std::string dir = temp_dir("retry");
+  const SweepSpec spec = spec_with(3);
+  const Expansion e = expand(spec);
+  const std::string x = "tiny-dm32-ff64-nh2-kv16-nl2-s0";
+  std::map<std::string, int> calls;
+  bool resumed = false;
+  // Variant x fails the first time (as out of memory would) after leaving a checkpoint.
+  const VariantRunner runner = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    if (++calls[v.id] == 1 && v.id == x) {
+      fs::create_directories(ctx.checkpoint_dir);
+      std::ofstream(ctx.checkpoint_dir + "/state.json") << "{}";
+      throw Error("out of memory");
+    }
+    resumed = resumed || (v.id == x && fs::exists(ctx.checkpoint_dir + "/state.json"));
+    return fake_outcome(v, ctx);
+  };
+  SweepSummary s = run_sweep(spec, e, runner, quiet(dir));
+  EXPECT_EQ(s.ran, 3);
+  EXPECT_EQ(s.failed, 1);
+  const std::string failed_line = record_line(dir + "/runs.jsonl", x);
+  ASSERT_THAT(failed_line, HasSubstr(R"("status":"failed")"));
+  // Without a retry a failed variant counts as finished.
+  s = run_sweep(spec, e, runner, quiet(dir));
+  EXPECT_EQ(s.ran, 0);
+  EXPECT_EQ(calls[x], 1);
+
+  const ResultsLayout layout{dir};
+  const std::vector<json> moved = release_for_retry(layout, e.variants, {"failed"});
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0]["id"], x);
+  s = run_sweep(spec, e, runner, quiet(dir));
+  EXPECT_EQ(s.ran, 1);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_EQ(calls[x], 2);
+  EXPECT_TRUE(resumed);                          // the failed run's checkpoint was there to resume from
+  EXPECT_FALSE(fs::exists(layout.checkpoint(x)));   // and removed once it finished ok
+  const RecordFile f = read_records(layout.runs());
+  ASSERT_EQ(f.records.size(), 3u);
+  std::set<std::string> ids;
+  for (const auto& r : f.records) {
+    ids.insert(r["id"].get<std::string>());
+    EXPECT_EQ(r["status"], "ok") << r["id"];
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  std::ifstream history(layout.retried(), std::ios::binary);
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(history), std::istreambuf_iterator<char>()), failed_line + "\n");
+  // Nothing failed is left: a second retry moves nothing and runs nothing.
+  EXPECT_TRUE(release_for_retry(layout, e.variants, {"failed"}).empty());
+  EXPECT_EQ(run_sweep(spec, e, runner, quiet(dir)).ran, 0);
   fs::remove_all(dir);
 }
 
