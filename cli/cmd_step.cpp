@@ -1,6 +1,7 @@
 // t5scale step: N optimizer steps on one batch file from given weights, printing the loss (of the
 // forward pass that computed each step's gradient) and writing the updated weights and, optionally,
-// the optimizer state. The parity check of the optimizers on a real model against PyTorch.
+// the optimizer state. The parity check of the optimizers on a real model against PyTorch. Progress
+// (steps/s, tokens/s, ETA) on stderr through core/progress.h; stdout carries the data only.
 #include <filesystem>
 #include <iostream>
 
@@ -10,10 +11,15 @@
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/progress.h"
 #include "core/safetensors.h"
+#include "core/timing.h"
 
 namespace t5::cli {
 namespace {
+
+// Least time between two progress lines when stderr is not a terminal.
+constexpr double kProgressSeconds = 5;
 
 int run_step(const std::vector<std::string>& args) {
   po::options_description opts("t5scale step --model SHAPE --weights W --batch B.json --steps N --out W2 [options]");
@@ -57,6 +63,11 @@ int run_step(const std::vector<std::string>& args) {
   }
 
   nlohmann::json records = nlohmann::json::array();
+  // Progress on stderr (a redrawn line on a terminal, else a line every few seconds and at the end);
+  // tokens as everywhere else: batch x (inputs_length + targets_length) per step.
+  StepProgress progress(/*forced=*/true, 0, steps, kProgressSeconds);
+  const int64_t tokens_per_step = batch.batch * (batch.inputs_length + batch.targets_length);
+  const double start = now_seconds();
   for (int64_t i = 0; i < steps; ++i) {
     model.zero_grads();
     const LossResult r = model.forward_backward(batch);
@@ -66,7 +77,9 @@ int run_step(const std::vector<std::string>& args) {
                        {"label_tokens", r.label_tokens},
                        {"grad_norm", optimizer->last_grad_norm()},
                        {"lr", lr}});
+    progress.update(i + 1, now_seconds() - start, (i + 1) * tokens_per_step, fmt::format("loss {:.4f}", r.loss));
   }
+  progress.finish();
   // The weights and the optimizer state are one result: both are written in full before either lands.
   const std::vector<Tensor> weights_out = tensors_from_buffer(model.table(), model.params());
   std::vector<std::pair<std::string, FileFill>> files = {{out, safetensors_fill(out, weights_out)}};

@@ -5,17 +5,15 @@
 // needs is the weights, the optimizer state, the step and the data position.
 #include "core/trainer.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 
 #include <fmt/format.h>
 
 #include "core/checkpoint.h"
 #include "core/error.h"
 #include "core/model.h"
+#include "core/progress.h"
 
 namespace t5 {
 
@@ -29,42 +27,6 @@ uint64_t mix_seed(uint64_t seed, int64_t step, int64_t micro) {
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
   return z ^ (z >> 31);
 }
-
-std::string format_duration(double seconds) {
-  const int64_t s = int64_t(std::max(0.0, seconds) + 0.5);
-  if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
-  if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);
-  return fmt::format("{}s", s);
-}
-
-// Progress on stderr: a redrawn line on a terminal, otherwise (when asked) ~50 plain lines per run.
-class Progress {
- public:
-  Progress(bool forced, int64_t start, int64_t total)
-      : tty_(isatty(STDERR_FILENO) != 0), on_(tty_ || forced), start_(start), total_(total),
-        every_(tty_ ? 1 : std::max<int64_t>(1, (total - start) / 50)) {}
-
-  void update(const StepMetrics& m, double elapsed, int64_t tokens_done) {
-    if (!on_ || (m.step % every_ != 0 && m.step != total_)) return;
-    const double rate = elapsed > 0 ? double(tokens_done) / elapsed : 0.0;
-    const double eta = m.step > start_ ? elapsed / double(m.step - start_) * double(total_ - m.step) : 0.0;
-    std::fprintf(stderr, "%sstep %lld/%lld  loss %.4f  lr %.3g  %.0f tok/s  ETA %s%s", tty_ ? "\r\033[K" : "",
-                 (long long)m.step, (long long)total_, m.loss, m.lr, rate, format_duration(eta).c_str(),
-                 tty_ ? "" : "\n");
-    std::fflush(stderr);
-  }
-  void message(const std::string& text) {
-    if (!on_) return;
-    std::fprintf(stderr, "%s%s\n", tty_ ? "\r\033[K" : "", text.c_str());
-  }
-  void finish() {
-    if (tty_) std::fprintf(stderr, "\n");
-  }
-
- private:
-  bool tty_, on_;
-  int64_t start_, total_, every_;
-};
 
 nlohmann::json state_json(const TrainConfig& config, int64_t step, const BatchSource& data) {
   return {{"format", kStateFormat},
@@ -153,7 +115,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
                              state_json(config, at, train_data));
   };
 
-  Progress progress(config.progress, step, config.steps);
+  StepProgress progress(config.progress, step, config.steps);
   if (result.resumed_from > 0) progress.message(fmt::format("resumed from {} at step {}", config.checkpoint_dir, step));
   int64_t tokens_done = 0, last_saved = result.resumed_from, last_eval = -1;
   std::vector<Batch> micro(size_t(config.grad_accum));
@@ -204,7 +166,8 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
     tokens_done += m.tokens;
     result.steps.push_back(m);
     if (on_step) on_step(m);
-    progress.update(m, std::chrono::duration<double>(Clock::now() - run_start).count(), tokens_done);
+    progress.update(m.step, std::chrono::duration<double>(Clock::now() - run_start).count(), tokens_done,
+                    fmt::format("loss {:.4f}  lr {:.3g}", m.loss, m.lr));
 
     if (eval_data && config.eval_every > 0 && m.step % config.eval_every == 0) {
       const EvalMetrics e = run_eval(m.step);

@@ -1,10 +1,12 @@
 // `t5scale step` end to end on the model parity fixture (tests/fixtures/model/relu_tied, written by
 // tests/reference/t5_reference.py): the printed loss and gradient norm against the PyTorch float64
 // reference, the written weights against our optimizer (itself checked against torch in
-// optimizer_test) applied to the reference gradients, and --state-out/--state-in continuity.
+// optimizer_test) applied to the reference gradients, --state-out/--state-in continuity, and the
+// data on stdout apart from the progress line on stderr.
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +19,8 @@
 #include "core/param_table.h"
 #include "core/safetensors.h"
 #include "core/shape.h"
+#include "core/timing.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -132,6 +136,46 @@ TEST(CmdStep, StateOutThenStateInEqualsTwoSteps) {
   EXPECT_NE(line.find("t5scale step: error: " + f.path("s.safetensors") + ": optimizer state: "), std::string::npos)
       << line;
   EXPECT_FALSE(fs::exists(f.path("c.safetensors")));
+}
+
+// Text mode: stdout holds exactly the step lines (the same numbers as --json), the progress goes to
+// stderr. Piped, it is "step k/N  loss L  S steps/s  R tok/s  ETA E" at most every 5 s and at the
+// last step; R = S x the batch's tokens (3 examples x (9 + 7) tokens), the loss the last step's.
+TEST(CmdStep, StdoutIsDataAndProgressGoesToStderr) {
+  const StepFixture f;
+  const nlohmann::json j = f.run(fmt::format("{} --steps 3 --out {}", kOptimizer, f.path("j.safetensors")));
+  ASSERT_EQ(j["steps"].size(), 3u);
+  const double begin = now_seconds();
+  const testing::CommandResult r = testing::t5scale(
+      fmt::format("step --model {} --weights {} --batch {} {} --steps 3 --out {}", f.path("config.json"),
+                  f.path("w.safetensors"), f.path("batch.json"), kOptimizer, f.path("t.safetensors")));
+  const double wall = now_seconds() - begin;
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::string expected;
+  for (const auto& s : j["steps"])
+    expected += fmt::format("step {}  loss {:.8f}  grad_norm {:.6g}  label_tokens {}\n", s["step"].get<int64_t>(),
+                            s["loss"].get<double>(), s["grad_norm"].get<double>(), s["label_tokens"].get<int64_t>());
+  EXPECT_EQ(r.out, expected);
+
+  const int progress_lines = testing::lines(r.err);
+  EXPECT_GE(progress_lines, 1) << r.err;
+  EXPECT_LE(progress_lines, 1 + int(wall / 5)) << r.err;
+  const std::string last = r.err.substr(r.err.rfind("step "));
+  long long k = 0, total = 0;
+  double loss = 0, step_rate = 0, rate = 0;
+  char eta[32] = {};
+  ASSERT_EQ(std::sscanf(last.c_str(), "step %lld/%lld  loss %lf  %lf steps/s  %lf tok/s  ETA %31s", &k, &total, &loss,
+                        &step_rate, &rate, eta),
+            6)
+      << r.err;
+  EXPECT_EQ(k, 3);
+  EXPECT_EQ(total, 3);
+  EXPECT_NEAR(loss, j["steps"][2]["loss"].get<double>(), 5e-5);
+  EXPECT_GT(step_rate, 0);
+  const double tokens_per_step = 3 * (9 + 7);
+  EXPECT_NEAR(rate, step_rate * tokens_per_step, 5e-3 * rate + tokens_per_step) << last;   // both rounded
+  EXPECT_GE(step_rate, 3 / wall);   // the steps ran inside the command's wall time
+  EXPECT_STREQ(eta, "0s");
 }
 
 }  // namespace

@@ -136,9 +136,10 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
 }
 
 // The progress line (stderr, forced with --progress when stderr is not a terminal): one per step here,
-// "step k/N  loss L  lr X  R tok/s  ETA E". Loss and lr are the step records'; the rate is tokens done
-// over wall time, so never above tokens over the summed step times; the ETA is the elapsed time that
-// rate implies, per step, times the steps left (0s at the end).
+// "step k/N  loss L  lr X  S steps/s  R tok/s  ETA E". Loss and lr are the step records'; the rate is
+// tokens done over wall time, so never above tokens over the summed step times, and the step rate is
+// that rate over the tokens per step (every step has the same); the ETA is the elapsed time that rate
+// implies, per step, times the steps left (0s at the end).
 TEST(CmdTrain, ProgressLineHasLossRateAndEta) {
   const fs::path dir = scratch_with_shape("cmd-train-progress", 1);
   const std::string cmd = fmt::format(
@@ -156,11 +157,11 @@ TEST(CmdTrain, ProgressLineHasLossRateAndEta) {
   for (std::string line; std::getline(err, line);) {
     if (line.rfind("step ", 0) != 0) continue;
     long long k = 0, total = 0;
-    double loss = 0, lr = 0, rate = 0;
+    double loss = 0, lr = 0, step_rate = 0, rate = 0;
     char eta[32] = {};
-    ASSERT_EQ(std::sscanf(line.c_str(), "step %lld/%lld  loss %lf  lr %lf  %lf tok/s  ETA %31s", &k, &total, &loss,
-                          &lr, &rate, eta),
-              6)
+    ASSERT_EQ(std::sscanf(line.c_str(), "step %lld/%lld  loss %lf  lr %lf  %lf steps/s  %lf tok/s  ETA %31s", &k,
+                          &total, &loss, &lr, &step_rate, &rate, eta),
+              7)
         << line;
     ASSERT_EQ(k, ++seen) << line;
     EXPECT_EQ(total, 5);
@@ -171,6 +172,8 @@ TEST(CmdTrain, ProgressLineHasLossRateAndEta) {
     step_seconds += rec["seconds"].get<double>();
     EXPECT_GT(rate, 0.0) << line;
     EXPECT_LE(rate, tokens / step_seconds * 1.001 + 0.5) << line;
+    // The step rate shown to 3 significant digits (to the unit from 100), the token rate to the unit.
+    EXPECT_NEAR(step_rate * rec["tokens"].get<double>(), rate, 5e-3 * rate + rec["tokens"].get<double>()) << line;
     const double elapsed = tokens / std::max(rate, 1.0);
     const double expected_eta = elapsed / double(k) * double(total - k);
     if (expected_eta < 30) {   // shown as whole seconds
