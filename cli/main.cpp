@@ -10,10 +10,11 @@
 
 namespace {
 
-void print_usage() {
-  std::cerr << "usage: t5scale <command> [options]   (t5scale <command> --help for details)\n\ncommands:\n";
-  for (const auto& [name, cmd] : t5::cli::registry()) std::cerr << fmt::format("  {:<10} {}\n", name, cmd.summary);
-  std::cerr << "\nt5scale --version prints the build, BLAS and oneDNN configuration.\n";
+// On stdout when asked for (--help), on stderr after a usage error.
+void print_usage(std::ostream& out) {
+  out << "usage: t5scale <command> [options]   (t5scale <command> --help for details)\n\ncommands:\n";
+  for (const auto& [name, cmd] : t5::cli::registry()) out << fmt::format("  {:<10} {}\n", name, cmd.summary);
+  out << "\nt5scale --version prints the build, BLAS and oneDNN configuration.\n";
 }
 
 void print_version() {
@@ -28,7 +29,7 @@ void print_version() {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    print_usage();
+    print_usage(std::cerr);
     return 2;
   }
   const std::string name = argv[1];
@@ -37,13 +38,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--help" || name == "-h" || name == "help") {
-    print_usage();
+    print_usage(std::cout);
     return 0;
   }
   auto it = t5::cli::registry().find(name);
   if (it == t5::cli::registry().end()) {
     std::cerr << "t5scale: unknown command '" << name << "'\n";
-    print_usage();
+    print_usage(std::cerr);
     return 2;
   }
   try {

@@ -75,6 +75,14 @@ TEST(Cli, UsageAndUnknownCommand) {
   const CommandResult help = t5scale("info --help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.out, HasSubstr("--targets-length"));
+  // Asked-for help is data (`t5scale --help | less`): on stdout like every subcommand's --help.
+  for (const char* flag : {"--help", "-h", "help"}) {
+    const CommandResult top = t5scale(flag);
+    EXPECT_EQ(top.exit_code, 0) << flag;
+    EXPECT_THAT(top.out, StartsWith("usage: t5scale <command>")) << flag;
+    EXPECT_THAT(top.out, HasSubstr("  sweep      train every variant")) << flag;
+    EXPECT_TRUE(top.err.empty()) << flag << ": " << top.err;
+  }
 }
 
 TEST(Cli, VariantsJson) {
