@@ -1,5 +1,6 @@
 // t5scale: one binary, many subcommands (see cli/command.h). Errors become one line on stderr and
 // exit code 1; usage errors exit 2.
+#include <filesystem>
 #include <iostream>
 #include <new>
 
@@ -23,6 +24,18 @@ void print_version() {
       "{}\noneDNN: {}\n",
       T5SCALE_VERSION, T5SCALE_GIT_COMMIT, T5SCALE_BUILD_TYPE, T5SCALE_CXX_COMPILER, T5SCALE_ARCH_FLAGS,
       t5::openblas_config(), T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version());
+}
+
+// A failed filesystem operation (a directory that cannot be created, a rename across devices) is the
+// user's environment, not a bug: "PATH: cannot create directories: No such file or directory".
+// libstdc++'s what() is "filesystem error: <operation>: <reason> [path1] [path2]".
+std::string filesystem_message(const std::filesystem::filesystem_error& e) {
+  std::string what = e.what();
+  if (const std::string prefix = "filesystem error: "; what.starts_with(prefix)) what.erase(0, prefix.size());
+  if (const size_t bracket = what.find(" ["); bracket != std::string::npos) what.erase(bracket);
+  std::string paths = e.path1().string();
+  if (!e.path2().empty()) paths += " -> " + e.path2().string();
+  return paths.empty() ? what : paths + ": " + what;
 }
 
 }  // namespace
@@ -51,6 +64,10 @@ int main(int argc, char** argv) {
     return it->second.run(std::vector<std::string>(argv + 2, argv + argc));
   } catch (const t5::Error& e) {
     std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    std::cerr << "t5scale " << name << ": error: " << filesystem_message(e)
+              << " (hint: check the path and its permissions)\n";
     return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "t5scale " << name

@@ -282,6 +282,17 @@ TEST(CliDataPrepare, OutUnderARegularFileIsCheckedBeforeAnyWork) {
   expect_one_line_error(t5scale("report " + dir.path.string() + " --out " + bad), "report", "is not a directory");
 }
 
+// A directory the system refuses (/proc takes no new entries, even from root) passes the path check
+// and fails when it is created: one line naming the path and the reason, not an "internal error".
+TEST(CliDataPrepare, UncreatableOutIsOneLineNamingThePath) {
+  expect_one_line_error(t5scale("data prepare --offline --out /proc/t5scale-no/corpus"), "data",
+                        "error: /proc/t5scale-no/corpus.tmp: cannot create directories: No such file or directory "
+                        "(hint: check the path and its permissions)");
+  const std::string records = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/results/readme-depth";
+  expect_one_line_error(t5scale("report " + records + " --no-plots --out /proc/t5scale-no/report"), "report",
+                        "error: /proc/t5scale-no/report: cannot create directories: ");
+}
+
 TEST(CliBatches, NegativeOrFractionalSeedIsOneLineError) {
   expect_one_line_error(t5scale("batches --seed -1"), "batches", "--seed: '-1' is not a seed in [0, 2^64)");
   expect_one_line_error(t5scale("batches --seed 2.5"), "batches", "--seed: '2.5' is not a seed");
