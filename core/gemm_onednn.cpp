@@ -291,6 +291,26 @@ void add_bf16_mirror(const float* f32, const bf16* mirror, int64_t n) {
   g_mirror_count.store(count + 1, std::memory_order_release);
 }
 
+namespace {
+std::array<std::vector<bf16>, kMaxMirrors> g_operand_storage;  // per mirror slot, reused
+}  // namespace
+
+Bf16OperandMirror::Bf16OperandMirror(const float* f32, int64_t n) {
+  if (!bf16_gemm_active() || n <= 0) return;
+  slot_ = g_mirror_count.load();
+  T5_CHECK(slot_ < kMaxMirrors, "more than {} bf16 mirrors", kMaxMirrors);
+  std::vector<bf16>& storage = g_operand_storage[size_t(slot_)];
+  if (storage.size() < size_t(n)) storage.resize(size_t(n));
+  to_bf16_parallel(f32, storage.data(), n);
+  add_bf16_mirror(f32, storage.data(), n);
+}
+
+Bf16OperandMirror::~Bf16OperandMirror() {
+  if (slot_ < 0) return;
+  // The newest mirror is ours (reverse-order lifetimes); the scope may already have dropped all.
+  if (g_mirror_count.load() == slot_ + 1) g_mirror_count.store(slot_, std::memory_order_release);
+}
+
 void to_bf16_parallel(const float* src, bf16* dst, int64_t n) {
   constexpr int64_t kBlock = 1 << 15;
   const int64_t blocks = (n + kBlock - 1) / kBlock;

@@ -7,11 +7,22 @@
 #include <limits>
 #include <vector>
 
+#include "core/mixed_precision.h"
 #include "core/vec_math.h"
 
 namespace t5 {
 
 // ---------------------------------------------------------------- matmul routing
+// Bf16OperandMirror for the float model; the double instantiations (tests) have nothing to convert.
+template <class T>
+struct ConvertOnce {
+  ConvertOnce(const T*, int64_t) {}
+};
+template <>
+struct ConvertOnce<float> : Bf16OperandMirror {
+  using Bf16OperandMirror::Bf16OperandMirror;
+};
+
 template <>
 void matmul<float>(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -106,6 +117,8 @@ void linear_forward(T* y, const T* x, const T* W, int64_t N, int64_t in, int64_t
 template <class T>
 void linear_backward(T* dx, T* dW, const T* dy, const T* x, const T* W, int64_t N, int64_t in, int64_t out,
                      Write dx_write) {
+  // bf16 passes: dy is an operand of both products; convert it once (nothing in f32 passes).
+  const ConvertOnce<T> dy_once(dy, dx ? N * out : 0);
   if (dx) matmul<T>(Trans::N, Trans::N, N, in, out, T(1), dy, out, W, in, T(dx_write == Write::add ? 1 : 0), dx, in);
   matmul<T>(Trans::T, Trans::N, out, in, N, T(1), dy, out, x, in, T(1), dW, in);
 }

@@ -34,6 +34,22 @@ bool bf16_gemm_active();
 // elements all lie in [f32, f32 + n) are read from the mirror at the same offset and strides.
 void add_bf16_mirror(const float* f32, const bf16* mirror, int64_t n);
 
+// An operand that several products of one step read (a gradient feeding both dX and dW): inside a
+// bf16 scope, converts f32[0, n) once and registers it as a mirror until this object dies, so those
+// products read the conversion instead of converting it each. Outside a scope it does nothing.
+// Objects must die in reverse order of creation, within their scope, outside parallel regions. The
+// bf16 storage is per nesting level and reused across calls (no allocation once warm).
+class Bf16OperandMirror {
+ public:
+  Bf16OperandMirror(const float* f32, int64_t n);
+  ~Bf16OperandMirror();
+  Bf16OperandMirror(const Bf16OperandMirror&) = delete;
+  Bf16OperandMirror& operator=(const Bf16OperandMirror&) = delete;
+
+ private:
+  int slot_ = -1;  // the mirror's index, -1 when inactive
+};
+
 // to_bf16 spread over the OpenMP threads for large n (one thread inside a parallel region).
 void to_bf16_parallel(const float* src, bf16* dst, int64_t n);
 

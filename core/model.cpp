@@ -196,6 +196,7 @@ void attention_sublayer_forward(const Pass& p, Model::Workspace& w, const Attent
                                 int sub) {
   const int64_t dm = p.s.dm, inner = p.s.inner(), Nq = p.B * Lq, Nk = p.B * Lk, nh = p.s.nh, kv = p.s.kv;
   rmsnorm_forward(c.xn.data(), c.rstd.data(), x_in, p.P + ap.norm, Nq, dm, p.s.layer_norm_epsilon);
+  const Bf16OperandMirror xn_once(c.xn.data(), kv_src ? 0 : Nq * dm);  // bf16: q, k and v read it
   const float* src = kv_src ? kv_src : c.xn.data();
   linear_forward(w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner);
   split_heads(c.q.data(), w.proj.data(), p.B, Lq, nh, kv);
@@ -219,6 +220,7 @@ void attention_sublayer_backward(const Pass& p, Model::Workspace& w, const Atten
                                  const float* x_in, float* dx, const float* kv_src, float* d_src, float* dbias,
                                  int64_t Lq, int64_t Lk, int stack, int layer, int sub) {
   const int64_t dm = p.s.dm, inner = p.s.inner(), Nq = p.B * Lq, Nk = p.B * Lk, nh = p.s.nh, kv = p.s.kv;
+  const Bf16OperandMirror xn_once(c.xn.data(), kv_src ? 0 : Nq * dm);  // bf16: the q, k, v weight gradients read it
   const float* dout = dropped_gradient(w, dx, Nq * dm, dropout_at(p.opt, stack, layer, sub, kAttnOut));
   linear_backward(w.proj.data(), p.G + ap.o, dout, c.ctx.data(), p.P + ap.o, Nq, inner, dm, Write::overwrite);
   split_heads(w.dctx.data(), w.proj.data(), p.B, Lq, nh, kv);
@@ -242,6 +244,7 @@ void feed_forward_sublayer_forward(const Pass& p, Model::Workspace& w, const Fee
   const int64_t dm = p.s.dm, ff = p.s.ff;
   rmsnorm_forward(c.xn.data(), c.rstd.data(), x_in, p.P + fp.norm, N, dm, p.s.layer_norm_epsilon);
   if (p.s.gated()) {
+    const Bf16OperandMirror xn_once(c.xn.data(), N * dm);  // bf16: both input projections read it
     linear_forward(c.a.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff);
     linear_forward(c.b.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
     gated_gelu_forward(c.h.data(), c.a.data(), c.b.data(), N * ff);
@@ -263,6 +266,7 @@ void feed_forward_sublayer_backward(const Pass& p, Model::Workspace& w, const Fe
   linear_backward(w.dh.data(), p.G + fp.wo, dout, c.h.data(), p.P + fp.wo, N, ff, dm, Write::overwrite);
   dropout_apply(w.dh.data(), N * ff, dropout_at(p.opt, stack, layer, sub, kFFHidden));
   if (p.s.gated()) {
+    const Bf16OperandMirror xn_once(c.xn.data(), N * dm);  // bf16: both weight gradients read it
     gated_gelu_backward(w.da.data(), w.db.data(), w.dh.data(), c.a.data(), c.b.data(), N * ff, Write::overwrite);
     linear_backward(w.dxn.data(), p.G + fp.wi_0, w.da.data(), c.xn.data(), p.P + fp.wi_0, N, dm, ff,
                     Write::overwrite);
@@ -400,6 +404,8 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   rmsnorm_forward(w.enc_out.data(), w.enc_rstd.data(), enc_res(2 * s.el), params + w.enc_final, Ne, dm,
                   s.layer_norm_epsilon);
   dropout_apply(w.enc_out.data(), Ne * dm, dropout_at(opt, 0, -1, -1, kFinal));
+  // bf16: every cross-attention's k and v projections (forward and weight gradients) read it.
+  const Bf16OperandMirror enc_out_once(w.enc_out.data(), Ne * dm);
   clock.lap(C::encoder_final_norm, kFwd);
 
   // ---- decoder
@@ -451,6 +457,8 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
     cross_entropy_forward_backward(dlg, &sum_ce, &sum_z, lg, w.labels.data() + r0, rows, V, opt.z_loss, scale);
     clock.lap(C::output_head, kFwd);  // the loss's gradient is fused into its forward
     if (grad_head) {
+      // bf16: dlogits feeds dW and the vocabulary slices of dX (each would convert the whole chunk).
+      const Bf16OperandMirror dlogits_once(dlg, rows * V);
       linear_backward<float>(nullptr, grads + W_out, dlg, w.dec_out.data() + r0 * dm, params + W_out, rows, dm, V);
       head_input_gradient(w, w.dx_dec.data() + r0 * dm, dlg, params + W_out, rows, dm, V);
     }

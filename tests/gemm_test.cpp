@@ -210,6 +210,43 @@ TEST(Gemm, Bf16MirrorIsReadForOperandsInsideIt) {
   EXPECT_THROW(add_bf16_mirror(W.data(), mirror.data(), 1), Error);  // no scope
 }
 
+// A Bf16OperandMirror converts its operand once at creation: products inside its lifetime read that
+// snapshot (a change to the f32 values after creation is not seen), products after it convert the
+// current values again; nested ones pop in order; outside a scope it does nothing.
+TEST(Gemm, Bf16OperandMirrorIsASnapshotForItsLifetime) {
+  const int64_t M = 8, N = 16, K = 32;
+  std::vector<float> A = random_values(M * K, 43);
+  const std::vector<float> W = random_values(N * K, 44), original = A;
+  std::vector<float> doubled(A.size());
+  for (size_t i = 0; i < A.size(); ++i) doubled[i] = 2.0f * A[i];
+  const std::vector<float> a = rounded_to_bf16(A), a2 = rounded_to_bf16(doubled), w = rounded_to_bf16(W);
+  std::vector<float> expected(M * N), expected2(M * N), inside(M * N), nested(M * N), after(M * N), plain(M * N);
+  gemm_naive(Trans::N, Trans::T, M, N, K, 1.0f, a.data(), K, w.data(), K, 0.0f, expected.data(), N);
+  gemm_naive(Trans::N, Trans::T, M, N, K, 1.0f, a2.data(), K, w.data(), K, 0.0f, expected2.data(), N);
+  {
+    const Bf16Scope scope;
+    {
+      const Bf16OperandMirror once(A.data(), M * K);
+      A = doubled;  // after the conversion: not seen inside the mirror's lifetime
+      gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, inside.data(), N);
+      {
+        const Bf16OperandMirror of_w(W.data(), N * K);
+        gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, nested.data(), N);
+      }
+    }
+    gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, after.data(), N);
+  }
+  EXPECT_LT(testing_max_abs_diff(inside, expected), 1e-4);
+  EXPECT_LT(testing_max_abs_diff(nested, expected), 1e-4);
+  EXPECT_LT(testing_max_abs_diff(after, expected2), 1e-4);  // popped: the doubled values are converted
+  A = original;
+  const Bf16OperandMirror outside(A.data(), M * K);  // no scope: a plain f32 product follows
+  gemm(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, plain.data(), N);
+  std::vector<float> f32(M * N);
+  gemm_naive(Trans::N, Trans::T, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, f32.data(), N);
+  EXPECT_LT(testing_max_abs_diff(plain, f32), 1e-4);
+}
+
 TEST(Bf16, ParallelConversionEqualsScalarRounding) {
   const std::vector<float> x = random_values((1 << 17) + 3, 51);
   std::vector<bf16> b(x.size());
