@@ -98,6 +98,7 @@ int run_prepare(const std::vector<std::string>& args) {
   // Before any fetching or building: a bad --out would otherwise fail only after all the work.
   check_output_path("--out", config.out_dir, OutputKind::directory);
   if (vm["offline"].as<bool>()) return run_offline(vm["out"].defaulted() ? std::string() : config.out_dir, json);
+  check_prepare_config(config);
   if (sources_jsonl.empty()) sources_jsonl = fetch_sources(workdir, sources);
   const std::vector<SourceText> texts = read_source_texts(sources_jsonl);
   std::cerr << fmt::format("data prepare: {} source texts; splitting, shuffling, writing, training SentencePiece\n",

@@ -282,6 +282,36 @@ TEST(CliDataPrepare, OutUnderARegularFileIsCheckedBeforeAnyWork) {
   expect_one_line_error(t5scale("report " + dir.path.string() + " --out " + bad), "report", "is not a directory");
 }
 
+// Settings build_corpus cannot use are one line naming the option before any source is read (the
+// sources file here does not exist: a late check would report that instead, after fetching with npm).
+// A build that fails later (SentencePiece refuses 50000 pieces for a few documents) leaves neither
+// OUT nor OUT.tmp.
+TEST(CliDataPrepare, BadSettingsBeforeAnyWorkAndNothingLeftOnFailure) {
+  TempDir dir("prepare-settings");
+  const std::string out = (dir.path / "o").string();
+  const std::string missing = " --out " + out + " --sources-jsonl " + (dir.path / "missing.jsonl").string();
+  expect_one_line_error(t5scale("data prepare --vocab-size -1" + missing), "data",
+                        "error: --vocab-size must not be negative, got -1 (hint: ");
+  expect_one_line_error(t5scale("data prepare --train-shards 0" + missing), "data",
+                        "error: --train-shards must be at least 1, got 0");
+  expect_one_line_error(t5scale("data prepare --validation-shards -2" + missing), "data",
+                        "error: --validation-shards must be at least 1, got -2");
+  expect_one_line_error(t5scale("data prepare --validation-fraction 1" + missing), "data",
+                        "error: --validation-fraction must be in (0, 1), got 1");
+  expect_one_line_error(t5scale("data prepare --max-documents -5" + missing), "data",
+                        "error: --max-documents must be 0 (all) or positive, got -5");
+  std::string few;
+  for (int i = 0; i < 5; ++i)
+    few += nlohmann::json{{"url", "u" + std::to_string(i)}, {"text", "a few words of text, number " + std::to_string(i)}}
+               .dump() + "\n";
+  const CommandResult big =
+      t5scale("data prepare --vocab-size 50000 --out " + out + " --sources-jsonl " + dir.write("few.jsonl", few));
+  EXPECT_EQ(big.exit_code, 1);
+  EXPECT_THAT(big.err, HasSubstr("t5scale data: error: SentencePiece training failed"));
+  EXPECT_FALSE(fs::exists(out));
+  EXPECT_FALSE(fs::exists(out + ".tmp")) << "nothing half-written is left";
+}
+
 // A directory the system refuses (/proc takes no new entries, even from root) passes the path check
 // and fails when it is created: one line naming the path and the reason, not an "internal error".
 TEST(CliDataPrepare, UncreatableOutIsOneLineNamingThePath) {

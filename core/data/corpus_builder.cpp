@@ -329,10 +329,30 @@ void train_sentencepiece(const std::vector<std::string>& lines, int64_t vocab_si
   fs::rename(tmp, model_path);
 }
 
+void check_prepare_config(const PrepareConfig& config) {
+  T5_CHECK_HINT(config.validation_fraction > 0 && config.validation_fraction < 1, "e.g. 0.05",
+                "--validation-fraction must be in (0, 1), got {}", config.validation_fraction);
+  T5_CHECK(config.train_shards >= 1, "--train-shards must be at least 1, got {}", config.train_shards);
+  T5_CHECK(config.validation_shards >= 1, "--validation-shards must be at least 1, got {}", config.validation_shards);
+  T5_CHECK(config.max_documents >= 0, "--max-documents must be 0 (all) or positive, got {}", config.max_documents);
+  T5_CHECK_HINT(config.vocab_size >= 0, "0 trains no model; T5 uses 32000", "--vocab-size must not be negative, got {}",
+                config.vocab_size);
+}
+
+namespace {
+// Removes a scratch directory on every way out of the scope, so a failed build leaves no OUT.tmp.
+struct ScratchDirectory {
+  fs::path path;
+  ~ScratchDirectory() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+}  // namespace
+
 PrepareReport build_corpus(const std::vector<SourceText>& sources, const PrepareConfig& config) {
+  check_prepare_config(config);
   T5_CHECK(!sources.empty(), "no source texts");
-  T5_CHECK(config.validation_fraction > 0 && config.validation_fraction < 1,
-           "validation fraction must be in (0, 1), got {}", config.validation_fraction);
   // Whole source texts go to validation, chosen by a seeded hash of their url (order-independent).
   std::vector<CorpusDocument> train, validation;
   bool any_validation = false;
@@ -364,6 +384,7 @@ PrepareReport build_corpus(const std::vector<SourceText>& sources, const Prepare
   const fs::path out(config.out_dir);
   const fs::path tmp = out.string() + ".tmp";
   fs::remove_all(tmp);
+  const ScratchDirectory scratch{tmp};
   fs::create_directories(tmp / "en");
   nlohmann::json files = nlohmann::json::array();
   PrepareReport report;
@@ -405,7 +426,6 @@ PrepareReport build_corpus(const std::vector<SourceText>& sources, const Prepare
     fs::rename(tmp / "spiece.model", tokenizer);
   }
   fs::rename(tmp / "manifest.json", out / "manifest.json");
-  fs::remove_all(tmp);
   return report;
 }
 

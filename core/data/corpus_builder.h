@@ -65,6 +65,10 @@ struct PrepareReport {
   nlohmann::json to_json() const;
 };
 
+// One line naming the option (--train-shards, --vocab-size, ...) for a setting build_corpus cannot
+// use; `data prepare` calls it before fetching anything.
+void check_prepare_config(const PrepareConfig& config);
+
 // Writes OUT_DIR/en/*.json.gz and OUT_DIR/manifest.json (into a temporary directory renamed at the
 // end, replacing OUT_DIR's en/ and manifest) and trains the tokenizer.
 PrepareReport build_corpus(const std::vector<SourceText>& sources, const PrepareConfig& config);
