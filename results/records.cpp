@@ -134,6 +134,7 @@ RecordFile read_records(const std::string& path) {
       continue;
     }
     out.records.push_back(std::move(j));
+    out.record_lines.push_back(number);
   }
   return out;
 }

@@ -107,6 +107,7 @@ nlohmann::ordered_json make_record(const RecordParts& parts);
 
 struct RecordFile {
   std::vector<nlohmann::json> records;   // parsed lines, in file order
+  std::vector<int64_t> record_lines;     // 1-based line number of each record
   std::vector<int64_t> torn_lines;       // 1-based line numbers that were not whole JSON objects
 };
 

@@ -331,12 +331,63 @@ Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes) {
 }
 
 namespace {
-// The records of <results_dir>/runs.jsonl; an error when there is none.
+// The JSON type of every record field the report reads (where present; absent fields read as
+// unknown), so that a hand-edited or foreign line is one error naming its line instead of a
+// type_error from deep inside the report. "block.key" is a key inside an object-valued field.
+struct FieldForm {
+  const char* path;
+  const char* type;
+  bool (*ok)(const json&);
+};
+bool is_string(const json& j) { return j.is_string(); }
+bool is_integer(const json& j) { return j.is_number_integer(); }
+bool is_number(const json& j) { return j.is_number(); }
+bool is_object(const json& j) { return j.is_object(); }
+bool is_string_or_null(const json& j) { return j.is_string() || j.is_null(); }
+constexpr FieldForm kRecordFields[] = {
+    {"id", "a string", is_string},              {"status", "a string", is_string},
+    {"sweep", "a string", is_string},           {"params", "an integer", is_integer},
+    {"error", "a string or null", is_string_or_null},
+    {"shape", "an object", is_object},          {"quality", "an object", is_object},
+    {"budget", "an object", is_object},         {"settings", "an object", is_object},
+    {"throughput", "an object", is_object},     {"flops", "an object", is_object},
+    {"data", "an object", is_object},           {"context", "an object", is_object},
+    {"coordinates", "an object", is_object},    {"budget.kind", "a string", is_string},
+    {"budget.value", "a number", is_number},    {"budget.steps", "an integer", is_integer},
+    {"budget.steps_done", "an integer", is_integer}, {"budget.batch", "an integer", is_integer},
+    {"budget.inputs_length", "an integer", is_integer}, {"budget.targets_length", "an integer", is_integer},
+    {"settings.optimizer", "a string", is_string}, {"settings.schedule", "a string", is_string},
+    {"settings.lr", "a number", is_number},     {"settings.warmup_steps", "an integer", is_integer},
+    {"shape.el", "an integer", is_integer},     {"shape.dl", "an integer", is_integer},
+    {"data.source", "a string", is_string},
+};
+
+void check_record_form(const json& record, const std::string& where) {
+  T5_CHECK(record.is_object(), "{}: a run record must be a JSON object, got {}", where, record.type_name());
+  T5_CHECK(record.contains("id"), "{}: run record without key 'id'", where);
+  for (const FieldForm& field : kRecordFields) {
+    const std::string path = field.path;
+    const size_t dot = path.find('.');
+    const json* value = &record;
+    for (const std::string& key : {path.substr(0, dot), dot == std::string::npos ? "" : path.substr(dot + 1)}) {
+      if (key.empty()) break;
+      value = value->is_object() && value->contains(key) ? &(*value)[key] : nullptr;
+      if (!value) break;
+    }
+    if (value)
+      T5_CHECK_HINT(field.ok(*value), "a record of another tool or a hand edit? restore the line as the sweep wrote it",
+                    "{}: key '{}' must be {}, got {}", where, path, field.type, value->dump());
+  }
+}
+
+// The records of <results_dir>/runs.jsonl; an error when there is none or one has the wrong form.
 RecordFile read_sweep_records(const std::string& results_dir) {
   const std::string runs = results_dir + "/runs.jsonl";
   T5_CHECK_HINT(std::filesystem::exists(runs), "run 't5scale sweep SPEC --out DIR' first", "{}: no run records", runs);
   RecordFile file = read_records(runs);
   T5_CHECK(!file.records.empty(), "{}: holds no complete record", runs);
+  for (size_t i = 0; i < file.records.size(); ++i)
+    check_record_form(file.records[i], fmt::format("{}:{}", runs, file.record_lines[i]));
   return file;
 }
 }  // namespace

@@ -134,5 +134,40 @@ TEST(CliReport, WritesFilesAndListsThem) {
   EXPECT_TRUE(fs::exists(out + "/frontier_step_time.json"));
 }
 
+// A record whose fields have the wrong JSON type (a hand edit, another tool's line) is one line naming
+// the file, its line and the key, for report and report --summary alike, and nothing is written.
+TEST(CliReport, RecordOfTheWrongFormNamesLineAndKey) {
+  const testing::ScratchDir scratch("t5scale_cli_report_form");
+  const std::string fixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/results/readme-depth";
+  std::ifstream in(fixture + "/runs.jsonl");
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  nlohmann::json bad = nlohmann::json::parse(second);
+  const auto write_runs = [&](const nlohmann::json& record) {
+    fs::create_directories(scratch.path("r"));
+    std::ofstream(scratch.path("r/runs.jsonl")) << first << "\n" << record.dump() << "\n";
+  };
+  const std::string runs = scratch.path("r/runs.jsonl");
+  bad["id"] = 3;
+  write_runs(bad);
+  for (const char* summary : {"", " --summary"})
+    testing::expect_one_line_error(t5scale(fmt::format("report {}{} --no-plots", scratch.path("r"), summary)), "report",
+                                   runs + ":2: key 'id' must be a string, got 3 (hint: ");
+  bad = nlohmann::json::parse(second);
+  bad["budget"]["steps"] = "120";
+  write_runs(bad);
+  testing::expect_one_line_error(t5scale(fmt::format("report {} --no-plots", scratch.path("r"))), "report",
+                                 runs + ":2: key 'budget.steps' must be an integer, got \"120\"");
+  bad = nlohmann::json::parse(second);
+  bad["quality"] = 5.0;
+  write_runs(bad);
+  testing::expect_one_line_error(t5scale(fmt::format("report {} --no-plots", scratch.path("r"))), "report",
+                                 runs + ":2: key 'quality' must be an object, got 5.0");
+  EXPECT_FALSE(fs::exists(scratch.path("r/report.md")));
+  // The fixture itself passes the check.
+  EXPECT_EQ(t5scale(fmt::format("report {} --summary", fixture)).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace t5
