@@ -148,7 +148,11 @@ int run_sweep_command(const std::vector<std::string>& args) {
   T5_CHECK_HINT(!(retry_failed && vm["dry-run"].as<bool>()), "drop one of them",
                 "--retry-failed moves records and --dry-run trains nothing: they cannot be used together");
   T5_CHECK(!(retry_failed && worker != 0), "--retry-failed is for the first worker only, not --worker {}", worker);
+  T5_CHECK(jobs >= 1, "--jobs must be at least 1, got {}", jobs);
+  T5_CHECK(threads >= 0, "--threads must not be negative, got {}", threads);
+  if (vm.count("assume-gflops")) check_positive("--assume-gflops", assume_gflops);
   if (vm["dry-run"].as<bool>()) {
+    check_training_lengths(spec);   // the corpus itself may not be there yet
     double rate = assume_gflops * 1e9;
     std::string source = "--assume-gflops";
     if (rate <= 0) {
@@ -162,8 +166,6 @@ int run_sweep_command(const std::vector<std::string>& args) {
     print_dry_run(spec, expansion, rate, source);
     return 0;
   }
-  T5_CHECK(jobs >= 1, "--jobs must be at least 1, got {}", jobs);
-  T5_CHECK(threads >= 0, "--threads must not be negative, got {}", threads);
   T5_CHECK_HINT(!expansion.variants.empty(), "check the grid", "{}: no variant to train ({} skipped)", spec_path,
                 expansion.skipped.size());
   for (const auto& s : expansion.skipped)

@@ -129,7 +129,7 @@ SpanCorruptionConfig span_corruption_config(const SweepSpec& spec) {
   return sc;
 }
 
-void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
+void check_training_lengths(const SweepSpec& spec) {
   const RunSettings& s = spec.settings;
   parse_schedule_kind(s.schedule);
   if (s.data.source == "synthetic") {
@@ -137,10 +137,6 @@ void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
              "{}: keys 'inputs_length' and 'targets_length' must be at least 2 for synthetic data", spec.path);
     return;
   }
-  T5_CHECK_HINT(fs::exists(s.data.corpus), "run 't5scale data prepare --offline --out DIR' for the shipped corpus",
-                "{}: key 'data.corpus': {} does not exist", spec.path, s.data.corpus);
-  T5_CHECK_HINT(fs::is_regular_file(s.data.tokenizer), "give the corpus's spiece.model",
-                "{}: key 'data.tokenizer': {} is not a file", spec.path, s.data.tokenizer);
   SpanLengths lengths;
   try {
     lengths = span_lengths(span_corruption_config(spec));
@@ -153,6 +149,16 @@ void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
                 "targets of {} tokens, not {}",
                 spec.path, s.inputs_length, s.data.noise_density, s.data.mean_noise_span_length,
                 lengths.targets_length, s.targets_length);
+}
+
+void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
+  check_training_lengths(spec);
+  const RunSettings& s = spec.settings;
+  if (s.data.source == "synthetic") return;
+  T5_CHECK_HINT(fs::exists(s.data.corpus), "run 't5scale data prepare --offline --out DIR' for the shipped corpus",
+                "{}: key 'data.corpus': {} does not exist", spec.path, s.data.corpus);
+  T5_CHECK_HINT(fs::is_regular_file(s.data.tokenizer), "give the corpus's spiece.model",
+                "{}: key 'data.tokenizer': {} is not a file", spec.path, s.data.tokenizer);
   // Opening the train split reads the tokenizer and lists the files: errors surface now, not per variant.
   C4Source probe(s.data.corpus, s.data.train_split, s.data.tokenizer, span_corruption_config(spec), s.batch, 0);
   C4Source eval_probe(s.data.corpus, s.data.eval_split, s.data.tokenizer, span_corruption_config(spec), s.batch, 0);

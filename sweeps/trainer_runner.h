@@ -22,6 +22,11 @@ SpanCorruptionConfig span_corruption_config(const SweepSpec& spec);
 // the variant's steps and seed; checkpoints into `checkpoint_dir`, resuming from it.
 TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir);
 
+// The checks of check_training_data that read no file (what `sweep --dry-run` can check without the
+// corpus): the schedule, synthetic lengths, and that targets_length is what span corruption makes
+// of inputs_length. Throws t5::Error naming the spec key.
+void check_training_lengths(const SweepSpec& spec);
+
 // Checks, before any variant runs, that the spec's data can be read and fits its lengths: corpus
 // and tokenizer exist, the tokenizer's ids fit every variant's vocabulary, and targets_length is
 // what span corruption makes of inputs_length. Throws t5::Error naming the spec key.

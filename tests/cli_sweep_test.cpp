@@ -48,6 +48,34 @@ TEST(CliSweep, BadSpecIsOneLineNamingFileAndKey) {
   EXPECT_EQ(r.err, fmt::format("t5scale sweep: error: {}: key 'lr' must be greater than 0, got -1\n", spec));
 }
 
+// --dry-run is where a study is checked before it is run (experiments/README.md): it fails, as the
+// run would, on what needs no file (targets_length against span corruption, bad option values), and
+// still estimates a spec whose corpus is not prepared yet.
+TEST(CliSweep, DryRunChecksWhatTheRunWouldWithoutTheCorpus) {
+  const testing::ScratchDir scratch("t5scale_cli_dry_checks");
+  const std::string spec_text = R"({"name": "d", "base": "tiny", "grid": {"nl": [1]}, "budget": {"steps": 10},
+      "batch": 8, "inputs_length": 64, "targets_length": TARGETS, "data": {"corpus": "/nonexistent/corpus",
+      "tokenizer": "/nonexistent/corpus/spiece.model"}})";
+  const auto spec_with = [&](const std::string& targets) {
+    std::string text = spec_text;
+    text.replace(text.find("TARGETS"), 7, targets);
+    return scratch.write("t" + targets + ".json", text);
+  };
+  const std::string wrong = spec_with("20");
+  testing::expect_one_line_error(t5scale(fmt::format("sweep {} --dry-run --assume-gflops 100", wrong)), "sweep",
+                                 wrong + ": key 'targets_length': span corruption of 64 input tokens (noise density "
+                                         "0.15, mean span 3) makes targets of 14 tokens, not 20 (hint: set \"targets_length\": 14)");
+  const std::string right = spec_with("14");
+  const CommandResult ok = t5scale(fmt::format("sweep {} --dry-run --assume-gflops 100", right));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_THAT(ok.out, HasSubstr("sweep d: 1 variants (0 skipped)"));
+  for (const char* rate : {"-5", "0"})
+    testing::expect_one_line_error(t5scale(fmt::format("sweep {} --dry-run --assume-gflops {}", right, rate)), "sweep",
+                                   fmt::format("--assume-gflops must be a finite positive number, got {}", rate));
+  testing::expect_one_line_error(t5scale(fmt::format("sweep {} --dry-run --assume-gflops 100 --jobs 0", right)),
+                                 "sweep", "--jobs must be at least 1, got 0");
+}
+
 TEST(CliSweep, ShippedSpecsParse) {
   for (const auto& entry : fs::directory_iterator(std::string(T5SCALE_SOURCE_DIR) + "/sweeps")) {
     if (entry.path().extension() != ".json") continue;
