@@ -94,6 +94,16 @@ std::string get_string(const json& j, const char* key, const std::string& where)
   return v.get<std::string>();
 }
 
+// "relu" or "gated-gelu"; an unknown kind names the file and the key like every other bad value.
+FeedForward get_feed_forward(const json& j, const std::string& where) {
+  const std::string text = get_string(j, "feed_forward_proj", where);
+  try {
+    return parse_feed_forward(text);
+  } catch (const Error& e) {
+    throw Error(where + ": key 'feed_forward_proj': " + e.message(), e.hint());
+  }
+}
+
 void reject_unknown_keys(const json& j, const std::set<std::string>& known, const std::string& where) {
   T5_CHECK(j.is_object(), "{}: expected a JSON object, got {}", where, j.type_name());
   for (const auto& [key, value] : j.items()) {
@@ -147,8 +157,7 @@ Shape shape_from_json(const json& j, const std::string& where) {
   if (j.contains("relative_buckets")) s.relative_buckets = get_size(j, "relative_buckets", where);
   if (j.contains("relative_max_distance"))
     s.relative_max_distance = get_size(j, "relative_max_distance", where);
-  if (j.contains("feed_forward_proj"))
-    s.feed_forward = parse_feed_forward(get_string(j, "feed_forward_proj", where));
+  if (j.contains("feed_forward_proj")) s.feed_forward = get_feed_forward(j, where);
   if (j.contains("tie_word_embeddings")) s.tied = get_bool(j, "tie_word_embeddings", where);
   if (j.contains("dropout_rate")) s.dropout = get_number(j, "dropout_rate", where);
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);
@@ -208,13 +217,7 @@ Shape shape_from_hf_config(const json& j, const std::string& where) {
     s.relative_buckets = get_size(j, "relative_attention_num_buckets", where);
   if (j.contains("relative_attention_max_distance"))
     s.relative_max_distance = get_size(j, "relative_attention_max_distance", where);
-  if (j.contains("feed_forward_proj")) {
-    try {
-      s.feed_forward = parse_feed_forward(get_string(j, "feed_forward_proj", where));
-    } catch (const Error& e) {
-      throw Error(where + ": key 'feed_forward_proj': " + e.message(), e.hint());
-    }
-  }
+  if (j.contains("feed_forward_proj")) s.feed_forward = get_feed_forward(j, where);
   if (j.contains("tie_word_embeddings")) s.tied = get_bool(j, "tie_word_embeddings", where);
   if (j.contains("dropout_rate")) s.dropout = get_number(j, "dropout_rate", where);
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);

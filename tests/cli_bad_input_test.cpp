@@ -62,6 +62,14 @@ TEST_F(CliBadInput, MalformedShapeFilesNameFileAndPlace) {
   EXPECT_THAT(big.err, Not(HasSubstr("internal error")));
   write("unknown.json", R"({"el": 2, "dl": 2, "dm": 16, "ff": 24, "kv": 4, "nh": 3, "heads": 3})");
   expect_one_line_error(t5scale("info " + path("unknown.json")), "info", path("unknown.json") + ": unknown key 'heads'");
+  // An unknown feed-forward kind names the file and the key in our shape JSON as in a config.json.
+  write("swish.json", R"({"el": 2, "dl": 2, "dm": 16, "ff": 24, "kv": 4, "nh": 3, "feed_forward_proj": "swish"})");
+  expect_one_line_error(t5scale("info " + path("swish.json")), "info",
+                        path("swish.json") + ": key 'feed_forward_proj': unknown feed-forward kind 'swish' (hint: ");
+  write("config.json", R"({"d_model": 16, "d_kv": 4, "d_ff": 24, "num_layers": 2, "num_heads": 3,
+                           "feed_forward_proj": 7})");
+  expect_one_line_error(t5scale("info " + path("config.json")), "info",
+                        path("config.json") + ": key 'feed_forward_proj' must be a string, got 7\n");
   expect_one_line_error(t5scale("info " + path("absent.json")), "info",
                         path("absent.json") + ": cannot open: No such file or directory");
   // A batch file with a syntax error: loss and step name its line and column too.
