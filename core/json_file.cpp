@@ -4,7 +4,10 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <sstream>
+#include <vector>
 
 #include "core/error.h"
 
@@ -49,9 +52,47 @@ std::pair<size_t, size_t> line_and_column(const std::string& text, size_t byte) 
 
 }  // namespace
 
+// Rejects a key written twice in one object: nlohmann keeps the last value silently, so a spec with
+// "lr" twice or a config with two "num_layers" would run with whichever came last. Keys are tracked
+// per open object; the message names the key's path through the enclosing objects ("budget.steps").
+class DuplicateKeyCheck {
+ public:
+  explicit DuplicateKeyCheck(const std::string& where) : where_(where) {}
+  bool operator()(int /*depth*/, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
+    using Event = nlohmann::json::parse_event_t;
+    if (event == Event::object_start || event == Event::array_start) {
+      levels_.push_back({event == Event::object_start, {}, {}});
+    } else if (event == Event::object_end || event == Event::array_end) {
+      levels_.pop_back();
+    } else if (event == Event::key) {
+      Level& level = levels_.back();
+      level.last_key = parsed.get<std::string>();
+      T5_CHECK_HINT(level.keys.insert(level.last_key).second, "give each key once",
+                    "{}: key '{}' appears twice in one object", where_, path());
+    }
+    return true;
+  }
+
+ private:
+  struct Level {
+    bool object = false;
+    std::set<std::string> keys;
+    std::string last_key;
+  };
+  std::string path() const {
+    std::string out;
+    for (const Level& l : levels_)
+      if (l.object) out += (out.empty() ? "" : ".") + l.last_key;
+    return out;
+  }
+  std::string where_;
+  std::vector<Level> levels_;
+};
+
 nlohmann::json parse_json_text(const std::string& text, const std::string& where) {
   try {
-    return nlohmann::json::parse(text);
+    DuplicateKeyCheck check(where);
+    return nlohmann::json::parse(text, std::ref(check));
   } catch (const nlohmann::json::parse_error& e) {
     const auto [line, column] = line_and_column(text, e.byte);
     throw Error(fmt::format("{}:{}:{}: invalid JSON: {}", where, line, column, reason(e.what())));

@@ -85,6 +85,27 @@ TEST_F(CliBadInput, MalformedShapeFilesNameFileAndPlace) {
   EXPECT_FALSE(fs::exists(path("o.safetensors")));
 }
 
+// A key written twice in one object would let the later value win unseen (a spec's "lr" given twice, a
+// config with two "num_layers"): one line naming the file and the key's path, for every JSON reader.
+TEST_F(CliBadInput, KeyGivenTwiceIsOneLineNamingIt) {
+  write("twice.json", R"({"el": 2, "dl": 2, "dm": 16, "ff": 24, "kv": 4, "nh": 3, "el": 5})");
+  expect_one_line_error(t5scale("info " + path("twice.json")), "info",
+                        path("twice.json") + ": key 'el' appears twice in one object (hint: give each key once)");
+  write("twice_batch.json", R"({"input_ids": [[5, 6, 1]], "labels": [[8, 1]], "labels": [[9, 1]]})");
+  expect_one_line_error(t5scale(fmt::format("loss --model {} --weights {} --batch {}", path("tiny.json"), path("w"),
+                                            path("twice_batch.json"))),
+                        "loss", path("twice_batch.json") + ": key 'labels' appears twice");
+  write("spec.json", R"({"name": "d", "base": "tiny", "grid": {"nl": [1]}, "budget": {"steps": 10, "steps": 20},
+      "batch": 8, "inputs_length": 64, "targets_length": 14, "data": {"source": "synthetic"}})");
+  expect_one_line_error(t5scale("sweep " + path("spec.json") + " --dry-run --assume-gflops 100"), "sweep",
+                        path("spec.json") + ": key 'budget.steps' appears twice in one object");
+  // The same key in different objects (arrays of objects included) is fine.
+  write("spec_ok.json", R"({"name": "d", "shapes": ["tiny-nl1"], "budget": {"steps": 10}, "eval": {"every": 5},
+      "batch": 8, "inputs_length": 64, "targets_length": 14, "data": {"source": "synthetic"}})");
+  const CommandResult ok = t5scale("sweep " + path("spec_ok.json") + " --dry-run --assume-gflops 100");
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST_F(CliBadInput, SeedsAreWholeNonNegativeNumbers) {
   // Boost would read "-1" as 2^64 - 1 and run with it.
   expect_one_line_error(t5scale(fmt::format("init --model {} --seed -1 --out {}", path("tiny.json"), path("n"))),
