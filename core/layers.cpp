@@ -315,6 +315,7 @@ template <class T>
 void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx, const T* q, const T* k,
                         const T* v, const T* probs, const AttentionDims& d, const Dropout& drop) {
   const int64_t Lq = d.Lq, Lk = d.Lk, kv = d.kv, S = Lq * Lk, BH = d.heads();
+  const ConvertOnce<T> dctx_once(dctx, BH * Lq * kv);  // bf16: read by the dv and dp products
   // dv[bh] [Lk,kv] = p̃[bh]ᵀ · dctx[bh], p̃ = dropout(p)
   const T* p = probs;
   if (drop.active()) {
@@ -351,6 +352,7 @@ void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx
     }
   }
   // dq[bh] = ds · k ; dk[bh] = dsᵀ · q
+  const ConvertOnce<T> ds_once(scratch, BH * S);  // bf16: read by both
   matmul_batched<T>(Trans::N, Trans::N, Lq, kv, Lk, T(1), scratch, Lk, S, k, kv, Lk * kv, T(0), dq, kv, Lq * kv, BH);
   matmul_batched<T>(Trans::T, Trans::N, Lk, kv, Lq, T(1), scratch, Lk, S, q, kv, Lq * kv, T(0), dk, kv, Lk * kv, BH);
 }
