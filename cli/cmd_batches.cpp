@@ -1,6 +1,7 @@
 // t5scale batches: the processed examples exactly as the model sees them (input_ids, labels,
 // decoder_input_ids, segment ids), optionally decoded to text; --bench measures the pipeline's
 // tokens/s (read + tokenize + corrupt + pack) beside the core's training tokens/s and their ratio.
+#include <filesystem>
 #include <iostream>
 #include <optional>
 
@@ -60,7 +61,9 @@ int run_batches(const std::vector<std::string>& args) {
   StepBenchConfig step;
   opts.add_options()
       ("data", po::value<std::string>(&data)->default_value(default_corpus_dir()), "C4-layout directory or file")
-      ("tokenizer", po::value<std::string>(&tokenizer)->default_value(default_tokenizer_model()), "SentencePiece model")
+      ("tokenizer", po::value<std::string>(&tokenizer),
+       "SentencePiece model (default: DIR/spiece.model when --data is a directory holding one, as for train; "
+       "else the shipped corpus/demo model)")
       ("split", po::value<std::string>(&split)->default_value("train"), "train or validation")
       ("inputs-length", po::value<int64_t>(&config.inputs_length)->default_value(128), "encoder tokens per row")
       ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15), "share of tokens masked")
@@ -85,6 +88,12 @@ int run_batches(const std::vector<std::string>& args) {
   if (vm["bench"].as<bool>() && vm["count"].defaulted()) count = 200;
   T5_CHECK(count > 0, "--count must be positive, got {}", count);
   config.packed = mode == "t5";
+  // A corpus built by `data prepare --out DIR` has its own model: reading it with another one would
+  // give other ids without any error.
+  if (tokenizer.empty()) {
+    const std::filesystem::path own = std::filesystem::path(data) / "spiece.model";
+    tokenizer = std::filesystem::is_regular_file(own) ? own.string() : default_tokenizer_model();
+  }
   C4SourceOptions options;
   options.on_bad_data = policy;
   C4Source source(data, split, tokenizer, config, batch, seed, options);

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/cli_runner.h"
@@ -100,6 +101,18 @@ TEST(CliBatches, JsonEqualsTheLibraryStream) {
     ++n;
   }
   EXPECT_EQ(n, 2);
+}
+
+// Without --tokenizer, a corpus directory is read with its own spiece.model (the fixture's 1000-piece
+// model, not the shipped 32000-piece one), as `train --data DIR` does: the same batches as naming it.
+TEST(CliBatches, CorpusDirectoryUsesItsOwnTokenizer) {
+  const std::string args = " --inputs-length 64 --batch 2 --count 1 --json";
+  const CommandResult own = t5scale("batches --data " + kFixture + args);
+  const CommandResult named = t5scale("batches --data " + kFixture + " --tokenizer " + kModel + args);
+  ASSERT_EQ(own.exit_code, 0) << own.err;
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  EXPECT_EQ(own.out, named.out);
+  EXPECT_THAT(own.err, HasSubstr("tokenizer " + kModel + " (1000 pieces)"));
 }
 
 const std::string kGood = R"({"text": "Call me Ishmael. Some years ago, never mind how long precisely.", "url": "u"})";
@@ -302,7 +315,7 @@ TEST(CliDataPrepare, BadSettingsBeforeAnyWorkAndNothingLeftOnFailure) {
                         "error: --max-documents must be 0 (all) or positive, got -5");
   std::string few;
   for (int i = 0; i < 5; ++i)
-    few += nlohmann::json{{"url", "u" + std::to_string(i)}, {"text", "a few words of text, number " + std::to_string(i)}}
+    few += nlohmann::json{{"url", fmt::format("u{}", i)}, {"text", fmt::format("a few words of text, number {}", i)}}
                .dump() + "\n";
   const CommandResult big =
       t5scale("data prepare --vocab-size 50000 --out " + out + " --sources-jsonl " + dir.write("few.jsonl", few));
