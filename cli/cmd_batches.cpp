@@ -87,6 +87,8 @@ int run_batches(const std::vector<std::string>& args) {
   const BadDataPolicy policy = parse_bad_data_policy(on_bad_data);
   if (vm["bench"].as<bool>() && vm["count"].defaulted()) count = 200;
   T5_CHECK(count > 0, "--count must be positive, got {}", count);
+  T5_CHECK(step.timed_steps > 0, "--train-steps must be positive, got {}", step.timed_steps);
+  T5_CHECK(step.warmup_steps >= 0, "--train-warmup must not be negative, got {}", step.warmup_steps);
   config.packed = mode == "t5";
   // A corpus built by `data prepare --out DIR` has its own model: reading it with another one would
   // give other ids without any error.

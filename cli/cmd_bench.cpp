@@ -79,6 +79,8 @@ int run_bench(const std::vector<std::string>& args) {
   if (!parse_options("bench", args, opts, vm)) return 0;
   check_lengths(config.lengths);
   T5_CHECK(config.threads >= 0, "--threads must not be negative, got {}", config.threads);
+  T5_CHECK(config.timed_steps > 0, "--steps must be positive, got {}", config.timed_steps);
+  T5_CHECK(config.warmup_steps >= 0, "--warmup must not be negative, got {}", config.warmup_steps);
   T5_CHECK_HINT(config.optimizer == "adamw" || config.optimizer == "adafactor", "use adamw or adafactor",
                 "--optimizer: unknown optimizer '{}'", config.optimizer);
   config.shape = resolve_shape(model);

@@ -76,8 +76,9 @@ ComponentTime component_row(std::string name, double forward, double backward, d
 }  // namespace
 
 StepBenchResult run_step_bench(const StepBenchConfig& config) {
-  T5_CHECK(config.timed_steps > 0, "bench: --steps must be positive, got {}", config.timed_steps);
-  T5_CHECK(config.warmup_steps >= 0, "bench: --warmup must not be negative, got {}", config.warmup_steps);
+  // The commands check their own options (bench --steps, batches --bench --train-steps) by name first.
+  T5_CHECK(config.timed_steps > 0, "timed steps must be positive, got {}", config.timed_steps);
+  T5_CHECK(config.warmup_steps >= 0, "warm-up steps must not be negative, got {}", config.warmup_steps);
   set_num_threads(config.threads);
   StepBenchResult r;
   r.config = config;

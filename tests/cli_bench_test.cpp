@@ -62,5 +62,18 @@ TEST(CliBench, SeedIsAWholeNonNegativeNumber) {
   EXPECT_EQ(r.out, "");
 }
 
+// Step counts name the option the user gave, under the command they ran: bench's --steps/--warmup,
+// and batches --bench's --train-steps/--train-warmup (both once said "bench: --steps").
+TEST(CliBench, StepCountsNameTheirOwnOption) {
+  const std::string bench = "bench --model t5-efficient-tiny-nl1 --batch 4 --inputs-length 64 --targets-length 32";
+  testing::expect_one_line_error(t5scale(bench + " --steps 0"), "bench", "error: --steps must be positive, got 0\n");
+  testing::expect_one_line_error(t5scale(bench + " --warmup -1"), "bench",
+                                 "error: --warmup must not be negative, got -1\n");
+  testing::expect_one_line_error(t5scale("batches --bench --count 1 --batch 1 --train-steps 0"), "batches",
+                                 "error: --train-steps must be positive, got 0\n");
+  testing::expect_one_line_error(t5scale("batches --bench --count 1 --batch 1 --train-warmup -2"), "batches",
+                                 "error: --train-warmup must not be negative, got -2\n");
+}
+
 }  // namespace
 }  // namespace t5
