@@ -114,7 +114,14 @@ int run_prepare(const std::vector<std::string>& args) {
 
 int run_data(const std::vector<std::string>& args) {
   if (!args.empty() && args[0] == "prepare") return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
-  T5_CHECK_HINT(false, "t5scale data prepare --help", "unknown data subcommand '{}'", args.empty() ? "" : args[0]);
+  if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: t5scale data <subcommand> [options]\n\nsubcommands:\n"
+                 "  prepare    build the C4-layout corpus and tokenizer (or --offline: verify the shipped one)\n\n"
+                 "t5scale data prepare --help lists its options.\n";
+    return 0;
+  }
+  T5_CHECK_HINT(!args.empty(), "t5scale data prepare --help", "missing subcommand: prepare");
+  T5_CHECK_HINT(false, "t5scale data prepare --help", "unknown data subcommand '{}'", args[0]);
   return 2;
 }
 

@@ -271,6 +271,18 @@ TEST(CliDataPrepare, DeterministicHeldOutAndReportMatchesDisk) {
   EXPECT_FALSE(fs::exists(b + ".tmp")) << "nothing half-written is left";
 }
 
+TEST(CliData, HelpListsSubcommandsAndBadOnesAreOneLine) {
+  for (const char* flag : {"--help", "-h"}) {
+    const CommandResult h = t5scale(std::string("data ") + flag);
+    EXPECT_EQ(h.exit_code, 0) << h.err;
+    EXPECT_THAT(h.out, StartsWith("usage: t5scale data <subcommand>"));
+    EXPECT_THAT(h.out, HasSubstr("\n  prepare "));
+    EXPECT_EQ(h.err, "");
+  }
+  expect_one_line_error(t5scale("data"), "data", "missing subcommand: prepare (hint: t5scale data prepare --help)");
+  expect_one_line_error(t5scale("data fetch"), "data", "unknown data subcommand 'fetch'");
+}
+
 TEST(CliDataPrepare, BadSourcesAndOffline) {
   TempDir dir("prepare-bad");
   const std::string bad = dir.write("sources.jsonl", R"({"url": "u", "text": "ok"})" "\n{\"url\": 3\n");
