@@ -383,6 +383,8 @@ void check_record_form(const json& record, const std::string& where) {
 // The records of <results_dir>/runs.jsonl; an error when there is none or one has the wrong form.
 RecordFile read_sweep_records(const std::string& results_dir) {
   const std::string runs = results_dir + "/runs.jsonl";
+  T5_CHECK_HINT(std::filesystem::is_directory(results_dir), "give a sweep's results directory, e.g. results/depth-tiny",
+                "{}: no such directory", results_dir);
   T5_CHECK_HINT(std::filesystem::exists(runs), "run 't5scale sweep SPEC --out DIR' first", "{}: no run records", runs);
   RecordFile file = read_records(runs);
   T5_CHECK(!file.records.empty(), "{}: holds no complete record", runs);

@@ -193,6 +193,10 @@ TEST(CliReport, RecordOfTheWrongFormNamesLineAndKey) {
   testing::expect_one_line_error(t5scale(fmt::format("report {} --no-plots", scratch.path("r"))), "report",
                                  runs + ":2: key 'quality' must be an object, got 5.0");
   EXPECT_FALSE(fs::exists(scratch.path("r/report.md")));
+  // A mistyped directory says so, rather than that it holds no records.
+  for (const char* summary : {"", " --summary"})
+    testing::expect_one_line_error(t5scale(fmt::format("report {}{}", scratch.path("typo"), summary)), "report",
+                                   scratch.path("typo") + ": no such directory (hint: ");
   // The fixture itself passes the check.
   EXPECT_EQ(t5scale(fmt::format("report {} --summary", fixture)).exit_code, 0);
 }

@@ -179,12 +179,14 @@ TEST(Report, SummaryTableByHand) {
 TEST(Report, MissingRecordsIsAClearError) {
   ReportOptions opt;
   opt.results_dir = out_dir("missing");
+  fs::create_directories(opt.results_dir);   // a directory without runs.jsonl (a missing one: cli_sweep_test)
   try {
     write_report(opt);
     FAIL() << "expected an error";
   } catch (const Error& e) {
     EXPECT_THAT(e.what(), HasSubstr("runs.jsonl: no run records"));
   }
+  fs::remove_all(opt.results_dir);
 }
 
 bool matplotlib_available() {
