@@ -98,6 +98,10 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
   int64_t step = 0;
   if (!config.checkpoint_dir.empty() && config.resume && is_training_checkpoint(config.checkpoint_dir)) {
     step = resume_from(config.checkpoint_dir, model, *optimizer, train_data, config);
+    // Otherwise the run would "finish" at the checkpoint's step, more steps than asked, with no loss.
+    T5_CHECK_HINT(step <= config.steps, fmt::format("ask for at least {} steps, or use another checkpoint directory", step),
+                  "{}/state.json: the checkpoint is at step {}, past the {} steps asked for", config.checkpoint_dir,
+                  step, config.steps);
     result.resumed_from = step;
   }
   // Every evaluation reads the same held-out batches.

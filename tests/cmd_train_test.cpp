@@ -8,12 +8,15 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <fmt/format.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -132,6 +135,20 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   EXPECT_EQ(more.back()["type"], "summary");
   EXPECT_EQ(more.back()["resumed_from"], 6);
   EXPECT_EQ(more.back()["steps"], 8);
+  // Resuming with fewer steps than the checkpoint already has is one line, not a "finished" run that
+  // reports 8 steps for --steps 5 and no training loss.
+  const std::string fewer = common + fmt::format(" --steps 5 --resume > {} 2> {}", (dir / "out3.txt").string(),
+                                                 (dir / "err3.txt").string());
+  const int fewer_status = std::system(fewer.c_str());
+  EXPECT_TRUE(WIFEXITED(fewer_status) && WEXITSTATUS(fewer_status) == 1) << fewer_status;
+  std::ifstream err3(dir / "err3.txt");
+  std::string err3_text((std::istreambuf_iterator<char>(err3)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(err3_text, ::testing::EndsWith(fmt::format(
+                             "t5scale train: error: {}/state.json: the checkpoint is at step 8, past the 5 steps asked "
+                             "for (hint: ask for at least 8 steps, or use another checkpoint directory)\n",
+                             (dir / "ckpt").string())));
+  EXPECT_EQ(std::count(err3_text.begin(), err3_text.end(), '\n'), 2) << err3_text;   // the opening line + the error
+  EXPECT_EQ(fs::file_size(dir / "out3.txt"), 0u);
   fs::remove_all(dir);
 }
 
