@@ -2,6 +2,7 @@
 // variant of a sweep spec and appends one record per variant to results/NAME/runs.jsonl
 // (sweeps/runner.h); --retry-failed first moves the failed records to runs.retried.jsonl
 // (sweeps/schedule.h release_for_retry) so those variants run again.
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -45,16 +46,20 @@ void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_s
                            e.variants.size(), e.skipped.size(), human_count(spec.settings.budget.value),
                            to_string(spec.settings.budget.kind), len.batch, len.inputs, len.targets);
   std::cout << fmt::format("time estimate at {:.1f} GFLOP/s ({})\n", flops_per_second / 1e9, rate_source);
-  std::cout << fmt::format("{:<30} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", "id",
-                           "el", "dl", "dm", "ff", "kv", "nh", "ffn", "params", "FLOPs/step", "steps", "FLOPs", "est.time");
+  // Ids grow with every knob of the base and the grid: the column is as wide as the longest.
+  size_t id_width = 30;
+  for (const auto& v : e.variants) id_width = std::max(id_width, v.id.size());
+  std::cout << fmt::format("{:<{}} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", "id",
+                           id_width, "el", "dl", "dm", "ff", "kv", "nh", "ffn", "params", "FLOPs/step", "steps", "FLOPs",
+                           "est.time");
   double total_flops = 0;
   for (const auto& v : e.variants) {
     const double per_step = count_flops(v.shape, len).train_per_step;
     const double flops = per_step * double(v.steps);
     total_flops += flops;
     const Shape& s = v.shape;
-    std::cout << fmt::format("{:<30} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", v.id,
-                             s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
+    std::cout << fmt::format("{:<{}} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", v.id,
+                             id_width, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
                              with_commas(count_params(s).total), human_count(per_step), v.steps, human_count(flops),
                              duration(flops / flops_per_second));
   }

@@ -3,6 +3,7 @@
 // and report on the stored fixture.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -36,6 +37,32 @@ TEST(CliSweep, DryRunListsVariantsWithExactCounts) {
   EXPECT_THAT(r.out, HasSubstr(with_commas(count_params(nl2).total)));
   EXPECT_THAT(r.out, HasSubstr(human_count(count_flops(nl2, len).train_per_step)));
   EXPECT_THAT(r.out, HasSubstr("skipped tiny-nl0-s0: nl must be positive, got 0"));
+}
+
+// Ids longer than the default 30-character column (a knob'd base plus grid knobs) keep the table's
+// columns aligned: every row's el value sits under the header's "el".
+TEST(CliSweep, DryRunColumnsStayAlignedForLongIds) {
+  const testing::ScratchDir scratch("t5scale_cli_dry_wide");
+  const std::string spec = scratch.write("wide.json", R"({"name": "w", "base": "tiny-dm128-ff512-kv32",
+      "grid": {"dm": [64], "nh": [3, 12]}, "budget": {"steps": 10}, "batch": 8, "inputs_length": 64,
+      "targets_length": 14, "data": {"source": "synthetic"}})");
+  const CommandResult r = t5scale(fmt::format("sweep {} --dry-run --assume-gflops 100", spec));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream in(r.out);
+  std::string line, header;
+  std::vector<std::string> rows;
+  while (std::getline(in, line)) {
+    if (line.rfind("id ", 0) == 0) header = line;
+    if (line.rfind("tiny-", 0) == 0) rows.push_back(line);
+  }
+  ASSERT_EQ(rows.size(), 2u) << r.out;
+  const size_t el_end = header.find(" el ") + 3;   // one past the right edge of the right-aligned el column
+  ASSERT_NE(header.find(" el "), std::string::npos) << header;
+  EXPECT_EQ(rows[1].substr(0, 34), "tiny-dm128-ff512-kv32-dm64-nh12-s0");
+  for (const std::string& row : rows) {
+    EXPECT_EQ(row.substr(el_end - 3, 3), "  4") << row << "\n" << header;   // el 4 (tiny's depth) under "el"
+    EXPECT_EQ(row.size(), header.size()) << row << "\n" << header;
+  }
 }
 
 TEST(CliSweep, BadSpecIsOneLineNamingFileAndKey) {
