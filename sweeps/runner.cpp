@@ -1,6 +1,7 @@
 // The sweep loop: claim, run, publish (see runner.h).
 #include "sweeps/runner.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -119,9 +120,17 @@ void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir, cons
   const std::string text = spec.source.dump(2) + "\n";
   if (fs::exists(path)) {
     const json existing = json::parse(std::ifstream(path), nullptr, false);
-    T5_CHECK_HINT(!existing.is_discarded() && existing == spec.source,
-                  "resume with the same spec, or pass a new --out directory",
-                  "{}: holds a different sweep spec than {}", path, spec.path);
+    if (existing.is_discarded() || existing != spec.source) {
+      // Name the first key that differs ("/budget/steps" -> budget.steps), so the user sees what changed.
+      std::string differs;
+      if (!existing.is_discarded()) {
+        std::string key = json::diff(existing, spec.source).at(0).at("path").get<std::string>();
+        std::replace(key.begin(), key.end(), '/', '.');
+        differs = fmt::format(" (key '{}' differs)", key.empty() ? "" : key.substr(1));
+      }
+      throw Error(fmt::format("{}: holds a different sweep spec than {}{}", path, spec.path, differs),
+                  "resume with the same spec, or pass a new --out directory");
+    }
   } else {
     write_text_atomic(path, text);
   }

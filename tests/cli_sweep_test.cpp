@@ -103,6 +103,26 @@ TEST(CliSweep, DryRunChecksWhatTheRunWouldWithoutTheCorpus) {
                                  "sweep", "--jobs must be at least 1, got 0");
 }
 
+// Another spec on a results directory is refused naming the first key that differs, so the user sees
+// what changed (a grid, a budget) instead of comparing two files by hand. Nothing is trained.
+TEST(CliSweep, DifferentSpecOnTheDirectoryNamesTheKey) {
+  const testing::ScratchDir scratch("t5scale_cli_spec_differs");
+  const std::string text = R"({"name": "d", "base": "tiny-nl1", "grid": {"dm": [64]}, "budget": {"steps": STEPS},
+      "batch": 2, "inputs_length": 8, "targets_length": 4, "data": {"source": "synthetic"}})";
+  const auto with_steps = [&](const std::string& steps) {
+    std::string t = text;
+    return t.replace(t.find("STEPS"), 5, steps);
+  };
+  fs::create_directories(scratch.path("out"));
+  std::ofstream(scratch.path("out/spec.json")) << nlohmann::json::parse(with_steps("3")).dump(2) << "\n";
+  const std::string spec = scratch.write("spec.json", with_steps("5"));
+  testing::expect_one_line_error(
+      t5scale(fmt::format("sweep {} --out {} --quiet", spec, scratch.path("out"))), "sweep",
+      scratch.path("out/spec.json") + ": holds a different sweep spec than " + spec +
+          " (key 'budget.steps' differs) (hint: resume with the same spec, or pass a new --out directory)");
+  EXPECT_FALSE(fs::exists(scratch.path("out/runs.jsonl")));
+}
+
 TEST(CliSweep, ShippedSpecsParse) {
   for (const auto& entry : fs::directory_iterator(std::string(T5SCALE_SOURCE_DIR) + "/sweeps")) {
     if (entry.path().extension() != ".json") continue;
