@@ -66,7 +66,7 @@ int run_batches(const std::vector<std::string>& args) {
        "else the shipped corpus/demo model)")
       ("split", po::value<std::string>(&split)->default_value("train"), "train or validation")
       ("inputs-length", po::value<int64_t>(&config.inputs_length)->default_value(128), "encoder tokens per row")
-      ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15), "share of tokens masked")
+      ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15, "0.15"), "share of tokens masked")
       ("mean-noise-span-length", po::value<double>(&config.mean_noise_span_length)->default_value(3.0), "mean span")
       ("mode", po::value<std::string>(&mode)->default_value("t5"), "t5 (original, packed) or hf (nanoT5)")
       ("batch", po::value<int64_t>(&batch)->default_value(2), "rows per batch")

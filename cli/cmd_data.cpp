@@ -79,7 +79,7 @@ int run_prepare(const std::vector<std::string>& args) {
       ("out", po::value<std::string>(&config.out_dir)->default_value("data/corpus"), "output directory (C4 layout)")
       ("sources", po::value<std::string>(&sources)->default_value("sotu,moby-dick,brown"),
        "comma-separated: sotu, moby-dick, brown")
-      ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.05),
+      ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.05, "0.05"),
        "share of source texts held out whole")
       ("train-shards", po::value<int64_t>(&config.train_shards)->default_value(4), "c4-train files")
       ("validation-shards", po::value<int64_t>(&config.validation_shards)->default_value(1), "c4-validation files")

@@ -15,7 +15,7 @@ int run_spans(const std::vector<std::string>& args) {
   SpanCorruptionConfig config;
   opts.add_options()
       ("inputs-length", po::value<int64_t>(&config.inputs_length)->required(), "encoder tokens per example")
-      ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15), "share of tokens masked")
+      ("noise-density", po::value<double>(&config.noise_density)->default_value(0.15, "0.15"), "share of tokens masked")
       ("mean-noise-span-length", po::value<double>(&config.mean_noise_span_length)->default_value(3.0),
        "mean length of a masked span")
       ("json", po::bool_switch(), "print JSON");

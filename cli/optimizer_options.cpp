@@ -18,7 +18,7 @@ void add_optimizer_options(po::options_description& options) {
        "Adafactor: factor 2-D tensors whose smaller dim is at least this (0 = every 2-D tensor, as HF)")
       ("no-parameter-scale", po::bool_switch(), "Adafactor: do not multiply lr by max(RMS(W), 1e-3) (HF/fairseq)")
       ("no-factoring", po::bool_switch(), "Adafactor: full second moments for every tensor")
-      ("decay-exponent", po::value<double>()->default_value(0.8), "Adafactor: decay 1 - (t+1)^-x")
+      ("decay-exponent", po::value<double>()->default_value(0.8, "0.8"), "Adafactor: decay 1 - (t+1)^-x")
       ("update-clip", po::value<double>()->default_value(1.0), "Adafactor: update clipping RMS; 0 = off");
 }
 

@@ -85,6 +85,22 @@ TEST(Cli, UsageAndUnknownCommand) {
   }
 }
 
+// Defaults in --help read as written (boost prints a double's default with 17 digits otherwise:
+// "0.14999999999999999").
+TEST(Cli, HelpShowsDecimalDefaultsAsWritten) {
+  const std::pair<const char*, const char*> cases[] = {{"spans", "--noise-density arg (=0.15)"},
+                                                       {"batches", "--noise-density arg (=0.15)"},
+                                                       {"train", "--decay-exponent arg (=0.8)"},
+                                                       {"step", "--decay-exponent arg (=0.8)"},
+                                                       {"data prepare", "--validation-fraction arg (=0.05)"}};
+  for (const auto& [command, text] : cases) {
+    const CommandResult r = t5scale(std::string(command) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << command;
+    EXPECT_THAT(r.out, HasSubstr(text)) << command;
+    EXPECT_THAT(r.out, ::testing::Not(::testing::ContainsRegex("=[0-9]+\\.[0-9]{6,}"))) << r.out;
+  }
+}
+
 TEST(Cli, VariantsJson) {
   const CommandResult all = t5scale("variants --json");
   ASSERT_EQ(all.exit_code, 0) << all.err;
