@@ -365,14 +365,14 @@ void relu_forward(T* h, const T* a, int64_t n) {
 }
 
 template <class T>
-void relu_backward(T* da, const T* dh, const T* a, int64_t n, Write write) {
+void relu_backward(T* da, const T* dh, const T* mask, int64_t n, Write write) {
   if (write == Write::overwrite) {
 #pragma omp parallel for simd schedule(static)
-    for (int64_t i = 0; i < n; ++i) da[i] = a[i] > T(0) ? dh[i] : T(0);
+    for (int64_t i = 0; i < n; ++i) da[i] = mask[i] > T(0) ? dh[i] : T(0);
     return;
   }
 #pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) da[i] += a[i] > T(0) ? dh[i] : T(0);
+  for (int64_t i = 0; i < n; ++i) da[i] += mask[i] > T(0) ? dh[i] : T(0);
 }
 
 namespace {

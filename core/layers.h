@@ -100,9 +100,11 @@ void attention_backward(T* dq, T* dk, T* dv, T* dbias, T* scratch, const T* dctx
                         const T* v, const T* probs, const AttentionDims& d, const Dropout& drop);
 
 // ---- feed-forward activations (the projections are linear_*) ----
-// h[n] = relu(a[n]) ; da[n] += dh[n]·[a > 0]  (h may alias nothing; a is kept)
+// h[n] = relu(a[n]) ; da[n] += dh[n]·[mask > 0]. h may alias a (the model keeps only h). The mask
+// is a, or h itself: relu(a) > 0 exactly where a > 0 (where dropout then zeroed h, the incoming
+// gradient was zeroed by the same mask, so the product is the same).
 template <class T> void relu_forward(T* h, const T* a, int64_t n);
-template <class T> void relu_backward(T* da, const T* dh, const T* a, int64_t n, Write write = Write::add);
+template <class T> void relu_backward(T* da, const T* dh, const T* mask, int64_t n, Write write = Write::add);
 // gelu_tanh(x) = 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))) (HF "gelu_new")
 template <class T> T gelu_tanh(T x);
 // h[n] = gelu_tanh(a[n]) · b[n] (T5DenseGatedActDense); da, db += ...

@@ -45,7 +45,8 @@ struct AttentionCache {
 };
 struct FeedForwardCache {
   std::vector<float> xn, rstd;  // [N, dm], [N]
-  std::vector<float> a, b, h;   // pre-activations [N, ff] (b gated only) and hidden after dropout
+  std::vector<float> a, b, h;   // gated: pre-activations a, b [N, ff]; hidden h [N, ff] after dropout
+                                // (ReLU keeps only h: its backward masks by h > 0, core/layers.h)
 };
 
 // Dropout sites: one id per place dropout is applied (stack, block, what).
@@ -104,8 +105,8 @@ void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld)
     resize(c.ctx, B * Lq * inner), resize(c.probs, B * nh * Lq * Lk);
   };
   auto feed_forward = [&](FeedForwardCache& c, int64_t N) {
-    resize(c.xn, N * dm), resize(c.rstd, N), resize(c.a, N * s.ff), resize(c.h, N * s.ff);
-    if (s.gated()) resize(c.b, N * s.ff);
+    resize(c.xn, N * dm), resize(c.rstd, N), resize(c.h, N * s.ff);
+    if (s.gated()) resize(c.a, N * s.ff), resize(c.b, N * s.ff);
   };
   enc_attn_c.resize(size_t(s.el)), enc_ff_c.resize(size_t(s.el));
   dec_self_c.resize(size_t(s.dl)), dec_cross_c.resize(size_t(s.dl)), dec_ff_c.resize(size_t(s.dl));
@@ -249,8 +250,8 @@ void feed_forward_sublayer_forward(const Pass& p, Model::Workspace& w, const Fee
     linear_forward(c.b.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
     gated_gelu_forward(c.h.data(), c.a.data(), c.b.data(), N * ff);
   } else {
-    linear_forward(c.a.data(), c.xn.data(), p.P + fp.wi, N, dm, ff);
-    relu_forward(c.h.data(), c.a.data(), N * ff);
+    linear_forward(c.h.data(), c.xn.data(), p.P + fp.wi, N, dm, ff);
+    relu_forward(c.h.data(), c.h.data(), N * ff);  // in place
   }
   dropout_apply(c.h.data(), N * ff, dropout_at(p.opt, stack, layer, sub, kFFHidden));
   linear_forward(w.out.data(), c.h.data(), p.P + fp.wo, N, ff, dm);
@@ -272,7 +273,7 @@ void feed_forward_sublayer_backward(const Pass& p, Model::Workspace& w, const Fe
                     Write::overwrite);
     linear_backward(w.dxn.data(), p.G + fp.wi_1, w.db.data(), c.xn.data(), p.P + fp.wi_1, N, dm, ff);
   } else {
-    relu_backward(w.dh.data(), w.dh.data(), c.a.data(), N * ff, Write::overwrite);  // in place
+    relu_backward(w.dh.data(), w.dh.data(), c.h.data(), N * ff, Write::overwrite);  // in place, masked by h
     linear_backward(w.dxn.data(), p.G + fp.wi, w.dh.data(), c.xn.data(), p.P + fp.wi, N, dm, ff, Write::overwrite);
   }
   rmsnorm_backward(dx, p.G + fp.norm, w.dxn.data(), x_in, p.P + fp.norm, c.rstd.data(), N, dm);

@@ -156,6 +156,20 @@ TEST(LayersFiniteDifference, Activations) {
   Vec da(n, 0.0), db(n, 0.0);
   relu_backward(da.data(), R.data(), a.data(), n);
   EXPECT_LT(fd_error(a, da, relu_loss), kTol);
+  // The model keeps only h (forward in place, then hidden dropout on h) and masks the backward by h:
+  // the gradient of the dropped-out relu, d(R·dropout(relu(a)))/da, checked by finite differences.
+  const Dropout drop{0.3, 5, 2};
+  auto dropped_loss = [&] {
+    h = a;
+    relu_forward(h.data(), h.data(), n);
+    dropout_apply(h.data(), n, drop);
+    return dot(h, R);
+  };
+  dropped_loss();
+  Vec dh = R, da_h(n, 0.0);
+  dropout_apply(dh.data(), n, drop);
+  relu_backward(da_h.data(), dh.data(), h.data(), n);
+  EXPECT_LT(fd_error(a, da_h, dropped_loss), kTol);
 
   // gelu_tanh against the formula at a hand-checked point: gelu_tanh(1) = 0.5(1 + tanh(√(2/π)·1.044715))
   EXPECT_NEAR(gelu_tanh(1.0), 0.8411919906082768, 1e-15);
