@@ -22,7 +22,16 @@ namespace t5 {
 
 namespace {
 
-constexpr int64_t kHeadChunkRows = 256;  // rows of logits computed at a time in the output head
+// Rows of logits the output head computes at a time: as many as fit in kHeadChunkBytes (all of a
+// tiny 32x29 batch: fewer, longer products, and dW's inner dimension is the whole chunk), at least
+// kHeadMinRows, never more than the decoder tokens (ForwardOptions::head_chunk_rows overrides it). The analytic memory estimate counts all [Nd, V]
+// logits, as PyTorch keeps them; chunks keep large batches well below that.
+constexpr int64_t kHeadChunkBytes = int64_t(128) << 20;
+constexpr int64_t kHeadMinRows = 64;
+int64_t head_chunk_rows(int64_t decoder_tokens, int64_t vocab, int64_t requested) {
+  if (requested > 0) return std::min(decoder_tokens, requested);
+  return std::min(decoder_tokens, std::max(kHeadMinRows, kHeadChunkBytes / (int64_t(sizeof(float)) * vocab)));
+}
 // The head's input gradient dX = dlogits·W has a long inner dimension (the vocabulary) and a small
 // output, which one threaded product splits poorly: it is computed as this many vocabulary slices, one
 // single-thread product each, summed in slice order (the same result at any thread count).
@@ -85,8 +94,8 @@ struct Model::Workspace {
   std::vector<float> dxn;             // [max N, dm]
   std::vector<float> dh, da, db;      // [max N, ff] (da, db gated only)
   std::vector<float> dx_enc, dx_dec, d_enc_out;  // running residual gradients
-  std::vector<float> logits;          // [kHeadChunkRows, V]
-  std::vector<float> head_dx;         // [kHeadSlices, kHeadChunkRows, dm] partial head input gradients
+  std::vector<float> logits;          // [head chunk rows, V]
+  std::vector<float> head_dx;         // [kHeadSlices, head chunk rows, dm] partial head input gradients
   std::vector<bf16> params16;         // bf16 passes: the weights' bf16 mirror, refreshed every pass
 
   void ensure(const Shape& s, int64_t b, int64_t le, int64_t ld);
@@ -124,8 +133,6 @@ void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld)
   resize(dh, Nmax * s.ff);
   if (s.gated()) resize(da, Nmax * s.ff), resize(db, Nmax * s.ff);  // ReLU's backward runs in place in dh
   resize(dx_enc, Ne * dm), resize(dx_dec, Nd * dm), resize(d_enc_out, Ne * dm);
-  resize(logits, kHeadChunkRows * s.vocab_size);
-  resize(head_dx, kHeadSlices * kHeadChunkRows * dm);
 }
 
 Model::Model(const Shape& shape)
@@ -377,6 +384,7 @@ std::vector<float> Model::logits(const Batch& batch) {
 static LossResult run(const Shape& s, const float* params, float* grads, Model::Workspace& w, const Batch& batch,
                       const ForwardOptions& opt, float grad_scale, bool backward, std::vector<float>* logits_out) {
   T5_CHECK(opt.dropout >= 0.0 && opt.dropout < 1.0, "dropout must be in [0, 1), got {}", opt.dropout);
+  T5_CHECK(opt.head_chunk_rows >= 0, "head_chunk_rows must be >= 0 (0 = automatic), got {}", opt.head_chunk_rows);
   check_batch(batch, s);
   const int64_t B = batch.batch, Le = batch.inputs_length, Ld = batch.targets_length;
   const int64_t Ne = B * Le, Nd = B * Ld, dm = s.dm, V = s.vocab_size;
@@ -448,8 +456,11 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   const double scale = r.label_tokens > 0 ? double(grad_scale) / double(r.label_tokens) : 0.0;
   if (grad_head) std::fill(w.dx_dec.begin(), w.dx_dec.end(), 0.0f);
   double sum_ce = 0.0, sum_z = 0.0;
-  for (int64_t r0 = 0; r0 < Nd; r0 += kHeadChunkRows) {
-    const int64_t rows = std::min(kHeadChunkRows, Nd - r0);
+  const int64_t chunk_rows = head_chunk_rows(Nd, V, opt.head_chunk_rows);
+  if (w.logits.size() < size_t(chunk_rows * V)) resize(w.logits, chunk_rows * V);
+  if (w.head_dx.size() < size_t(kHeadSlices * chunk_rows * dm)) resize(w.head_dx, kHeadSlices * chunk_rows * dm);
+  for (int64_t r0 = 0; r0 < Nd; r0 += chunk_rows) {
+    const int64_t rows = std::min(chunk_rows, Nd - r0);
     const bool any_label = std::any_of(w.labels.begin() + r0, w.labels.begin() + r0 + rows, [](int32_t l) { return l >= 0; });
     if (!any_label && !logits_out) continue;
     float* lg = logits_out ? logits_out->data() + r0 * V : w.logits.data();

@@ -26,6 +26,7 @@ struct ForwardOptions {
   double dropout = 0.0;  // dropout rate (SPEC §4 places); when > 0 the masks derive from `seed`
   uint64_t seed = 0;
   Precision precision = Precision::fp32;
+  int64_t head_chunk_rows = 0;  // decoder rows per output-head chunk; 0 = as many as fit in 128 MB of logits
 };
 
 struct LossResult {

@@ -148,6 +148,32 @@ TEST_P(Parity, GradientsAccumulateWithScale) {
   worst_grad_error(m, f, "grad/", &worst_name);  // 0.25 g + 0.75 g = g
 }
 
+// The output head runs in row chunks (one chunk for a small batch): chunks of 1, 2 and 5 rows give the
+// loss and every gradient of the single-chunk pass up to summation order (dW adds chunk by chunk).
+TEST_P(Parity, HeadChunksDoNotChangeLossOrGradients) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model whole(f.shape);
+  f.load_params(whole);
+  const LossResult ref = whole.forward_backward(f.batch, ForwardOptions{});
+  for (const int64_t rows : {1, 2, 5}) {
+    Model m(f.shape);
+    f.load_params(m);
+    ForwardOptions opt;
+    opt.head_chunk_rows = rows;
+    const LossResult r = m.forward_backward(f.batch, opt);
+    EXPECT_NEAR(r.loss, ref.loss, 1e-6 * ref.loss) << rows << " rows";
+    double diff = 0, norm = 0;
+    for (int64_t i = 0; i < m.num_params(); ++i) {
+      diff += std::pow(double(m.grads()[i]) - double(whole.grads()[i]), 2);
+      norm += std::pow(double(whole.grads()[i]), 2);
+    }
+    EXPECT_LT(std::sqrt(diff / norm), 1e-5) << rows << " rows";
+  }
+  ForwardOptions bad;
+  bad.head_chunk_rows = -1;
+  EXPECT_THROW(whole.forward_backward(f.batch, bad), Error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("relu_tied", "gated_untied"));
 
 // Two examples packed into one row (segments 1 and 2) give the same loss and gradients as the
