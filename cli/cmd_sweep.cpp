@@ -1,7 +1,9 @@
 // t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run] : trains every
 // variant of a sweep spec and appends one record per variant to results/NAME/runs.jsonl
 // (sweeps/runner.h); --retry-failed first moves the failed records to runs.retried.jsonl
-// (sweeps/schedule.h release_for_retry) so those variants run again.
+// (sweeps/schedule.h release_for_retry) so those variants run again. Ctrl-C / SIGTERM: every worker
+// checkpoints its running variant at its last finished step, leaves it without a record and exits
+// 130; the same command resumes (core/interrupt.h).
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -18,6 +20,7 @@
 #include "core/error.h"
 #include "core/ceiling.h"
 #include "core/gemm.h"
+#include "core/interrupt.h"
 #include "results/records.h"
 #include "sweeps/ceiling.h"
 #include "sweeps/runner.h"
@@ -90,16 +93,31 @@ std::vector<pid_t> spawn_workers(int count, const std::string& spec_path, const 
   return pids;
 }
 
-// Waits for the workers; returns how many did not exit cleanly.
-int wait_workers(const std::vector<pid_t>& pids) {
-  int bad = 0;
+struct WorkerExits {
+  int failed = 0;        // exited with an error or died
+  int interrupted = 0;   // stopped by an interrupt, their variant checkpointed (exit 130)
+};
+
+// Waits for the workers (an interrupt meanwhile is passed on to them by the handler).
+WorkerExits wait_workers(const std::vector<pid_t>& pids) {
+  WorkerExits exits;
   for (pid_t pid : pids) {
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
-    bad += !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    exits.interrupted += code == kInterruptedExitCode;
+    exits.failed += code != 0 && code != kInterruptedExitCode;
   }
-  return bad;
+  return exits;
+}
+
+// The one line an interrupted sweep process leaves on stderr.
+std::string interrupted_line(const SweepSummary& s, const std::string& label) {
+  const std::string where = s.interrupted_variant.empty()
+                                ? "between variants"
+                                : fmt::format("at step {} of {}", s.interrupted_step, s.interrupted_variant);
+  return fmt::format("{}sweep: interrupted {}; rerun the same command to resume\n", label, where);
 }
 
 // The sweep's outcome from its records (every worker's): data on stdout.
@@ -186,6 +204,8 @@ int run_sweep_command(const std::vector<std::string>& args) {
   options.progress = !vm["quiet"].as<bool>();
   options.workers = jobs;
   if (jobs > 1) options.worker_label = fmt::format("[worker {}] ", worker);
+  // From here on Ctrl-C / SIGTERM stops after the running step, checkpointed (core/interrupt.h).
+  install_interrupt_handler();
   check_training_data(spec, expansion);
   // Measured once per sweep, by whichever worker gets the directory's setup lock first.
   prepare_results_dir(spec, options.out_dir, [&] {
@@ -209,14 +229,22 @@ int run_sweep_command(const std::vector<std::string>& args) {
                                ResultsLayout{options.out_dir}.retried());
   }
   const std::vector<pid_t> workers =
-      worker == 0 ? spawn_workers(jobs - 1, spec_path, options.out_dir, threads, options.keep_checkpoints,
-                                  !options.progress, jobs)
-                  : std::vector<pid_t>{};
+      worker == 0 && !interrupt_requested()
+          ? spawn_workers(jobs - 1, spec_path, options.out_dir, threads, options.keep_checkpoints, !options.progress,
+                          jobs)
+          : std::vector<pid_t>{};
+  forward_interrupts_to(workers);
   const SweepSummary here = run_sweep(spec, expansion, make_training_runner(), options);
-  const int bad_workers = wait_workers(workers);
+  const WorkerExits exits = wait_workers(workers);
+  if (here.interrupted || interrupt_requested()) {
+    std::cerr << interrupted_line(here, options.worker_label);
+    return kInterruptedExitCode;
+  }
   if (worker != 0) return 0;
+  T5_CHECK(exits.failed == 0, "sweep: {} worker process(es) stopped with an error (see above)", exits.failed);
+  T5_CHECK_HINT(exits.interrupted == 0, "rerun the same command to resume",
+                "sweep: {} worker process(es) were interrupted; their variants have no record yet", exits.interrupted);
   std::cout << sweep_summary(expansion, options.out_dir, here, retried).dump() << "\n";
-  T5_CHECK(bad_workers == 0, "sweep: {} worker process(es) stopped with an error (see above)", bad_workers);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 // t5scale train: one variant on a token stream (synthetic copy/reverse task, or C4 span corruption
 // from the data pipeline), with schedule, periodic eval and checkpoints, resume, a progress
 // line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
+// Ctrl-C / SIGTERM checkpoints the last finished step and exits 130 (core/interrupt.h).
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include "core/checkpoint.h"
 #include "core/data/c4_source.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/model.h"
 #include "core/names.h"
 #include "core/synthetic_data.h"
@@ -154,16 +156,27 @@ int run_train(const std::vector<std::string>& args) {
     if (resumed_from > 0) trim_steps_log(json_out, resumed_from);
     log = std::make_unique<LineLog>(json_out, /*truncate=*/resumed_from == 0);
   };
-  const TrainResult r = train(
-      model, *d.train, d.eval.get(), c,
-      [&](const StepMetrics& m) {
-        open_log(m.step - 1);
-        if (log) log->append(step_log_line(m));
-      },
-      [&](const EvalMetrics& e) {
-        open_log(e.step);
-        if (log) log->append(eval_log_line(e));
-      });
+  install_interrupt_handler();
+  TrainResult r;
+  try {
+    r = train(
+        model, *d.train, d.eval.get(), c,
+        [&](const StepMetrics& m) {
+          open_log(m.step - 1);
+          if (log) log->append(step_log_line(m));
+        },
+        [&](const EvalMetrics& e) {
+          open_log(e.step);
+          if (log) log->append(eval_log_line(e));
+        });
+  } catch (const Interrupted& e) {
+    // Ctrl-C / SIGTERM: the checkpoint holds the last finished step; --json-out has its steps, no summary.
+    const std::string next = !e.saved() ? "nothing saved (no --checkpoint-dir)"
+                             : c.resume ? "rerun the same command to resume"
+                                        : "rerun the same command with --resume to continue";
+    std::cerr << fmt::format("train: interrupted at step {}; {}\n", e.step(), next);
+    return kInterruptedExitCode;
+  }
   int64_t tokens = 0;
   double step_seconds = 0;
   for (const auto& s : r.steps) {

@@ -12,6 +12,7 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/model.h"
 #include "core/progress.h"
 
@@ -181,6 +182,13 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
     if (!config.checkpoint_dir.empty() && config.checkpoint_every > 0 && m.step % config.checkpoint_every == 0) {
       save(m.step);
       last_saved = m.step;
+    }
+    // Ctrl-C / SIGTERM (core/interrupt.h): keep this step. After the last one the run just finishes.
+    if (interrupt_requested() && m.step < config.steps) {
+      const bool saved = !config.checkpoint_dir.empty();
+      if (saved && last_saved != m.step) save(m.step);
+      progress.finish();
+      throw Interrupted(m.step, saved);
     }
   }
   result.final_step = step;

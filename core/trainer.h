@@ -72,7 +72,8 @@ struct TrainResult {
 
 // Trains `model` (already initialised) from `train_data`; resumes from config.checkpoint_dir when it
 // holds a checkpoint (model, optimizer state, step, data position), which must come from the same
-// optimizer configuration and data stream.
+// optimizer configuration and data stream. When an interrupt is requested (core/interrupt.h), stops
+// after the step in progress, checkpoints it (when checkpoint_dir is set) and throws t5::Interrupted.
 TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data, const TrainConfig& config,
                   const std::function<void(const StepMetrics&)>& on_step = {},
                   const std::function<void(const EvalMetrics&)>& on_eval = {});

@@ -19,6 +19,7 @@
 #include "core/atomic_file.h"
 #include "core/describe.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/step_bench.h"
 #include "results/context.h"
 #include "results/records.h"
@@ -164,7 +165,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
   };
   log(fmt::format("sweep {}: {} variants, {} finished before, results in {}", spec.name, total,
                   summary.skipped_finished, summary.out_dir));
-  while (auto claim = scheduler->claim()) {
+  // An interrupt (core/interrupt.h) stops the loop before the next claim, or inside a variant: then
+  // the trainer has checkpointed its last step and the variant gets no record, only its claim back.
+  while (!interrupt_requested()) {
+    std::unique_ptr<Claim> claim = scheduler->claim();
+    if (!claim) break;
     const Variant v = claim->variant();
     const VariantContext context{layout.checkpoint(v.id), layout.steps(v.id)};
     reset_peak_rss();
@@ -178,6 +183,11 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
         status = "diverged";
         error = outcome.error.empty() ? "non-finite loss" : outcome.error;
       }
+    } catch (const Interrupted& e) {
+      scheduler->release(std::move(claim));
+      summary.interrupted_variant = v.id;
+      summary.interrupted_step = e.step();
+      break;
     } catch (const std::exception& e) {
       status = "failed";
       error = e.what();
@@ -201,8 +211,9 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
                     duration_text(seconds), std::isfinite(outcome.eval_loss) ? fmt::format("{:.4f}", outcome.eval_loss) : "—",
                     error.empty() ? "" : " (" + error + ")", duration_text(eta)));
   }
+  summary.interrupted = interrupt_requested() || !summary.interrupted_variant.empty();
   summary.left_to_others = int64_t(total) - int64_t(scheduler->finished().size());
-  if (summary.left_to_others > 0)
+  if (summary.left_to_others > 0 && !summary.interrupted)
     log(fmt::format("sweep {}: {} variant(s) are running in another process", spec.name, summary.left_to_others));
   return summary;
 }

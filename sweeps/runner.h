@@ -1,9 +1,10 @@
 // Running a sweep: every variant of a spec through one VariantRunner (the real one trains with
 // core/trainer.h; tests pass fakes), scheduled by claims on the results directory, each outcome
 // published as one record. Resumable: finished variants (a record in runs.jsonl, whatever its status)
-// are skipped; an interrupted one resumes from its checkpoint directory; a failure or divergence
-// becomes a record and the sweep goes on (its checkpoints stay, so a variant released for a retry,
-// schedule.h release_for_retry, resumes from them).
+// are skipped; an interrupted one (killed, or stopped by Ctrl-C / SIGTERM after checkpointing its
+// last step: core/interrupt.h) has no record and resumes from its checkpoint directory; a failure or
+// divergence becomes a record and the sweep goes on (its checkpoints stay, so a variant released for
+// a retry, schedule.h release_for_retry, resumes from them).
 #pragma once
 
 #include <cstdint>
@@ -52,6 +53,9 @@ struct SweepOptions {
 struct SweepSummary {
   int64_t ran = 0, skipped_finished = 0, failed = 0, diverged = 0;
   int64_t left_to_others = 0;           // variants other workers held when this one stopped
+  bool interrupted = false;             // an interrupt (core/interrupt.h) stopped the loop
+  std::string interrupted_variant;      // the variant it stopped inside ("" = between variants): no
+  int64_t interrupted_step = 0;         // record, its checkpoint holds interrupted_step
   std::string out_dir;
 };
 

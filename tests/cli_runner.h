@@ -1,20 +1,31 @@
 // Runs the t5scale binary (T5SCALE_BINARY) as a user does, capturing exit code, stdout and stderr,
 // and the check every bad-input path shares: exit 1, nothing on stdout, one line on stderr of the
-// form `t5scale CMD: error: ...` (PROTOCOL.md), and a scratch directory. Shared by the command tests.
+// form `t5scale CMD: error: ...` (PROTOCOL.md), a scratch directory, and a command started in the
+// background for tests that signal it. Shared by the command tests.
 #pragma once
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+extern char** environ;
 
 namespace t5::testing {
 
@@ -48,6 +59,61 @@ inline CommandResult t5scale(const std::string& args) {
   return r;
 }
 
+// `t5scale <args>` started without waiting (no shell: args as given), stdout and stderr to files, so
+// a test can signal it while it runs. Killed and reaped if the test ends before wait().
+class RunningCommand {
+ public:
+  explicit RunningCommand(const std::vector<std::string>& args)
+      : base_(std::filesystem::temp_directory_path() /
+              ("t5scale_bg_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++))) {
+    std::vector<std::string> all = {T5SCALE_BINARY};
+    all.insert(all.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : all) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t files;
+    posix_spawn_file_actions_init(&files);
+    posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, (base_.string() + ".out").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&files, STDERR_FILENO, (base_.string() + ".err").c_str(),
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int rc = ::posix_spawn(&pid_, all[0].c_str(), &files, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&files);
+    if (rc != 0) pid_ = -1;
+  }
+  ~RunningCommand() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  RunningCommand(const RunningCommand&) = delete;
+  RunningCommand& operator=(const RunningCommand&) = delete;
+  pid_t pid() const { return pid_; }
+  // Waits for the exit; a death by a signal is 128 + the signal, as a shell reports it.
+  CommandResult wait() {
+    CommandResult r;
+    int status = 0;
+    while (pid_ > 0 && ::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+    pid_ = -1;
+    r.out = slurp(base_.string() + ".out");
+    r.err = slurp(base_.string() + ".err");
+    std::filesystem::remove(base_.string() + ".out");
+    std::filesystem::remove(base_.string() + ".err");
+    return r;
+  }
+
+ private:
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::filesystem::path base_;
+  pid_t pid_ = -1;
+};
+
 // A fresh directory under the system's temporary directory (name + pid), removed with the object.
 class ScratchDir {
  public:
@@ -73,6 +139,27 @@ class ScratchDir {
  private:
   std::filesystem::path dir_;
 };
+
+// The step of the last "step" line of a steps log (sweep steps/<id>.jsonl, train --json-out; 0 if none yet).
+inline int64_t last_logged_step(const std::string& path) {
+  std::ifstream in(path);
+  int64_t last = 0;
+  for (std::string line; std::getline(in, line);) {
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.value("type", "") == "step") last = j["step"].get<int64_t>();
+  }
+  return last;
+}
+
+// Waits (up to 20 s) until every steps log in `paths` shows a step; false if the time ran out.
+inline bool wait_for_steps(const std::vector<std::string>& paths) {
+  for (int i = 0; i < 2000; ++i) {
+    if (std::all_of(paths.begin(), paths.end(), [](const std::string& p) { return last_logged_step(p) > 0; }))
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
 
 inline int lines(const std::string& text) { return int(std::count(text.begin(), text.end(), '\n')); }
 

@@ -1,9 +1,15 @@
 // The sweep and report subcommands as a user runs them (tests/cli_runner.h: stdout and stderr apart):
 // --dry-run's table, one-line errors naming the spec file and key with exit code 1, --retry-failed,
-// and report on the stored fixture.
+// Ctrl-C / SIGTERM of a running sweep (also with --jobs), and report on the stored fixture.
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <gmock/gmock.h>
@@ -185,6 +191,84 @@ TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   r = t5scale(fmt::format("report {} --summary", out));
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr(x));
+}
+
+int64_t checkpoint_step(const std::string& dir) {
+  return nlohmann::json::parse(std::ifstream(dir + "/state.json")).at("step").get<int64_t>();
+}
+
+// No process holds the variant's claim (a worker still running would).
+bool claim_free(const std::string& out, const std::string& id) {
+  const int fd = ::open((out + "/locks/" + id + ".lock").c_str(), O_RDWR);
+  if (fd < 0) return true;
+  const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);
+  return free;
+}
+
+// A sweep spec of 300 steps (a few seconds) checkpointed only at its end, so any checkpoint before
+// that is the interrupt's.
+std::string write_long_spec(const testing::ScratchDir& scratch, const std::string& nl) {
+  return scratch.write("long.json", fmt::format(R"({{"name": "long", "base": "tiny-dm64-ff128-nh2-kv32",
+      "grid": {{"nl": [{}]}}, "budget": {{"steps": 300}}, "batch": 4, "inputs_length": 16, "targets_length": 16,
+      "checkpoint_every": 300, "threads": 1, "data": {{"source": "synthetic"}}}})", nl));
+}
+
+// Ctrl-C (SIGINT) once the steps log shows steps: exit 130 with one line on stderr, no record, the
+// checkpoint at the last logged step (not lost back to 0); rerunning the same command resumes there
+// and ends with the eval loss of a sweep never interrupted.
+TEST(CliSweep, CtrlCCheckpointsTheLastStepAndTheRerunResumes) {
+  const testing::ScratchDir scratch("t5scale_cli_ctrlc");
+  const std::string spec = write_long_spec(scratch, "1");
+  const std::string out = scratch.path("out"), clean = scratch.path("clean"), id = "tiny-dm64-ff128-nh2-kv32-nl1-s0";
+  const std::string steps = out + "/steps/" + id + ".jsonl";
+  testing::RunningCommand sweep({"sweep", spec, "--out", out, "--quiet"});
+  ASSERT_TRUE(testing::wait_for_steps({steps}));
+  ASSERT_EQ(::kill(sweep.pid(), SIGINT), 0);
+  const CommandResult r = sweep.wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  const int64_t n = testing::last_logged_step(steps);
+  ASSERT_GT(n, 0);
+  ASSERT_LT(n, 300) << "the sweep finished before the signal: make it longer";
+  EXPECT_EQ(r.err, fmt::format("sweep: interrupted at step {} of {}; rerun the same command to resume\n", n, id));
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(testing::slurp(out + "/runs.jsonl"), "");
+  EXPECT_EQ(checkpoint_step(out + "/checkpoints/" + id), n);
+
+  CommandResult again = t5scale(fmt::format("sweep {} --out {} --quiet", spec, out));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  CommandResult straight = t5scale(fmt::format("sweep {} --out {} --quiet", spec, clean));
+  ASSERT_EQ(straight.exit_code, 0) << straight.err;
+  const nlohmann::json got = nlohmann::json::parse(testing::slurp(out + "/runs.jsonl"));
+  const nlohmann::json want = nlohmann::json::parse(testing::slurp(clean + "/runs.jsonl"));
+  EXPECT_EQ(got["context"]["resumed_from_step"], n);
+  EXPECT_EQ(got["quality"]["eval_loss"].get<double>(), want["quality"]["eval_loss"].get<double>());
+  EXPECT_EQ(got["quality"]["final_train_loss"], want["quality"]["final_train_loss"]);
+}
+
+// sweep --jobs 2, SIGTERM to the first process only: it passes the request on to its worker, both
+// checkpoint their variant at its last logged step, the first waits for the worker (whose claim is
+// free when the command returns) and exits 130; each process says where it stopped.
+TEST(CliSweep, InterruptReachesTheJobsWorkers) {
+  const testing::ScratchDir scratch("t5scale_cli_ctrlc_jobs");
+  const std::string spec = write_long_spec(scratch, "1, 2");
+  const std::string out = scratch.path("out");
+  const std::vector<std::string> ids = {"tiny-dm64-ff128-nh2-kv32-nl1-s0", "tiny-dm64-ff128-nh2-kv32-nl2-s0"};
+  testing::RunningCommand sweep({"sweep", spec, "--out", out, "--quiet", "--jobs", "2", "--threads", "1"});
+  ASSERT_TRUE(testing::wait_for_steps({out + "/steps/" + ids[0] + ".jsonl", out + "/steps/" + ids[1] + ".jsonl"}));
+  ASSERT_EQ(::kill(sweep.pid(), SIGTERM), 0);
+  const CommandResult r = sweep.wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_EQ(testing::slurp(out + "/runs.jsonl"), "");
+  EXPECT_EQ(testing::lines(r.err), 2) << r.err;
+  for (const std::string& id : ids) {
+    const int64_t n = testing::last_logged_step(out + "/steps/" + id + ".jsonl");
+    ASSERT_GT(n, 0);
+    ASSERT_LT(n, 300) << id << " finished before the signal: make it longer";
+    EXPECT_EQ(checkpoint_step(out + "/checkpoints/" + id), n) << id;
+    EXPECT_THAT(r.err, HasSubstr(fmt::format("sweep: interrupted at step {} of {}; rerun", n, id)));
+    EXPECT_TRUE(claim_free(out, id)) << id;
+  }
 }
 
 TEST(CliSweep, RetryFailedWithDryRunIsOneLine) {

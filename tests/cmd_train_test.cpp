@@ -1,7 +1,7 @@
 // `t5scale train` end to end: its JSON Lines records equal a direct t5::train() call with the same
 // settings (same losses, learning rates, eval losses), the summary is computed from those records,
-// an existing checkpoint is neither overwritten without --resume nor ignored with it, and a resumed
-// run's --json-out holds the whole run once.
+// an existing checkpoint is neither overwritten without --resume nor ignored with it, a resumed
+// run's --json-out holds the whole run once, and Ctrl-C saves the last finished step.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +23,7 @@
 #include "core/model.h"
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
+#include "tests/cli_runner.h"
 
 namespace t5 {
 namespace {
@@ -149,6 +150,41 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
                              (dir / "ckpt").string())));
   EXPECT_EQ(std::count(err3_text.begin(), err3_text.end(), '\n'), 2) << err3_text;   // the opening line + the error
   EXPECT_EQ(fs::file_size(dir / "out3.txt"), 0u);
+  fs::remove_all(dir);
+}
+
+// Ctrl-C (SIGINT) once --json-out shows steps: exit 130, the opening line and one line saying where
+// it stopped, nothing on stdout, --json-out without a summary, the checkpoint at the last logged step;
+// --resume continues from there.
+TEST(CmdTrain, CtrlCCheckpointsTheLastStepAndExits130) {
+  const fs::path dir = scratch_with_shape("cmd-train-ctrlc", 2);
+  const std::string ckpt = (dir / "ckpt").string(), log = (dir / "m.jsonl").string();
+  std::vector<std::string> args = {"train", "--model", (dir / "shape.json").string(), "--steps", "20000",
+                                   "--batch", "4", "--inputs-length", "7", "--targets-length", "6",
+                                   "--synthetic-vocab", "30", "--checkpoint-dir", ckpt, "--json-out", log};
+  testing::RunningCommand run(args);
+  ASSERT_TRUE(testing::wait_for_steps({log}));
+  ASSERT_EQ(::kill(run.pid(), SIGINT), 0);
+  const testing::CommandResult r = run.wait();
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  const int64_t n = testing::last_logged_step(log);
+  ASSERT_GT(n, 0);
+  ASSERT_LT(n, 20000) << "the run finished before the signal";
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(testing::lines(r.err), 2) << r.err;
+  EXPECT_THAT(r.err, ::testing::EndsWith(fmt::format(
+                         "\ntrain: interrupted at step {}; rerun the same command with --resume to continue\n", n)));
+  EXPECT_EQ(read_lines(log).back()["type"], "step");
+  EXPECT_EQ(nlohmann::json::parse(std::ifstream(ckpt + "/state.json"))["step"], n);
+
+  args[4] = std::to_string(n + 2);
+  args.push_back("--resume");
+  testing::RunningCommand resumed(args);
+  const testing::CommandResult more = resumed.wait();
+  ASSERT_EQ(more.exit_code, 0) << more.err;
+  const nlohmann::json summary = nlohmann::json::parse(more.out);
+  EXPECT_EQ(summary["resumed_from"], n);
+  EXPECT_EQ(summary["steps"], n + 2);
   fs::remove_all(dir);
 }
 

@@ -1,7 +1,8 @@
 // The sweep loop with fake runners: every variant gets exactly one record, a rerun skips finished
 // variants, failures and divergences are recorded and the sweep goes on, a failed variant runs again
-// (from its checkpoint) only once its record is moved out for a retry, a results directory of a
-// different spec is refused, and two concurrent sweeps on one directory split the variants.
+// (from its checkpoint) only once its record is moved out for a retry, an interrupted variant gets
+// no record and stops the loop, a results directory of a different spec is refused, and two
+// concurrent sweeps on one directory split the variants.
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "results/records.h"
 #include "sweeps/runner.h"
 
@@ -115,6 +117,50 @@ TEST(SweepRun, FailuresAndDivergenceAreRecordedAndTheSweepGoesOn) {
   EXPECT_EQ(f.records[1]["status"], "diverged");
   EXPECT_TRUE(f.records[1]["quality"]["eval_loss"].is_null());
   EXPECT_EQ(f.records[2]["status"], "ok");
+  fs::remove_all(dir);
+}
+
+// A variant stopped by Ctrl-C (the trainer throws Interrupted after checkpointing) is not failed: no
+// record, its claim is given back, the loop stops before the next variant; a rerun runs it and the rest.
+TEST(SweepRun, InterruptedVariantHasNoRecordAndTheLoopStops) {
+  const std::string dir = temp_dir("interrupt");
+  const SweepSpec spec = spec_with(3);
+  const Expansion e = expand(spec);
+  const std::string x = "tiny-dm32-ff64-nh2-kv16-nl2-s0";
+  std::vector<std::string> ran;
+  const VariantRunner stops_at_x = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    ran.push_back(v.id);
+    if (v.id == x) throw Interrupted(3, true);
+    return fake_outcome(v, ctx);
+  };
+  SweepSummary s = run_sweep(spec, e, stops_at_x, quiet(dir));
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.interrupted_variant, x);
+  EXPECT_EQ(s.interrupted_step, 3);
+  EXPECT_EQ(s.ran, 1);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_EQ(ran, (std::vector<std::string>{"tiny-dm32-ff64-nh2-kv16-nl1-s0", x}));
+  const RecordFile f = read_records(dir + "/runs.jsonl");
+  ASSERT_EQ(f.records.size(), 1u);
+  EXPECT_EQ(f.records[0]["id"], "tiny-dm32-ff64-nh2-kv16-nl1-s0");
+
+  // The flag set (a Ctrl-C between variants): nothing is claimed.
+  const VariantRunner fake = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    ran.push_back(v.id);
+    return fake_outcome(v, ctx);
+  };
+  request_interrupt();
+  s = run_sweep(spec, e, fake, quiet(dir));
+  clear_interrupt();
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.interrupted_variant, "");
+  EXPECT_EQ(s.ran, 0);
+  // The rerun: x was released, so it and the third run now.
+  s = run_sweep(spec, e, fake, quiet(dir));
+  EXPECT_FALSE(s.interrupted);
+  EXPECT_EQ(s.ran, 2);
+  EXPECT_EQ(ran.size(), 4u);
+  EXPECT_EQ(read_records(dir + "/runs.jsonl").records.size(), 3u);
   fs::remove_all(dir);
 }
 

@@ -23,6 +23,7 @@
 #include "core/data/c4_source.h"
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/interrupt.h"
 #include "core/model.h"
 #include "core/trainer.h"
 #include "results/records.h"
@@ -204,6 +205,35 @@ TEST(SweepTrain, KilledMidVariantAndBetweenVariantsResumesToTheSameRecords) {
   fs::remove_all(clean);
   fs::remove_all(crashed);
   fs::remove(spec);
+}
+
+// Ctrl-C as the first variant starts (the flag set before its first step): the real runner stops
+// after step 1 with a checkpoint of step 1 (checkpoint_every is 3), the steps log ends at step 1, no
+// record is written and the second variant does not start.
+TEST(SweepTrain, InterruptedVariantCheckpointsItsLastStepAndHasNoRecord) {
+  set_num_threads(1);
+  const std::string dir = temp_path("interrupt");
+  const SweepSpec spec = parse_sweep_spec(spec_json("interrupt", {1, 2}), "interrupt.json");
+  const Expansion e = expand(spec);
+  const std::string first = "tiny-dm32-ff64-nh2-kv16-nl1-s0", second = "tiny-dm32-ff64-nh2-kv16-nl2-s0";
+  const VariantRunner real = make_training_runner();
+  const VariantRunner ctrl_c_first = [&](const SweepSpec& sp, const Variant& v, const VariantContext& ctx) {
+    if (v.id == first) request_interrupt();
+    return real(sp, v, ctx);
+  };
+  const SweepSummary s = run_sweep(spec, e, ctrl_c_first, quiet(dir));
+  clear_interrupt();
+  EXPECT_TRUE(s.interrupted);
+  EXPECT_EQ(s.interrupted_variant, first);
+  EXPECT_EQ(s.interrupted_step, 1);
+  EXPECT_EQ(read_records(dir + "/runs.jsonl").records.size(), 0u);
+  const json state = json::parse(std::ifstream(dir + "/checkpoints/" + first + "/state.json"));
+  EXPECT_EQ(state["step"], 1);
+  const auto log = steps_log(dir + "/steps/" + first + ".jsonl");
+  ASSERT_FALSE(log.empty());
+  EXPECT_EQ(log.rbegin()->first, std::make_pair(std::string("step"), int64_t(1)));
+  EXPECT_FALSE(fs::exists(dir + "/steps/" + second + ".jsonl"));
+  fs::remove_all(dir);
 }
 
 TEST(SweepTrain, TwoProcessesAndJobsRunEachVariantOnce) {

@@ -1,5 +1,5 @@
-// The training loop: the synthetic task, bit-identical resume, gradient accumulation, divergence
-// detection, and the learning test (a tiny T5 must learn to copy short sequences).
+// The training loop: the synthetic task, bit-identical resume, an interrupt checkpointing the last
+// finished step, gradient accumulation, divergence detection, and the learning test (a tiny T5 must learn to copy short sequences).
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -10,6 +10,7 @@
 
 #include "core/checkpoint.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/model.h"
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
@@ -112,6 +113,63 @@ TEST(Trainer, ResumeIsBitIdentical) {
   Model m(tiny_shape());
   auto d = make_synthetic_source(copy_task(), 8, 5);
   EXPECT_THROW(train(m, *d, nullptr, other), Error);
+  fs::remove_all(dir);
+}
+
+// Ctrl-C (core/interrupt.h) after step 3 of 10 with checkpoints every 5: the step finishes, the
+// checkpoint holds step 3 (not 0), Interrupted says so, and resuming reaches the same bits as a run
+// never interrupted. A request after the last step lets the run finish normally.
+TEST(Trainer, InterruptCheckpointsTheLastFinishedStep) {
+  const int64_t n = 10, stop_at = 3;
+  const std::string dir = temp_dir("interrupt");
+  TrainConfig c = small_config(n);
+  c.checkpoint_dir = dir;
+  c.checkpoint_every = 5;
+  int64_t last_step = 0;
+  {
+    Model m(tiny_shape());
+    init_params(m, 11);
+    auto data = make_synthetic_source(copy_task(), 8, 5);
+    clear_interrupt();
+    try {
+      train(m, *data, nullptr, c, [&](const StepMetrics& s) {
+        last_step = s.step;
+        if (s.step == stop_at) request_interrupt();
+      });
+      ADD_FAILURE() << "train() returned instead of throwing Interrupted";
+    } catch (const Interrupted& e) {
+      EXPECT_EQ(e.step(), stop_at);
+      EXPECT_TRUE(e.saved());
+    }
+    clear_interrupt();
+  }
+  EXPECT_EQ(last_step, stop_at);   // no step ran after the request
+  ASSERT_TRUE(is_training_checkpoint(dir));
+  Model probe(tiny_shape());
+  EXPECT_EQ(load_training_checkpoint(dir, probe.table(), probe.params()).state.at("step").get<int64_t>(), stop_at);
+
+  Model resumed(tiny_shape());
+  init_params(resumed, 99);
+  auto data = make_synthetic_source(copy_task(), 8, 5);
+  const TrainResult r = train(resumed, *data, nullptr, c);
+  EXPECT_EQ(r.resumed_from, stop_at);
+  EXPECT_EQ(r.final_step, n);
+  Model straight(tiny_shape());
+  init_params(straight, 11);
+  auto straight_data = make_synthetic_source(copy_task(), 8, 5);
+  train(straight, *straight_data, nullptr, small_config(n));
+  EXPECT_EQ(0, std::memcmp(straight.params(), resumed.params(), sizeof(float) * size_t(resumed.num_params())));
+
+  // Requested during the last step: nothing left to save for later, the run completes.
+  TrainConfig last = small_config(2);
+  Model m(tiny_shape());
+  init_params(m, 11);
+  auto d = make_synthetic_source(copy_task(), 8, 5);
+  const TrainResult done = train(m, *d, nullptr, last, [&](const StepMetrics& s) {
+    if (s.step == 2) request_interrupt();
+  });
+  clear_interrupt();
+  EXPECT_EQ(done.final_step, 2);
   fs::remove_all(dir);
 }
 

@@ -1,0 +1,50 @@
+// Graceful interruption of long runs (train, sweep): the first SIGINT or SIGTERM only raises a flag
+// that the training loop reads after each completed optimizer step (core/trainer.h saves a checkpoint
+// at that step and throws Interrupted), so Ctrl-C loses no finished step. The handler is
+// async-signal-safe (atomics, kill, sigaction, raise only); a second signal restores the default
+// action and re-raises it, so a second Ctrl-C kills at once. A process that started workers of its
+// own (sweep --jobs) registers their pids: the first signal it catches reaches them as SIGUSR1 (a
+// request that never escalates, so a worker that got the terminal's Ctrl-C as well still stops
+// gracefully), a second one as itself (they die at once too).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <sys/types.h>
+
+namespace t5 {
+
+// Installs the handler for SIGINT, SIGTERM and SIGUSR1 (idempotent) and clears any earlier request.
+void install_interrupt_handler();
+
+// True once a SIGINT/SIGTERM arrived (or request_interrupt() was called).
+bool interrupt_requested();
+
+// Raises the flag as the handler does (tests, and code that wants to stop the loop the same way).
+void request_interrupt();
+void clear_interrupt();
+
+// Processes the handler passes each caught signal on to (replaces the earlier list; at most 1024).
+void forward_interrupts_to(const std::vector<pid_t>& pids);
+
+// Thrown by train() when it stopped at a step boundary because of an interrupt request. Not a
+// failure: the checkpoint (when the run has a checkpoint directory) holds step(), and rerunning
+// resumes there.
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted(int64_t step, bool saved);
+  int64_t step() const { return step_; }           // optimizer steps completed (and saved, if saved())
+  bool saved() const { return saved_; }            // false: the run had no checkpoint directory
+
+ private:
+  int64_t step_;
+  bool saved_;
+};
+
+// Exit code of a command stopped by an interrupt (the shell's 128 + SIGINT).
+constexpr int kInterruptedExitCode = 130;
+
+}  // namespace t5
