@@ -189,6 +189,9 @@ int run_sweep_command(const std::vector<std::string>& args) {
     print_dry_run(spec, expansion, rate, source);
     return 0;
   }
+  // From here on Ctrl-C / SIGTERM stops after the running step, checkpointed (core/interrupt.h);
+  // installed before any compute thread starts, so every one leaves the signals to the watcher.
+  install_interrupt_handler();
   T5_CHECK_HINT(!expansion.variants.empty(), "check the grid", "{}: no variant to train ({} skipped)", spec_path,
                 expansion.skipped.size());
   for (const auto& s : expansion.skipped)
@@ -204,8 +207,6 @@ int run_sweep_command(const std::vector<std::string>& args) {
   options.progress = !vm["quiet"].as<bool>();
   options.workers = jobs;
   if (jobs > 1) options.worker_label = fmt::format("[worker {}] ", worker);
-  // From here on Ctrl-C / SIGTERM stops after the running step, checkpointed (core/interrupt.h).
-  install_interrupt_handler();
   check_training_data(spec, expansion);
   // Measured once per sweep, by whichever worker gets the directory's setup lock first.
   prepare_results_dir(spec, options.out_dir, [&] {
@@ -242,9 +243,12 @@ int run_sweep_command(const std::vector<std::string>& args) {
   }
   if (worker != 0) return 0;
   T5_CHECK(exits.failed == 0, "sweep: {} worker process(es) stopped with an error (see above)", exits.failed);
-  T5_CHECK_HINT(exits.interrupted == 0, "rerun the same command to resume",
-                "sweep: {} worker process(es) were interrupted; their variants have no record yet", exits.interrupted);
-  std::cout << sweep_summary(expansion, options.out_dir, here, retried).dump() << "\n";
+  // A worker signalled alone gave its variant back; this process may have finished it since.
+  const nlohmann::json summary = sweep_summary(expansion, options.out_dir, here, retried);
+  T5_CHECK_HINT(exits.interrupted == 0 || summary["finished"] == summary["variants"], "rerun the same command to resume",
+                "sweep: {} worker process(es) were interrupted; {} of {} variants have a record", exits.interrupted,
+                summary["finished"].get<int64_t>(), summary["variants"].get<int64_t>());
+  std::cout << summary.dump() << "\n";
   return 0;
 }
 

@@ -1,11 +1,17 @@
-// The SIGINT/SIGTERM flag and handler (core/interrupt.h). Only lock-free atomics, kill(), sigaction()
-// and raise() run inside the handler: all are async-signal-safe (signal-safety(7)), and any thread
-// (BLAS workers included) may be the one that runs it.
+// The SIGINT/SIGTERM flag (core/interrupt.h). No signal handler runs on a computing thread: oneDNN's
+// JIT kernels crashed (SIGSEGV, heap corruption) in about one Ctrl-C of six when a handler's frame was
+// pushed on their stack mid-kernel (tiny-dm64, SIGINT at step 2), so the signals are blocked in the
+// installing thread, and thereby in every thread it starts later (OpenMP, oneDNN, OpenBLAS), and one
+// watcher thread takes them with sigwait() and raises the flag.
 #include "core/interrupt.h"
 
 #include <array>
 #include <atomic>
 #include <csignal>
+#include <mutex>
+#include <thread>
+
+#include <pthread.h>
 
 #include <fmt/format.h>
 
@@ -23,14 +29,12 @@ constexpr int kForwardedSignal = SIGUSR1;
 std::atomic<int> g_signals{0};                  // signals caught since install (or request/clear)
 std::array<std::atomic<pid_t>, kMaxForwarded> g_forward{};
 std::atomic<size_t> g_forward_count{0};
-static_assert(std::atomic<int>::is_always_lock_free && std::atomic<pid_t>::is_always_lock_free &&
-              std::atomic<size_t>::is_always_lock_free);
 
-void restore_default(int sig) {
-  struct sigaction sa {};
-  sa.sa_handler = SIG_DFL;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(sig, &sa, nullptr);
+sigset_t interrupt_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int sig : {SIGINT, SIGTERM, kForwardedSignal}) sigaddset(&set, sig);
+  return set;
 }
 
 void forward(int sig) {
@@ -38,19 +42,32 @@ void forward(int sig) {
   for (size_t i = 0; i < n; ++i) ::kill(g_forward[i].load(), sig);
 }
 
-extern "C" void on_interrupt(int sig) {
-  // The first signal, or a request passed on by our parent: stop at the next step, pass it on as a
-  // request (workers in our process group got a Ctrl-C of their own; a request never escalates).
-  if (g_signals.fetch_add(1) == 0 || sig == kForwardedSignal) {
-    forward(kForwardedSignal);
-    return;
+// Dies by `sig` as if it had never been caught: default action, then delivered to this thread.
+[[noreturn]] void die_by(int sig) {
+  std::signal(sig, SIG_DFL);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  ::raise(sig);   // pending on this thread while blocked here
+  ::pthread_sigmask(SIG_UNBLOCK, &one, nullptr);
+  std::abort();   // not reached
+}
+
+void watch() {
+  const sigset_t set = interrupt_signals();
+  for (;;) {
+    int sig = 0;
+    if (::sigwait(&set, &sig) != 0) continue;
+    // The first signal, or a request passed on by our parent: stop at the next step, pass it on as
+    // a request (workers in our process group got a Ctrl-C of their own; a request never escalates).
+    if (g_signals.fetch_add(1) == 0 || sig == kForwardedSignal) {
+      forward(kForwardedSignal);
+      continue;
+    }
+    // A second SIGINT/SIGTERM: no more waiting, for the workers neither.
+    forward(sig);
+    die_by(sig);
   }
-  // A second SIGINT/SIGTERM: no more waiting, for the workers neither; die by the signal as if
-  // there were no handler.
-  forward(sig);
-  restore_default(SIGINT);
-  restore_default(SIGTERM);
-  ::raise(sig);
 }
 
 }  // namespace
@@ -60,12 +77,12 @@ Interrupted::Interrupted(int64_t step, bool saved)
 
 void install_interrupt_handler() {
   g_signals.store(0);
-  struct sigaction sa {};
-  sa.sa_handler = on_interrupt;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;   // reads and writes in flight complete; the flag is read between steps
-  for (int sig : {SIGINT, SIGTERM, kForwardedSignal})
-    T5_CHECK(::sigaction(sig, &sa, nullptr) == 0, "cannot install the handler of signal {}", sig);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const sigset_t set = interrupt_signals();
+    T5_CHECK(::pthread_sigmask(SIG_BLOCK, &set, nullptr) == 0, "cannot block the interrupt signals");
+    std::thread(watch).detach();
+  });
 }
 
 bool interrupt_requested() { return g_signals.load() > 0; }
@@ -76,7 +93,7 @@ void clear_interrupt() { g_signals.store(0); }
 
 void forward_interrupts_to(const std::vector<pid_t>& pids) {
   T5_CHECK(pids.size() <= kMaxForwarded, "at most {} worker processes, got {}", kMaxForwarded, pids.size());
-  g_forward_count.store(0);   // the handler sees no half-written list
+  g_forward_count.store(0);   // the watcher sees no half-written list
   for (size_t i = 0; i < pids.size(); ++i) g_forward[i].store(pids[i]);
   g_forward_count.store(pids.size());
 }

@@ -1,11 +1,11 @@
 // Graceful interruption of long runs (train, sweep): the first SIGINT or SIGTERM only raises a flag
 // that the training loop reads after each completed optimizer step (core/trainer.h saves a checkpoint
-// at that step and throws Interrupted), so Ctrl-C loses no finished step. The handler is
-// async-signal-safe (atomics, kill, sigaction, raise only); a second signal restores the default
-// action and re-raises it, so a second Ctrl-C kills at once. A process that started workers of its
-// own (sweep --jobs) registers their pids: the first signal it catches reaches them as SIGUSR1 (a
-// request that never escalates, so a worker that got the terminal's Ctrl-C as well still stops
-// gracefully), a second one as itself (they die at once too).
+// at that step and throws Interrupted), so Ctrl-C loses no finished step. The signals are taken by a
+// watcher thread (sigwait), never by a handler on a computing thread; a second SIGINT/SIGTERM
+// restores the default action and re-raises it, so a second Ctrl-C kills at once. A process that
+// started workers of its own (sweep --jobs) registers their pids: the first signal it catches reaches
+// them as SIGUSR1 (a request that never escalates, so a worker that got the terminal's Ctrl-C as well
+// still stops gracefully), a second one as itself (they die at once too).
 #pragma once
 
 #include <cstdint>
@@ -17,7 +17,10 @@
 
 namespace t5 {
 
-// Installs the handler for SIGINT, SIGTERM and SIGUSR1 (idempotent) and clears any earlier request.
+// Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread and every thread it starts afterwards, and
+// starts the watcher thread (once); clears any earlier request. Call it early, before the process
+// starts compute threads (the OpenMP pool): a thread started earlier could still take the signal.
+// Processes started afterwards inherit the blocked signals (sweep workers install the same).
 void install_interrupt_handler();
 
 // True once a SIGINT/SIGTERM arrived (or request_interrupt() was called).

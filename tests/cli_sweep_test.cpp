@@ -271,6 +271,41 @@ TEST(CliSweep, InterruptReachesTheJobsWorkers) {
   }
 }
 
+// SIGTERM to the --jobs worker alone: it checkpoints and gives its variant back; the first process
+// takes it over after its own (resuming from that checkpoint) and the sweep ends complete, exit 0.
+TEST(CliSweep, WorkerInterruptedAloneLeavesItsVariantToTheFirstProcess) {
+  const testing::ScratchDir scratch("t5scale_cli_ctrlc_worker");
+  const std::string spec = write_long_spec(scratch, "1, 2");
+  const std::string out = scratch.path("out");
+  const std::vector<std::string> ids = {"tiny-dm64-ff128-nh2-kv32-nl1-s0", "tiny-dm64-ff128-nh2-kv32-nl2-s0"};
+  testing::RunningCommand sweep({"sweep", spec, "--out", out, "--jobs", "2", "--threads", "1"});
+  ASSERT_TRUE(testing::wait_for_steps({out + "/steps/" + ids[0] + ".jsonl", out + "/steps/" + ids[1] + ".jsonl"}));
+  // The worker: the sweep's child process (its parent pid in /proc/PID/stat).
+  pid_t worker = 0;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = testing::slurp(entry.path() / "stat");
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(stat.substr(close + 2));
+    std::string state;
+    pid_t ppid = 0;
+    fields >> state >> ppid;
+    if (ppid == sweep.pid()) worker = pid_t(std::stoi(name));
+  }
+  ASSERT_GT(worker, 0);
+  ASSERT_EQ(::kill(worker, SIGTERM), 0);
+  const CommandResult r = sweep.wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("[worker 1] sweep: interrupted at step "));
+  const nlohmann::json summary = nlohmann::json::parse(r.out);
+  EXPECT_EQ(summary["finished"], 2);
+  EXPECT_EQ(summary["ok"], 2);
+  EXPECT_EQ(summary["ran_in_this_process"], 2);
+  EXPECT_THAT(r.err, HasSubstr("(resumed at "));
+}
+
 TEST(CliSweep, RetryFailedWithDryRunIsOneLine) {
   const testing::ScratchDir scratch("t5scale_cli_retry_bad");
   const std::string spec = scratch.write("d.json", R"({"name": "d", "base": "tiny", "grid": {"nl": [2]},
