@@ -98,7 +98,7 @@ struct WorkerExits {
   int interrupted = 0;   // stopped by an interrupt, their variant checkpointed (exit 130)
 };
 
-// Waits for the workers (an interrupt meanwhile is passed on to them by the handler).
+// Waits for the workers (an interrupt meanwhile is passed on to them by the watcher, core/interrupt.h).
 WorkerExits wait_workers(const std::vector<pid_t>& pids) {
   WorkerExits exits;
   for (pid_t pid : pids) {
@@ -191,7 +191,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
   }
   // From here on Ctrl-C / SIGTERM stops after the running step, checkpointed (core/interrupt.h);
   // installed before any compute thread starts, so every one leaves the signals to the watcher.
-  install_interrupt_handler();
+  watch_for_interrupts();
   T5_CHECK_HINT(!expansion.variants.empty(), "check the grid", "{}: no variant to train ({} skipped)", spec_path,
                 expansion.skipped.size());
   for (const auto& s : expansion.skipped)

@@ -109,7 +109,7 @@ int run_train(const std::vector<std::string>& args) {
   add_optimizer_options(opts);
   po::variables_map vm;
   if (!parse_options("train", args, opts, vm)) return 0;
-  install_interrupt_handler();   // before any compute thread starts, so every one leaves the signals alone
+  watch_for_interrupts();   // before any compute thread starts, so every one leaves the signals alone
   const BadDataPolicy bad_data_policy = parse_bad_data_policy(on_bad_data);
   c.optimizer = optimizer_config_from_options(vm);
   c.schedule.kind = parse_schedule_kind(schedule);

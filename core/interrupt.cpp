@@ -75,7 +75,7 @@ void watch() {
 Interrupted::Interrupted(int64_t step, bool saved)
     : std::runtime_error(fmt::format("interrupted at step {}", step)), step_(step), saved_(saved) {}
 
-void install_interrupt_handler() {
+void watch_for_interrupts() {
   g_signals.store(0);
   static std::once_flag once;
   std::call_once(once, [] {
@@ -96,6 +96,8 @@ void forward_interrupts_to(const std::vector<pid_t>& pids) {
   g_forward_count.store(0);   // the watcher sees no half-written list
   for (size_t i = 0; i < pids.size(); ++i) g_forward[i].store(pids[i]);
   g_forward_count.store(pids.size());
+  // A signal caught while they were starting reached nobody; a request twice is harmless.
+  if (interrupt_requested()) forward(kForwardedSignal);
 }
 
 }  // namespace t5

@@ -21,16 +21,17 @@ namespace t5 {
 // starts the watcher thread (once); clears any earlier request. Call it early, before the process
 // starts compute threads (the OpenMP pool): a thread started earlier could still take the signal.
 // Processes started afterwards inherit the blocked signals (sweep workers install the same).
-void install_interrupt_handler();
+void watch_for_interrupts();
 
 // True once a SIGINT/SIGTERM arrived (or request_interrupt() was called).
 bool interrupt_requested();
 
-// Raises the flag as the handler does (tests, and code that wants to stop the loop the same way).
+// Raises the flag as a signal does (tests, and code that wants to stop the loop the same way).
 void request_interrupt();
 void clear_interrupt();
 
-// Processes the handler passes each caught signal on to (replaces the earlier list; at most 1024).
+// Processes the watcher passes each caught signal on to (replaces the earlier list; at most 1024);
+// when an interrupt is already requested, they are sent the request now.
 void forward_interrupts_to(const std::vector<pid_t>& pids);
 
 // Thrown by train() when it stopped at a step boundary because of an interrupt request. Not a

@@ -37,7 +37,7 @@ int in_child(Body body) {
 
 TEST(Interrupt, FirstSignalRaisesTheFlagSecondKills) {
   const int status = in_child([] {
-    install_interrupt_handler();
+    watch_for_interrupts();
     if (interrupt_requested()) ::_exit(2);
     ::kill(::getpid(), SIGINT);
     if (!flag_within_2s()) ::_exit(3);   // the first one must not kill, and must be seen
@@ -51,7 +51,7 @@ TEST(Interrupt, FirstSignalRaisesTheFlagSecondKills) {
 
 TEST(Interrupt, ForwardedRequestsNeverEscalate) {
   const int status = in_child([] {
-    install_interrupt_handler();
+    watch_for_interrupts();
     for (int i = 0; i < 3; ++i) ::kill(::getpid(), SIGUSR1);
     if (!flag_within_2s()) ::_exit(3);
     ::kill(::getpid(), SIGTERM);   // a Ctrl-C of its own after the request: now it is the second
@@ -62,7 +62,7 @@ TEST(Interrupt, ForwardedRequestsNeverEscalate) {
   EXPECT_EQ(WTERMSIG(status), SIGTERM);
   // Only requests: the process lives on and exits normally.
   const int calm = in_child([] {
-    install_interrupt_handler();
+    watch_for_interrupts();
     for (int i = 0; i < 3; ++i) {
       ::kill(::getpid(), SIGUSR1);
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
