@@ -22,15 +22,17 @@ namespace t5 {
 
 namespace {
 
-// Rows of logits the output head computes at a time: as many as fit in kHeadChunkBytes (all of a
-// tiny 32x29 batch: fewer, longer products, and dW's inner dimension is the whole chunk), at least
-// kHeadMinRows, never more than the decoder tokens (ForwardOptions::head_chunk_rows overrides it). The analytic memory estimate counts all [Nd, V]
-// logits, as PyTorch keeps them; chunks keep large batches well below that.
+// Rows of logits the output head computes at a time: as many as fit in kHeadChunkBytes together with
+// their bf16 copy in bf16 passes (all 928 rows of a tiny 32x29 f32 batch: fewer, longer products,
+// and dW's inner dimension is the whole chunk), at least kHeadMinRows, never more than the decoder
+// tokens; ForwardOptions::head_chunk_rows overrides it. The analytic memory estimate counts all
+// [Nd, V] f32 logits, as PyTorch keeps them; chunks keep large batches well below that.
 constexpr int64_t kHeadChunkBytes = int64_t(128) << 20;
 constexpr int64_t kHeadMinRows = 64;
-int64_t head_chunk_rows(int64_t decoder_tokens, int64_t vocab, int64_t requested) {
+int64_t head_chunk_rows(int64_t decoder_tokens, int64_t vocab, int64_t requested, bool bf16) {
   if (requested > 0) return std::min(decoder_tokens, requested);
-  return std::min(decoder_tokens, std::max(kHeadMinRows, kHeadChunkBytes / (int64_t(sizeof(float)) * vocab)));
+  const int64_t bytes_per_row = vocab * int64_t(sizeof(float) + (bf16 ? sizeof(bf16) : 0));
+  return std::min(decoder_tokens, std::max(kHeadMinRows, kHeadChunkBytes / bytes_per_row));
 }
 // The head's input gradient dX = dlogits·W has a long inner dimension (the vocabulary) and a small
 // output, which one threaded product splits poorly: it is computed as this many vocabulary slices, one
@@ -456,7 +458,7 @@ static LossResult run(const Shape& s, const float* params, float* grads, Model::
   const double scale = r.label_tokens > 0 ? double(grad_scale) / double(r.label_tokens) : 0.0;
   if (grad_head) std::fill(w.dx_dec.begin(), w.dx_dec.end(), 0.0f);
   double sum_ce = 0.0, sum_z = 0.0;
-  const int64_t chunk_rows = head_chunk_rows(Nd, V, opt.head_chunk_rows);
+  const int64_t chunk_rows = head_chunk_rows(Nd, V, opt.head_chunk_rows, opt.precision == Precision::bf16);
   if (w.logits.size() < size_t(chunk_rows * V)) resize(w.logits, chunk_rows * V);
   if (w.head_dx.size() < size_t(kHeadSlices * chunk_rows * dm)) resize(w.head_dx, kHeadSlices * chunk_rows * dm);
   for (int64_t r0 = 0; r0 < Nd; r0 += chunk_rows) {
