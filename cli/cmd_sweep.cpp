@@ -38,11 +38,6 @@ constexpr double kAssumedMfu = 0.3;
 
 int64_t physical_memory_bytes() { return int64_t(::sysconf(_SC_PHYS_PAGES)) * int64_t(::sysconf(_SC_PAGE_SIZE)); }
 
-std::string duration(double seconds) {
-  const int64_t s = int64_t(seconds + 0.5);
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
-
 void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_second, const std::string& rate_source) {
   const Lengths len = step_lengths(spec.settings);
   std::cout << fmt::format("sweep {}: {} variants ({} skipped); budget {} {}; batch {}, inputs {}, targets {}\n", spec.name,
@@ -64,10 +59,10 @@ void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_s
     std::cout << fmt::format("{:<{}} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", v.id,
                              id_width, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
                              with_commas(count_params(s).total), human_count(per_step), v.steps, human_count(flops),
-                             duration(flops / flops_per_second));
+                             duration_text(flops / flops_per_second));
   }
   std::cout << fmt::format("total: {} training FLOPs, estimated {}\n", human_count(total_flops),
-                           duration(total_flops / flops_per_second));
+                           duration_text(total_flops / flops_per_second));
   for (const auto& s : e.skipped) std::cout << fmt::format("skipped {}: {}\n", s.id, s.reason);
 }
 

@@ -30,12 +30,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string duration_text(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const int64_t s = int64_t(std::llround(seconds));
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
-
 RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantOutcome& o, const std::string& status,
                          const std::string& error, double ceiling) {
   const Lengths len = step_lengths(spec.settings);
@@ -74,6 +68,12 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
 }
 
 }  // namespace
+
+std::string duration_text(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const int64_t s = int64_t(std::llround(seconds));
+  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
+}
 
 // The kernel's peak-RSS counter (VmHWM) is reset by writing 5 to clear_refs (Linux >= 4.0); getrusage's
 // maximum is not, so it only serves when /proc is missing.

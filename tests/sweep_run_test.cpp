@@ -4,6 +4,7 @@
 // no record and stops the loop, a results directory of a different spec is refused, and two
 // concurrent sweeps on one directory split the variants.
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -64,6 +65,16 @@ SweepOptions quiet(const std::string& dir) {
   o.out_dir = dir;
   o.progress = false;
   return o;
+}
+
+// The sweep's durations (progress lines, ETA, dry-run estimates), worked by hand.
+TEST(SweepDurations, MinutesSecondsOrHoursMinutes) {
+  EXPECT_EQ(duration_text(5.4), "0m05s");
+  EXPECT_EQ(duration_text(247), "4m07s");          // 4·60 + 7
+  EXPECT_EQ(duration_text(3599.4), "59m59s");
+  EXPECT_EQ(duration_text(7500), "2h05m");         // 2·3600 + 5·60
+  EXPECT_EQ(duration_text(std::nan("")), "?");
+  EXPECT_EQ(duration_text(-1), "?");
 }
 
 TEST(SweepRun, EveryVariantOnceAndRerunSkips) {
