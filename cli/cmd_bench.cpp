@@ -69,16 +69,15 @@ int run_bench(const std::vector<std::string>& args) {
   opts.add_options()
       ("precision", po::value<std::string>(&precision)->default_value("fp32"), "fp32 | bf16 (bf16 matmul operands)")
       ("optimizer", po::value<std::string>(&config.optimizer)->default_value("adamw"), "adamw | adafactor")
-      ("threads", po::value<int>(&config.threads)->default_value(0), "threads (0 = OMP_NUM_THREADS or all cores)")
       ("gemm-backend", po::value<std::string>(&backend)->default_value(to_string(gemm_backend())), "onednn | openblas | naive")
       ("warmup", po::value<int>(&config.warmup_steps)->default_value(2), "untimed steps first")
       ("steps", po::value<int>(&config.timed_steps)->default_value(5), "timed steps (the median is reported)");
   add_seed_option(opts, "seed", config.seed, 0, "seed of the weights and the batch");
+  add_threads_option(opts, config.threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   opts.add_options()("json", po::bool_switch(), "print one JSON object");
   po::variables_map vm;
   if (!parse_options("bench", args, opts, vm)) return 0;
   check_lengths(config.lengths);
-  T5_CHECK(config.threads >= 0, "--threads must not be negative, got {}", config.threads);
   T5_CHECK(config.timed_steps > 0, "--steps must be positive, got {}", config.timed_steps);
   T5_CHECK(config.warmup_steps >= 0, "--warmup must not be negative, got {}", config.warmup_steps);
   T5_CHECK_HINT(config.optimizer == "adamw" || config.optimizer == "adafactor", "use adamw or adafactor",

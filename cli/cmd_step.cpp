@@ -25,6 +25,7 @@ int run_step(const std::vector<std::string>& args) {
   po::options_description opts("t5scale step --model SHAPE --weights W --batch B.json --steps N --out W2 [options]");
   std::string model_arg, weights, batch_path, out, state_in, state_out;
   int64_t steps = 1;
+  int threads = 0;
   double lr = 0.01;
   opts.add_options()
       ("model", po::value(&model_arg)->required(), "shape name or config.json")
@@ -36,9 +37,11 @@ int run_step(const std::vector<std::string>& args) {
       ("state-in", po::value(&state_in), "optimizer state to continue from (a --state-out file)")
       ("state-out", po::value(&state_out), "write the optimizer state (safetensors, '<param>.<slot>' names)")
       ("json", po::bool_switch(), "print one JSON object");
+  add_threads_option(opts, threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   add_optimizer_options(opts);
   po::variables_map vm;
   if (!parse_options("step", args, opts, vm)) return 0;
+  apply_threads_option(threads);
   T5_CHECK(steps >= 1, "--steps must be at least 1, got {}", steps);
   check_positive("--lr", lr);
   const OptimizerConfig config = optimizer_config_from_options(vm);

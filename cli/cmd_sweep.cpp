@@ -144,9 +144,9 @@ int run_sweep_command(const std::vector<std::string>& args) {
   opts.add_options()
       ("spec", po::value<std::string>(&spec_path)->required(), "sweep spec (sweeps/*.json)")
       ("out", po::value<std::string>(&out), "results directory (default results/<spec name>)")
-      ("jobs", po::value<int>(&jobs)->default_value(1), "worker processes training variants at once")
-      ("threads", po::value<int>(&threads)->default_value(0),
-       "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)")
+      ("jobs", po::value<int>(&jobs)->default_value(1), "worker processes training variants at once");
+  add_threads_option(opts, threads, "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)");
+  opts.add_options()
       ("keep-checkpoints", po::bool_switch(), "keep finished variants' checkpoints (default: removed)")
       ("retry-failed", po::bool_switch(),
        "run the variants whose record says 'failed' again: their records move to runs.retried.jsonl (kept as "
@@ -167,7 +167,6 @@ int run_sweep_command(const std::vector<std::string>& args) {
                 "--retry-failed moves records and --dry-run trains nothing: they cannot be used together");
   T5_CHECK(!(retry_failed && worker != 0), "--retry-failed is for the first worker only, not --worker {}", worker);
   T5_CHECK(jobs >= 1, "--jobs must be at least 1, got {}", jobs);
-  T5_CHECK(threads >= 0, "--threads must not be negative, got {}", threads);
   if (vm.count("assume-gflops")) check_positive("--assume-gflops", assume_gflops);
   if (vm["dry-run"].as<bool>()) {
     check_training_lengths(spec);   // the corpus itself may not be there yet

@@ -71,6 +71,7 @@ int run_train(const std::vector<std::string>& args) {
   po::options_description opts("t5scale train --model SHAPE --steps N [options]");
   TrainConfig c;
   std::string model_arg, data, tokenizer, json_out, schedule, weights, precision, on_bad_data;
+  int threads = 0;
   int64_t warmup = -1, synthetic_vocab = 64;
   uint64_t init_seed = 0;
   opts.add_options()
@@ -106,10 +107,12 @@ int run_train(const std::vector<std::string>& args) {
       ("json-out", po::value(&json_out), "write step and eval records as JSON Lines");
   add_seed_option(opts, "seed", c.seed, 0, "data order and dropout seed");
   add_seed_option(opts, "init-seed", init_seed, 0, "parameter init seed");
+  add_threads_option(opts, threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   add_optimizer_options(opts);
   po::variables_map vm;
   if (!parse_options("train", args, opts, vm)) return 0;
   watch_for_interrupts();   // before any compute thread starts, so every one leaves the signals alone
+  apply_threads_option(threads);
   const BadDataPolicy bad_data_policy = parse_bad_data_policy(on_bad_data);
   c.optimizer = optimizer_config_from_options(vm);
   c.schedule.kind = parse_schedule_kind(schedule);

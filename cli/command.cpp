@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "core/error.h"
+#include "core/gemm.h"
 
 namespace t5::cli {
 
@@ -70,6 +71,19 @@ void add_seed_option(po::options_description& options, const char* name, uint64_
     value->required();
   }
   options.add_options()(name, value, help);
+}
+
+void add_threads_option(po::options_description& options, int& threads, const char* help) {
+  threads = 0;
+  options.add_options()("threads", po::value<int>()->default_value(0)->notifier([&threads](int count) {
+    T5_CHECK_HINT(count >= 0, "use 0 for the default, or a count of threads", "--threads must not be negative, got {}",
+                  count);
+    threads = count;
+  }), help);
+}
+
+void apply_threads_option(int threads) {
+  if (threads > 0) set_num_threads(threads);
 }
 
 void check_output_path(const std::string& option, const std::string& path, OutputKind kind) {

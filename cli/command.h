@@ -48,6 +48,12 @@ void check_lengths(const Lengths& lengths);
 void add_seed_option(po::options_description& options, const char* name, uint64_t& seed,
                      std::optional<uint64_t> default_value, const char* help);
 
+// --threads: compute threads of the process (OpenMP, oneDNN and OpenBLAS all follow it); 0 leaves the
+// default (OMP_NUM_THREADS, else every core). A negative count is an error naming the option.
+void add_threads_option(po::options_description& options, int& threads, const char* help);
+// Sets the count parsed by add_threads_option (nothing for 0).
+void apply_threads_option(int threads);
+
 // Checks, before any long work, that an output path can be written, so a run never computes a
 // result only to fail on saving it. `file`: `path` is a file whose directory must exist (it is not
 // created); `directory`: `path` is, or will be created as, a directory (missing parents too).

@@ -192,6 +192,8 @@ TEST_F(CliBadInput, HyperParametersOutOfRange) {
       {train, "--eval-every 1 --eval-batches 0", "--eval-batches must be at least 1, got 0"},
       {train, "--inputs-length 2000000", "--inputs-length = 2000000 is larger than t5scale supports"},
       {train, "--lr 1e999", "--lr"},
+      {train, "--threads -2", "--threads must not be negative, got -2"},
+      {step, "--threads -1", "--threads must not be negative, got -1"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.options);
