@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 
+#include "core/describe.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/names.h"
@@ -340,11 +341,18 @@ Lengths step_lengths(const RunSettings& s) {
   return len;
 }
 
+namespace {
+// What one training step of `shape` costs in the budget's unit.
+double step_cost(BudgetKind kind, const Shape& shape, const Lengths& len) {
+  if (kind == BudgetKind::tokens) return double(len.batch * (len.inputs + len.targets));
+  if (kind == BudgetKind::flops) return count_flops(shape, len).train_per_step;
+  return 1.0;
+}
+}  // namespace
+
 int64_t resolve_steps(const Budget& budget, const Shape& shape, const Lengths& len) {
-  double steps = budget.value;
-  if (budget.kind == BudgetKind::tokens) steps = budget.value / double(len.batch * (len.inputs + len.targets));
-  if (budget.kind == BudgetKind::flops) steps = budget.value / count_flops(shape, len).train_per_step;
-  return std::max<int64_t>(1, int64_t(std::floor(steps + 1e-9)));
+  const double steps = budget.value / step_cost(budget.kind, shape, len);
+  return std::max<int64_t>(0, int64_t(std::floor(steps + 1e-9)));
 }
 
 Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
@@ -371,6 +379,12 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
         reason = fmt::format("training needs about {:.1f} GiB, more than the {:.1f} GiB available", need / 1073741824.0,
                              options.memory_limit_bytes / 1073741824.0);
     }
+    const int64_t steps = reason.empty() ? resolve_steps(spec.settings.budget, c.shape, len) : 0;
+    if (reason.empty() && steps == 0)
+      reason = fmt::format("the budget of {} {} is less than one training step of this shape ({} {})",
+                           human_count(spec.settings.budget.value), to_string(spec.settings.budget.kind),
+                           human_count(step_cost(spec.settings.budget.kind, c.shape, len)),
+                           to_string(spec.settings.budget.kind));
     for (uint64_t seed : spec.seeds) {
       const std::string id = c.shape_id + seed_suffix(seed);
       if (!reason.empty()) {
@@ -387,7 +401,7 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
       v.shape = c.shape;
       v.shape.name = c.shape_id;
       v.seed = seed;
-      v.steps = resolve_steps(spec.settings.budget, c.shape, len);
+      v.steps = steps;
       v.coordinates = c.coordinates;
       out.variants.push_back(std::move(v));
     }

@@ -116,7 +116,8 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options = {});
 
 // Lengths of one training step of the spec.
 Lengths step_lengths(const RunSettings& settings);
-// The number of steps `budget` buys for `shape` (at least 1).
+// The number of whole steps `budget` buys for `shape`; 0 when it does not buy one (expand() skips
+// such a variant: trained for one step it would spend more than the budget the sweep compares at).
 int64_t resolve_steps(const Budget& budget, const Shape& shape, const Lengths& lengths);
 
 // Parses a variant id back to its shape and seed ("small-el16-dl4-gated-s3"). Throws t5::Error.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/counts.h"
+#include "core/describe.h"
 #include "core/error.h"
 #include "core/names.h"
 #include "sweeps/spec.h"
@@ -220,10 +221,29 @@ TEST(SweepSpec, BudgetsResolvePerShape) {
   EXPECT_EQ(resolve_steps({BudgetKind::tokens, 3119}, tiny, len), 9);
   const double per_step = count_flops(tiny, len).train_per_step;
   EXPECT_EQ(resolve_steps({BudgetKind::flops, 5.5 * per_step}, tiny, len), 5);
-  EXPECT_EQ(resolve_steps({BudgetKind::flops, 0.1 * per_step}, tiny, len), 1);
+  EXPECT_EQ(resolve_steps({BudgetKind::flops, 0.1 * per_step}, tiny, len), 0);
   // A deeper shape gets fewer steps under the same FLOPs budget.
   const Shape deep = parse_shape_name("tiny-nl8");
   EXPECT_LT(resolve_steps({BudgetKind::flops, 100 * per_step}, deep, len), 100);
+}
+
+// A FLOPs budget that does not buy one step of a shape skips it (trained for a step it would spend
+// more than the budget the sweep compares at): 1.5 steps of tiny-nl2 buy nl2 one step, and nl4's step
+// (about twice the cost) none.
+TEST(SweepSpec, BudgetBelowOneStepSkipsTheShape) {
+  json j = minimal();
+  const double nl2_step = count_flops(parse_shape_name("tiny-nl2"), Lengths{64, 14, 4}).train_per_step;
+  const double nl4_step = count_flops(parse_shape_name("tiny-nl4"), Lengths{64, 14, 4}).train_per_step;
+  ASSERT_GT(nl4_step, 1.5 * nl2_step);
+  j["budget"] = {{"flops", 1.5 * nl2_step}};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(e.variants.size(), 1u);
+  EXPECT_EQ(e.variants[0].id, "tiny-nl2-s0");
+  EXPECT_EQ(e.variants[0].steps, 1);
+  ASSERT_EQ(e.skipped.size(), 1u);
+  EXPECT_EQ(e.skipped[0].id, "tiny-nl4-s0");
+  EXPECT_EQ(e.skipped[0].reason, fmt::format("the budget of {} flops is less than one training step of this shape ({} flops)",
+                                             human_count(1.5 * nl2_step), human_count(nl4_step)));
 }
 
 TEST(SweepSpec, ParseVariantId) {
