@@ -12,9 +12,9 @@
 namespace t5::cli {
 namespace {
 
-void warn_torn_lines(int64_t torn_lines, const std::string& results_dir) {
-  if (torn_lines > 0)
-    std::cerr << fmt::format("t5scale report: warning: {} torn line(s) in {}/runs.jsonl skipped\n", torn_lines,
+void warn_torn_lines(const std::vector<int64_t>& torn_lines, const std::string& results_dir) {
+  if (!torn_lines.empty())
+    std::cerr << fmt::format("t5scale report: warning: {} of {}/runs.jsonl skipped\n", torn_lines_text(torn_lines),
                              results_dir);
 }
 

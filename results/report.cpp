@@ -416,7 +416,11 @@ SummaryTable summary_table(const std::string& results_dir) {
     out += fmt::format("  {:<32} {:<8} {:>10} params  {}\n", r.value("id", std::string("?")),
                        r.value("status", std::string("?")), with_commas(r.value("params", int64_t{0})), loss);
   }
-  return {out, int64_t(file.torn_lines.size())};
+  return {out, file.torn_lines};
+}
+
+std::string torn_lines_text(const std::vector<int64_t>& lines) {
+  return fmt::format("{} torn line{} ({})", lines.size(), lines.size() == 1 ? "" : "s", fmt::join(lines, ", "));
 }
 
 ReportOutput write_report(const ReportOptions& opt) {
@@ -425,7 +429,7 @@ ReportOutput write_report(const ReportOptions& opt) {
   const std::string out_dir = opt.out_dir.empty() ? opt.results_dir : opt.out_dir;
   fs::create_directories(out_dir);
   ReportOutput out;
-  out.torn_lines = int64_t(file.torn_lines.size());
+  out.torn_lines = file.torn_lines;
 
   json spec = json::object();
   if (fs::exists(opt.results_dir + "/spec.json")) spec = json::parse(std::ifstream(opt.results_dir + "/spec.json"), nullptr, false);
@@ -468,8 +472,8 @@ ReportOutput write_report(const ReportOptions& opt) {
   else
     md += "**Baseline.** No unigram baseline was recorded for this sweep (baseline.json or the records' "
           "data.unigram_baseline_nats).\n\n";
-  if (out.torn_lines > 0)
-    md += fmt::format("Note: {} torn line(s) in runs.jsonl were skipped (a crash during a write).\n\n", out.torn_lines);
+  if (!out.torn_lines.empty())
+    md += fmt::format("Note: {} of runs.jsonl skipped (a crash during a write).\n\n", torn_lines_text(out.torn_lines));
 
   // All runs.
   std::set<std::string> on_frontier[3];

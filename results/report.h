@@ -48,7 +48,7 @@ struct ReportOutput {
   std::string report_md;
   std::vector<std::string> files;     // everything written
   std::string plot_error;             // non-empty when the plots could not be drawn
-  int64_t torn_lines = 0;
+  std::vector<int64_t> torn_lines;    // 1-based runs.jsonl lines that were not whole records (skipped)
 };
 
 // Writes report.md, frontier_{params,flops,step_time}.json, report_data.json and (when a script is
@@ -60,8 +60,11 @@ ReportOutput write_report(const ReportOptions& options);
 // nothing. Throws t5::Error when there is no runs.jsonl.
 struct SummaryTable {
   std::string text;
-  int64_t torn_lines = 0;  // runs.jsonl lines that were not whole records (skipped)
+  std::vector<int64_t> torn_lines;  // 1-based runs.jsonl lines that were not whole records (skipped)
 };
 SummaryTable summary_table(const std::string& results_dir);
+
+// "1 torn line (7)", "3 torn lines (2, 5, 9)": what report.md and the CLI warning say of them.
+std::string torn_lines_text(const std::vector<int64_t>& lines);
 
 }  // namespace t5

@@ -71,7 +71,7 @@ TEST(Report, WritesReportAndFrontierFiles) {
   opt.results_dir = kFixture;
   opt.out_dir = out_dir("md");
   const ReportOutput out = write_report(opt);
-  EXPECT_EQ(out.torn_lines, 1);
+  EXPECT_EQ(out.torn_lines, std::vector<int64_t>{6});
   const std::string md = read(out.report_md);
   EXPECT_THAT(md, HasSubstr("# Sweep report: depth-fixture"));
   EXPECT_THAT(md, HasSubstr("**Question.** Does depth help at a fixed width?"));
@@ -86,7 +86,8 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_THAT(md, HasSubstr("### nl\n"));
   EXPECT_THAT(md, Not(HasSubstr("### el\n")));
   EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | +0.9000 | 200 | 2.00 | 200 | 2.00 | 0.225 | 2.25 |"));
-  EXPECT_THAT(md, HasSubstr("1 torn line(s)"));
+  EXPECT_THAT(md, HasSubstr("Note: 1 torn line (6) of runs.jsonl skipped"));
+  EXPECT_EQ(torn_lines_text({2, 5, 9}), "3 torn lines (2, 5, 9)");
   EXPECT_THAT(md, HasSubstr("![quality vs depth](depth_curve.png)"));
   const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_params.json"));
   EXPECT_EQ(frontier["cost"], "params");
@@ -160,8 +161,8 @@ TEST(Report, SummaryTableByHand) {
                            row("mid", "ok", " 2,000,000", "4.750 (-0.750 vs baseline)") +
                            row("big", "failed", " 3,000,000", "—");
   EXPECT_EQ(summary_table(dir).text, want);
-  EXPECT_EQ(summary_table(dir).torn_lines, 0);
-  EXPECT_EQ(summary_table(kFixture).torn_lines, 1);  // the fixture's torn last line
+  EXPECT_TRUE(summary_table(dir).torn_lines.empty());
+  EXPECT_EQ(summary_table(kFixture).torn_lines, std::vector<int64_t>{6});  // the fixture's torn last line
   const testing::CommandResult r = testing::t5scale("report " + dir + " --summary");
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, want);
@@ -172,7 +173,7 @@ TEST(Report, SummaryTableByHand) {
   EXPECT_FALSE(fs::exists(dir + "/x"));
   const testing::CommandResult torn = testing::t5scale("report " + kFixture + " --summary");
   EXPECT_EQ(torn.exit_code, 0) << torn.err;
-  EXPECT_THAT(torn.err, HasSubstr("1 torn line(s)"));
+  EXPECT_THAT(torn.err, HasSubstr("warning: 1 torn line (6) of "));
   fs::remove_all(dir);
 }
 
