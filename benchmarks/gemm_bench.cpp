@@ -20,7 +20,12 @@ struct Product {
 
 // Products of one tiny training step (tokens 32*128 = 4096 encoder, 32*29 = 928 decoder).
 const Product kProducts[] = {
-    {"qkv_fwd", Trans::N, Trans::T, 4096, 768, 256},     // x · [q;k;v]ᵀ
+    {"q_fwd", Trans::N, Trans::T, 4096, 256, 256},       // x · qᵀ (one projection)
+    {"q_dx", Trans::N, Trans::N, 4096, 256, 256},        // dq · q
+    {"q_dw", Trans::T, Trans::N, 256, 256, 4096},        // dqᵀ · x
+    {"qkv_fwd", Trans::N, Trans::T, 4096, 768, 256},     // x · [q;k;v]ᵀ (the three fused)
+    {"qkv_dx", Trans::N, Trans::N, 4096, 256, 768},      // [dq dk dv] · [q;k;v]
+    {"qkv_dw", Trans::T, Trans::N, 768, 256, 4096},      // [dq dk dv]ᵀ · x
     {"ff_up", Trans::N, Trans::T, 4096, 1024, 256},      // x · wiᵀ
     {"ff_down", Trans::N, Trans::T, 4096, 256, 1024},    // h · woᵀ
     {"ff_up_dx", Trans::N, Trans::N, 4096, 256, 1024},   // dh · wi
