@@ -62,6 +62,10 @@ def main():
               + ", ".join(f"{name} {scaling[name]:.2f}x" for name in ["peer"] + precisions_of(args)))
 
 
+# The performance targets (ours / peer tokens/s): fp32 at least 2x, bf16 at least 6x the fp32 peer.
+TARGET_RATIO = {"fp32": 2.0, "bf16": 6.0}
+
+
 def precisions_of(args):
     return ["fp32", "bf16"] if args.bf16 else ["fp32"]
 
@@ -81,22 +85,36 @@ def compare(args, threads):
         runs["peer"].append(run_json([sys.executable, os.path.join(ROOT, "benchmarks", "peer_pytorch.py"),
                                       "--model", args.model, "--t5scale", args.t5scale, "--json"] + common, env))
 
+    meta = {"model": args.model, "batch": args.batch, "inputs_length": args.inputs_length,
+            "targets_length": args.targets_length, "threads": threads, "repeats": args.repeats,
+            "steps": args.steps}
+    return {"summary": summarize(meta, runs, precisions), "runs": runs}
+
+
+def summarize(meta, runs, precisions):
+    """Medians over the alternations, the ratios to the peer and the ceiling bound (tests/compare_test.cpp)."""
     def med(name, key):
         return statistics.median(r[key] for r in runs[name])
 
     peer_tps = med("peer", "tokens_per_second")
-    summary = {"model": args.model, "batch": args.batch, "inputs_length": args.inputs_length,
-               "targets_length": args.targets_length, "threads": threads, "repeats": args.repeats,
-               "steps": args.steps,
-               "peer": {"tokens_per_second": peer_tps, "flops_per_second": med("peer", "flops_per_second"),
-                        "step_seconds": med("peer", "step_seconds")}}
+    summary = dict(meta)
+    summary["peer"] = {"tokens_per_second": peer_tps, "flops_per_second": med("peer", "flops_per_second"),
+                       "step_seconds": med("peer", "step_seconds")}
     for p in precisions:
         summary[p] = {"tokens_per_second": med(p, "tokens_per_second"),
                       "flops_per_second": med(p, "flops_per_second"), "step_seconds": med(p, "step_seconds"),
                       "ceiling_flops_per_second": statistics.median(r["ceiling"]["flops_per_second"] for r in runs[p]),
                       "mfu": med(p, "mfu"), "peak_rss_over_estimate": med(p, "peak_rss_over_estimate"),
                       "ratio_to_peer": med(p, "tokens_per_second") / peer_tps}
-    return {"summary": summary, "runs": runs}
+        # Both sides do the same FLOPs per token, so tokens/s ratios equal FLOP/s ratios: at 100% of
+        # its ceiling ours would be ceiling / peer FLOP/s times the peer, and the target needs
+        # target * peer FLOP/s of the ceiling.
+        peer_flops = summary["peer"]["flops_per_second"]
+        ceiling = summary[p]["ceiling_flops_per_second"]
+        summary[p]["ratio_at_full_ceiling"] = ceiling / peer_flops
+        summary[p]["target_ratio"] = TARGET_RATIO[p]
+        summary[p]["mfu_needed_for_target"] = TARGET_RATIO[p] * peer_flops / ceiling
+    return summary
 
 
 def print_table(args, summary):
@@ -112,6 +130,11 @@ def print_table(args, summary):
         print(f"{'t5scale (' + name + ')':18}{s['step_seconds']:9.3f}{s['tokens_per_second']:11.0f}"
               f"{s['flops_per_second'] / 1e9:9.1f}{s['ceiling_flops_per_second'] / 1e9:9.1f}"
               f"{100 * s['mfu']:6.1f}%{s['peak_rss_over_estimate']:8.2f}{s['ratio_to_peer']:8.2f}x")
+    for name in precisions_of(args):
+        s = summary[name]
+        print(f"bound ({name}): at 100% of its same-run ceiling t5scale would be {s['ratio_at_full_ceiling']:.2f}x "
+              f"the peer; {s['target_ratio']:g}x needs {100 * s['mfu_needed_for_target']:.1f}% MFU "
+              f"(now {100 * s['mfu']:.1f}%)")
 
 
 if __name__ == "__main__":
