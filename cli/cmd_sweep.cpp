@@ -3,7 +3,8 @@
 // (sweeps/runner.h); --retry-failed first moves the failed records to runs.retried.jsonl
 // (sweeps/schedule.h release_for_retry) so those variants run again. Ctrl-C / SIGTERM: every worker
 // checkpoints its running variant at its last finished step, leaves it without a record and exits
-// 130; the same command resumes (core/interrupt.h).
+// 130; the same command resumes (core/interrupt.h). A sweep that ends with failed variants still prints
+// its summary and exits 2, so scripts notice; diverged variants are results, not failures.
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -13,6 +14,8 @@
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <fmt/ranges.h>
 
 #include "cli/command.h"
 #include "core/counts.h"
@@ -107,6 +110,9 @@ WorkerExits wait_workers(const std::vector<pid_t>& pids) {
   return exits;
 }
 
+// The exit status of a sweep that finished but has failed variants (1 is bad input or another error).
+constexpr int kVariantsFailedExitCode = 2;
+
 // The one line an interrupted sweep process leaves on stderr.
 std::string interrupted_line(const SweepSummary& s, const std::string& label) {
   const std::string where = s.interrupted_variant.empty()
@@ -120,24 +126,30 @@ nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, con
                              int64_t retried) {
   const RecordFile file = read_records(ResultsLayout{out_dir}.runs());
   int64_t ok = 0, diverged = 0, failed = 0;
+  std::vector<std::string> failed_ids;
   for (const auto& r : file.records) {
     const std::string status = r.value("status", "");
     ok += status == "ok";
     diverged += status == "diverged";
     failed += status == "failed";
+    if (status == "failed") failed_ids.push_back(r.value("id", ""));
   }
   int64_t finished = 0;
   for (const auto& v : e.variants) finished += has_record(file, v.id);
   return {{"out_dir", out_dir},     {"runs", ResultsLayout{out_dir}.runs()},
           {"variants", e.variants.size()}, {"finished", finished},
           {"ok", ok},               {"diverged", diverged},
-          {"failed", failed},       {"ran_in_this_process", here.ran},
+          {"failed", failed},       {"failed_variants", failed_ids},
+          {"ran_in_this_process", here.ran},
           {"skipped_finished", here.skipped_finished},
           {"retried", retried}};
 }
 
 int run_sweep_command(const std::vector<std::string>& args) {
-  po::options_description opts("t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run]");
+  po::options_description opts(
+      "t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run]\n"
+      "exit status: 0 every variant has a record, ok or diverged; 2 some variants failed (the summary is still "
+      "printed; fix the cause and rerun with --retry-failed); 130 interrupted (rerun to resume); 1 any other error");
   std::string spec_path, out;
   double assume_gflops = 0;
   int jobs = 1, threads = 0, worker = 0;
@@ -243,7 +255,13 @@ int run_sweep_command(const std::vector<std::string>& args) {
                 "sweep: {} worker process(es) were interrupted; {} of {} variants have a record", exits.interrupted,
                 summary["finished"].get<int64_t>(), summary["variants"].get<int64_t>());
   std::cout << summary.dump() << "\n";
-  return 0;
+  const auto failed = summary["failed_variants"].get<std::vector<std::string>>();
+  if (failed.empty()) return 0;
+  std::cerr << fmt::format("sweep: {} of {} variants failed ({}); their records in {} say why; fix the cause and "
+                           "rerun with --retry-failed\n",
+                           failed.size(), expansion.variants.size(), fmt::join(failed, ", "),
+                           ResultsLayout{options.out_dir}.runs());
+  return kVariantsFailedExitCode;
 }
 
 const Registrar kSweep("sweep", "train every variant of a sweep spec; records in results/NAME", run_sweep_command);

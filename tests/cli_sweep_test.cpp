@@ -139,7 +139,8 @@ TEST(CliSweep, ShippedSpecsParse) {
 }
 
 // A variant whose steps log cannot be written (a directory in its place) fails; once the cause is
-// gone, a plain rerun leaves it failed and --retry-failed runs it again, keeping the old record.
+// gone, a plain rerun leaves it failed and --retry-failed runs it again, keeping the old record. While
+// a variant is failed the sweep exits 2 with its summary on stdout and one line naming it on stderr.
 TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   const testing::ScratchDir scratch("t5scale_cli_retry");
   const std::string spec = scratch.write("retry.json", R"({"name": "retry", "base": "tiny-dm32-ff64-nh2-kv16",
@@ -150,10 +151,15 @@ TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   const std::string in_the_way = out + "/steps/" + x + ".jsonl";
   fs::create_directories(in_the_way);
 
+  const std::string failed_message = fmt::format(
+      "sweep: 1 of 2 variants failed ({}); their records in {}/runs.jsonl say why; fix the cause and rerun with "
+      "--retry-failed\n", x, out);
   CommandResult r = t5scale(sweep);
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.err.ends_with(failed_message)) << r.err;
   nlohmann::json summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["failed"], 1);
+  EXPECT_EQ(summary["failed_variants"], nlohmann::json::array({x}));
   EXPECT_EQ(summary["ok"], 1);
   std::string failed_line;
   {
@@ -165,7 +171,8 @@ TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   fs::remove(in_the_way);
 
   r = t5scale(sweep);   // without the flag a failed variant is done
-  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(r.err.ends_with(failed_message)) << r.err;
   summary = nlohmann::json::parse(r.out);
   EXPECT_EQ(summary["ran_in_this_process"], 0);
   EXPECT_EQ(summary["failed"], 1);
@@ -179,6 +186,7 @@ TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   EXPECT_EQ(summary["ran_in_this_process"], 1);
   EXPECT_EQ(summary["ok"], 2);
   EXPECT_EQ(summary["failed"], 0);
+  EXPECT_EQ(summary["failed_variants"], nlohmann::json::array());
   EXPECT_EQ(summary["finished"], 2);
   EXPECT_EQ(testing::slurp(out + "/runs.retried.jsonl"), failed_line + "\n");
   const std::string runs = testing::slurp(out + "/runs.jsonl");
