@@ -32,6 +32,10 @@ const Product kProducts[] = {
     {"ff_up_dw", Trans::T, Trans::N, 1024, 256, 4096},   // dhᵀ · x
     {"lm_head", Trans::N, Trans::T, 928, 32128, 256},    // h · sharedᵀ
     {"lm_head_dw", Trans::T, Trans::N, 32128, 256, 928}, // dlogitsᵀ · h
+    // The demo sweep's head (d_model 128, batch 16 x 14 target tokens): small d_model, short products.
+    {"demo_head", Trans::N, Trans::T, 224, 32128, 128},
+    {"demo_head_dw", Trans::T, Trans::N, 32128, 128, 224},
+    {"demo_head_dx_slice", Trans::N, Trans::N, 224, 128, 8032},  // one of 4 vocabulary slices
 };
 
 std::vector<float> random_matrix(int64_t n, uint64_t seed) {
