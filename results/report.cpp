@@ -58,6 +58,15 @@ Stats stats(const std::vector<double>& xs) {
 }
 
 std::string fixed(double x, int digits = 4) { return std::isfinite(x) ? fmt::format("{:.{}f}", x, digits) : "—"; }
+
+// MFU as a percentage, as `t5scale bench` prints it; above 100% it is marked: the sweep's stored GEMM
+// ceiling (ceiling.json, measured once per sweep directory) was then measured while the machine was
+// busier than during the run, so the ratio means nothing. 0 (no ceiling) is a dash.
+constexpr const char* kImpossibleMfuMark = " †";
+std::string mfu_text(double mfu) {
+  if (!std::isfinite(mfu) || mfu <= 0) return "—";
+  return fmt::format("{:.1f}%{}", 100 * mfu, mfu > 1 ? kImpossibleMfuMark : "");
+}
 std::string count(double x) { return std::isfinite(x) ? human_count(x) : "—"; }
 std::string mean_pm(const Stats& s, size_t n) {
   return n > 1 ? fmt::format("{:.4f} ± {:.4f}", s.mean, s.std) : fixed(s.mean);
@@ -493,10 +502,18 @@ ReportOutput write_report(const ReportOptions& opt) {
                       r.value("budget", json::object()).value("steps_done", int64_t{0}),
                       fixed(number_at(r, "throughput", "step_time_seconds"), 3),
                       fixed(number_at(r, "throughput", "tokens_per_second"), 0),
-                      fixed(number_at(r, "throughput", "mfu"), 3), fixed(number_at(r, "quality", "eval_loss")),
+                      mfu_text(number_at(r, "throughput", "mfu")), fixed(number_at(r, "quality", "eval_loss")),
                       fixed(number_at(r, "quality", "negative_log_perplexity")), marks);
   }
   md += "\n";
+  double impossible_ceiling = 0;  // the stored ceiling of a run with MFU above 100%, if any
+  for (const auto& r : file.records)
+    if (number_at(r, "throughput", "mfu") > 1) impossible_ceiling = number_at(r, "throughput", "gemm_ceiling_flops_per_second");
+  if (impossible_ceiling > 0)
+    md += fmt::format("† MFU above 100% is impossible: the sweep's GEMM ceiling ({:.2f} GFLOP/s, ceiling.json) "
+                      "was measured while the machine was busier than during these runs, so their MFU is not "
+                      "meaningful; compare step times. A new results directory measures the ceiling again.\n\n",
+                      impossible_ceiling / 1e9);
   std::string problems;
   for (const auto& r : file.records)
     if (r.value("status", "") != "ok")
