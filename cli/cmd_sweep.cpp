@@ -24,6 +24,7 @@
 #include "core/ceiling.h"
 #include "core/gemm.h"
 #include "core/interrupt.h"
+#include "core/progress.h"
 #include "results/records.h"
 #include "sweeps/ceiling.h"
 #include "sweeps/runner.h"
@@ -62,10 +63,10 @@ void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_s
     std::cout << fmt::format("{:<{}} {:>3} {:>3} {:>5} {:>6} {:>4} {:>4} {:>10} {:>12} {:>10} {:>6} {:>10} {:>9}\n", v.id,
                              id_width, s.el, s.dl, s.dm, s.ff, s.kv, s.nh, to_string(s.feed_forward),
                              with_commas(count_params(s).total), human_count(per_step), v.steps, human_count(flops),
-                             duration_text(flops / flops_per_second));
+                             format_duration(flops / flops_per_second));
   }
   std::cout << fmt::format("total: {} training FLOPs, estimated {}\n", human_count(total_flops),
-                           duration_text(total_flops / flops_per_second));
+                           format_duration(total_flops / flops_per_second));
   for (const auto& s : e.skipped) std::cout << fmt::format("skipped {}: {}\n", s.id, s.reason);
 }
 

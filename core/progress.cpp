@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -11,6 +12,7 @@
 namespace t5 {
 
 std::string format_duration(double seconds) {
+  if (!std::isfinite(seconds)) return "?";
   const int64_t s = int64_t(std::max(0.0, seconds) + 0.5);
   if (s >= 3600) return fmt::format("{}h{:02}m", s / 3600, (s % 3600) / 60);
   if (s >= 60) return fmt::format("{}m{:02}s", s / 60, s % 60);

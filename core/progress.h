@@ -13,7 +13,8 @@
 
 namespace t5 {
 
-// "42s", "3m07s", "2h05m" (rounded to whole seconds; negative reads as 0).
+// Every duration the tool prints (progress ETAs, a sweep's per-variant times, ETA and dry-run
+// estimates): "42s", "3m07s", "2h05m" (rounded to whole seconds; negative reads as 0; "?" when unknown).
 std::string format_duration(double seconds);
 
 class StepProgress {

@@ -20,6 +20,7 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/progress.h"
 #include "core/step_bench.h"
 #include "results/context.h"
 #include "results/records.h"
@@ -68,12 +69,6 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
 }
 
 }  // namespace
-
-std::string duration_text(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) return "?";
-  const int64_t s = int64_t(std::llround(seconds));
-  return s >= 3600 ? fmt::format("{}h{:02}m", s / 3600, s / 60 % 60) : fmt::format("{}m{:02}s", s / 60, s % 60);
-}
 
 // The kernel's peak-RSS counter (VmHWM) is reset by writing 5 to clear_refs (Linux >= 4.0); getrusage's
 // maximum is not, so it only serves when /proc is missing.
@@ -208,8 +203,8 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
                            : std::nan("");
     log(fmt::format("[{}/{}] {} {}: {} steps{} in {}, eval loss {}{} | ETA {}", finished, total, v.id, status,
                     outcome.steps_done, outcome.resumed_from > 0 ? fmt::format(" (resumed at {})", outcome.resumed_from) : "",
-                    duration_text(seconds), std::isfinite(outcome.eval_loss) ? fmt::format("{:.4f}", outcome.eval_loss) : "—",
-                    error.empty() ? "" : " (" + error + ")", duration_text(eta)));
+                    format_duration(seconds), std::isfinite(outcome.eval_loss) ? fmt::format("{:.4f}", outcome.eval_loss) : "—",
+                    error.empty() ? "" : " (" + error + ")", format_duration(eta)));
   }
   summary.interrupted = interrupt_requested() || !summary.interrupted_variant.empty();
   summary.left_to_others = int64_t(total) - int64_t(scheduler->finished().size());

@@ -74,9 +74,6 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
 int64_t variant_peak_rss_bytes();
 void reset_peak_rss();
 
-// A sweep's durations (per variant, ETA, dry-run estimates): "4m07s", "2h05m"; "?" when unknown.
-std::string duration_text(double seconds);
-
 // Keeps the lines of a steps log with step <= `upto` (a resumed run replays later steps), or
 // empties it when `upto` is 0.
 void trim_steps_log(const std::string& path, int64_t upto);

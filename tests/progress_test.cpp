@@ -3,6 +3,7 @@
 // arithmetic, and nothing at all unless forced.
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -83,6 +84,9 @@ TEST(StepProgress, DurationText) {
   EXPECT_EQ(format_duration(59.4), "59s");
   EXPECT_EQ(format_duration(187), "3m07s");
   EXPECT_EQ(format_duration(2 * 3600 + 5 * 60 + 20), "2h05m");
+  EXPECT_EQ(format_duration(3599.4), "59m59s");  // rounds to 3599 s = 59·60 + 59
+  EXPECT_EQ(format_duration(std::nan("")), "?"); // an ETA not known yet
+  EXPECT_EQ(format_duration(INFINITY), "?");
 }
 
 }  // namespace

@@ -67,16 +67,6 @@ SweepOptions quiet(const std::string& dir) {
   return o;
 }
 
-// The sweep's durations (progress lines, ETA, dry-run estimates), worked by hand.
-TEST(SweepDurations, MinutesSecondsOrHoursMinutes) {
-  EXPECT_EQ(duration_text(5.4), "0m05s");
-  EXPECT_EQ(duration_text(247), "4m07s");          // 4·60 + 7
-  EXPECT_EQ(duration_text(3599.4), "59m59s");
-  EXPECT_EQ(duration_text(7500), "2h05m");         // 2·3600 + 5·60
-  EXPECT_EQ(duration_text(std::nan("")), "?");
-  EXPECT_EQ(duration_text(-1), "?");
-}
-
 TEST(SweepRun, EveryVariantOnceAndRerunSkips) {
   const std::string dir = temp_dir("once");
   const SweepSpec spec = spec_with(3);
