@@ -109,6 +109,14 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
     seconds += s["seconds"].get<double>();
   }
   EXPECT_NEAR(summary["tokens_per_second"].get<double>(), tokens / seconds, 1e-9 * tokens / seconds);
+  EXPECT_EQ(tokens, 6 * 4 * (7 + 6));
+  // The first stderr line's parameter count, by hand (SPEC §2; dm 32, ff 64, inner 2*8 = 16, V 40):
+  // 40*32 + (4*32*16 + 2*32*64 + 2*32) + 2*(8*32*16 + 2*32*64 + 3*32) + 2*32*2 + 2*32
+  // = 1,280 + 6,208 + 2*8,288 + 128 + 64 = 24,256.
+  std::ifstream err(dir / "err.txt");
+  std::string first_line;
+  std::getline(err, first_line);
+  EXPECT_THAT(first_line, ::testing::HasSubstr(": 24256 parameters; ")) << first_line;
 
   // Without --resume an existing checkpoint is refused; with it the run continues at step 7.
   const std::string again = common + fmt::format(" --steps 8 > /dev/null 2> {}", (dir / "err2.txt").string());

@@ -21,6 +21,27 @@ TEST(Counts, SpecCheckValues) {
   EXPECT_NEAR(double(small_dl4) / 1e6, 52.11, 0.005);
 }
 
+// The classic families of SPEC §1 worked by hand from SPEC §2 (gated-GELU: 3*dm*ff per block; untied:
+// + V*dm for lm_head). These are also the parameter counts of the released Hugging Face checkpoints.
+//   t5-base (12/12, dm 768, ff 3072, 12 heads of 64, tied, ReLU) = t5-efficient-base = 222,903,552 (SPEC).
+//   t5-large (24/24, dm 1024, ff 4096, 16 heads of 64): 32128*1024 + 24*(4*1024^2 + 2*1024*4096 + 2048)
+//     + 24*(8*1024^2 + 2*1024*4096 + 3072) + 2*32*16 + 2048 = 32,899,072 + 24*12,584,960 + 24*16,780,288
+//     + 1,024 + 2,048 = 737,668,096.
+//   t5-v1_1-small (8/8, dm 512, ff 1024, 6 heads of 64: inner 384): 2*32128*512 + 8*(4*512*384
+//     + 3*512*1024 + 2*512) + 8*(8*512*384 + 3*512*1024 + 3*512) + 2*32*6 + 2*512 = 32,899,072
+//     + 8*2,360,320 + 8*3,147,264 + 384 + 1,024 = 76,961,152.
+//   t5-v1_1-base (12/12, dm 768, ff 2048, 12 heads of 64): 2*32128*768 + 12*(4*768^2 + 3*768*2048 + 2*768)
+//     + 12*(8*768^2 + 3*768*2048 + 3*768) + 2*32*12 + 2*768 = 49,348,608 + 12*7,079,424 + 12*9,439,488
+//     + 768 + 1,536 = 247,577,856.
+TEST(Counts, ClassicFamiliesByHand) {
+  EXPECT_EQ(count_params(parse_shape_name("t5-base")).total, 222903552);
+  EXPECT_EQ(count_params(parse_shape_name("t5-large")).total, 737668096);
+  const ParamBreakdown small = count_params(parse_shape_name("t5-v1_1-small"));
+  EXPECT_EQ(small.total, 76961152);
+  EXPECT_EQ(small.lm_head, 16449536);   // 32128*512
+  EXPECT_EQ(count_params(parse_shape_name("t5-v1_1-base")).total, 247577856);
+}
+
 TEST(Counts, TableMatchesFormula) {
   for (const char* name : {"t5-small", "t5-v1_1-small", "tiny-el12-kv32", "small-dm128-nh2", "t5-v1_1-base"}) {
     const Shape s = parse_shape_name(name);

@@ -90,6 +90,20 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_THAT(md, Not(HasSubstr("### el\n")));
   EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | +0.9000 | 200 | 2.00 | 200 | 2.00 | 0.225 | 2.25 |"));
   EXPECT_THAT(md, HasSubstr("Note: 1 torn line (6) of runs.jsonl skipped"));
+  // All runs, from the records as stored: nl1 (100 params, 100 FLOPs/step, 10 steps, 0.1 s, 3120 tokens/s,
+  // MFU 10%, loss 5.0) is the cheapest shape, on every frontier; nl4 (400, 0.15 s, loss 4.5) is dominated
+  // by nl2 (200, 200, mean step time 0.225 s, loss 4.1) in params and FLOPs but is faster than it; a
+  // seed of nl2 carries its shape's marks; the diverged nl8 has no quality and is on no frontier.
+  EXPECT_THAT(md, HasSubstr("| tiny-nl1-s0 | ok | 100 | 100 | 10 | 0.100 | 3120 | 10.0% | 5.0000 | -5.0000 | "
+                            "params, flops, step_time |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2-s1 | ok | 200 | 200 | 10 | 0.250 | 1248 | 10.0% | 4.2000 | -4.2000 | "
+                            "params, flops, step_time |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl4-s0 | ok | 400 | 400 | 10 | 0.150 | 2080 | 10.0% | 4.5000 | -4.5000 | step_time |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl8-s0 | diverged | 800 | 80 | 10 | 0.300 | 1040 | 10.0% | — | — |  |\n"));
+  // Frontier tables: quality is the seed mean, cost the shape's (step time the seed mean).
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 (2 seeds) | 200 | -4.1000 |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 (2 seeds) | 0.225 | -4.1000 |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl4-s0 | 0.150 | -4.5000 |\n"));
   EXPECT_EQ(torn_lines_text({2, 5, 9}), "3 torn lines (2, 5, 9)");
   EXPECT_THAT(md, HasSubstr("![quality vs depth](depth_curve.png)"));
   const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_params.json"));

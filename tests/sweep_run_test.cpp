@@ -4,6 +4,7 @@
 // no record and stops the loop, a results directory of a different spec is refused, and two
 // concurrent sweeps on one directory split the variants.
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -65,6 +66,39 @@ SweepOptions quiet(const std::string& dir) {
   o.out_dir = dir;
   o.progress = false;
   return o;
+}
+
+// The ETA after a variant: the training FLOPs nobody has finished over this worker's FLOP rate times the
+// number of workers. tiny-dm32-ff64-nh2-kv16 (dm = inner = 32, ff 64) at 8 / 4, forward per example:
+//   encoder layer 2*8*4*32^2 + 4*8^2*32 + 2*8*2*32*64 = 65,536 + 8,192 + 65,536 = 139,264;
+//   decoder layer 2*4*4*32^2 + 4*4^2*32 + 2*4*2*32^2 + 2*8*2*32^2 + 4*4*8*32 + 2*4*2*32*64
+//                 = 32,768 + 2,048 + 16,384 + 32,768 + 4,096 + 32,768 = 120,832;
+//   lm head 2*4*32*32128 = 8,224,768.  nl1: 8,484,864; nl64: 64*260,096 + 8,224,768 = 24,870,912.
+// Same steps and batch: nl1 taking T s leaves 24,870,912 / 8,484,864 = 2.931 T s of work, over 2 workers
+// 1.466 T. With T = 2 s (a sleep; the record's write adds milliseconds): 2.93 s, printed 3s (it stays
+// 3s up to T = 2.39 s). Counting nl1's own FLOPs as left would print 4s, one worker 6s.
+TEST(SweepRun, EtaIsTheFlopsLeftOverTheRateOfEveryWorker) {
+  const std::string dir = temp_dir("eta");
+  const SweepSpec spec = parse_sweep_spec(json{{"name", "eta"}, {"base", "tiny-dm32-ff64-nh2-kv16"},
+                                               {"grid", {{"nl", {1, 64}}}}, {"budget", {{"steps", 4}}},
+                                               {"batch", 2}, {"inputs_length", 8}, {"targets_length", 4},
+                                               {"data", {{"source", "synthetic"}}}},
+                                          "eta.json");
+  const VariantRunner runner = [&](const SweepSpec&, const Variant& v, const VariantContext& ctx) {
+    if (v.shape.el == 1) std::this_thread::sleep_for(std::chrono::seconds(2));
+    return fake_outcome(v, ctx);
+  };
+  SweepOptions options = quiet(dir);
+  options.progress = true;
+  options.workers = 2;
+  ::testing::internal::CaptureStderr();
+  run_sweep(spec, expand(spec), runner, options);
+  const std::string err = ::testing::internal::GetCapturedStderr();
+  EXPECT_THAT(err, HasSubstr("[1/2] tiny-dm32-ff64-nh2-kv16-nl1-s0 ok: 4 steps in 2s, eval loss 3.9000 | ETA 3s\n"))
+      << err;
+  EXPECT_THAT(err, HasSubstr("[2/2] tiny-dm32-ff64-nh2-kv16-nl64-s0 ok: 4 steps in 0s, eval loss -2.4000 | ETA 0s\n"))
+      << err;
+  fs::remove_all(dir);
 }
 
 TEST(SweepRun, EveryVariantOnceAndRerunSkips) {

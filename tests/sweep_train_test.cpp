@@ -132,6 +132,21 @@ TEST(SweepTrain, RecordEqualsADirectTrainCallOnTheSameData) {
   EXPECT_EQ(r["status"], "ok");
   EXPECT_EQ(r["budget"]["steps_done"], 8);
   EXPECT_EQ(r["data"]["source"], "c4");
+  // Counts by hand (SPEC §2, §3) for tiny-dm32-ff64-nh2-kv16-nl1: dm = inner = 32, ff 64, nh 2, V 32128
+  // (the shape's vocabulary; the 1000-piece tokenizer fits in it), Le 32, Ld 8, batch 2.
+  //   params 32128*32 + (4*32*32 + 2*32*64 + 2*32) + (8*32*32 + 2*32*64 + 3*32) + 2*32*2 + 2*32
+  //        = 1,028,096 + 8,256 + 12,384 + 128 + 64 = 1,048,928; non-embedding 1,048,928 - 1,028,096 - 128 = 20,704.
+  //   forward: encoder 2*32*4*32^2 + 4*32^2*32 + 2*32*2*32*64 = 262,144 + 131,072 + 262,144 = 655,360;
+  //   decoder 2*8*4*32^2 + 4*8^2*32 + 2*8*2*32^2 + 2*32*2*32^2 + 4*8*32*32 + 2*8*2*32*64 = 65,536 + 8,192
+  //   + 32,768 + 131,072 + 32,768 + 65,536 = 335,872; lm head 2*8*32*32128 = 16,449,536; sum 17,440,768.
+  //   step 3*2*17,440,768 = 104,644,608; 8 steps 837,156,864; Kaplan 6*20,704*2*(32+8) = 9,937,920;
+  //   tokens 8 steps * 2 * (32 + 8) = 640.
+  EXPECT_EQ(r["params"], 1048928);
+  EXPECT_EQ(r["flops"]["forward_per_example"].get<double>(), 17440768.0);
+  EXPECT_EQ(r["flops"]["train_per_step"].get<double>(), 104644608.0);
+  EXPECT_EQ(r["flops"]["total"].get<double>(), 837156864.0);
+  EXPECT_EQ(r["flops"]["kaplan_6n_per_step"].get<double>(), 9937920.0);
+  EXPECT_EQ(r["budget"]["tokens"].get<double>(), 640.0);
 
   // Independent reference: the same model, data streams and settings through train() directly.
   Model model(e.variants[0].shape);
@@ -164,6 +179,12 @@ TEST(SweepTrain, RecordEqualsADirectTrainCallOnTheSameData) {
   const json& t = r["throughput"];
   EXPECT_GT(t["steps_per_second"].get<double>(), 0);
   EXPECT_NEAR(t["tokens_per_second"].get<double>(), 2 * (32 + 8) * t["steps_per_second"].get<double>(), 1e-6);
+  const double steps_per_second = t["steps_per_second"].get<double>();
+  EXPECT_NEAR(steps_per_second * t["step_time_seconds"].get<double>(), 1.0, 1e-12);
+  EXPECT_NEAR(t["examples_per_second"].get<double>(), 2 * steps_per_second, 1e-9 * steps_per_second);
+  EXPECT_NEAR(t["achieved_flops_per_second"].get<double>(), 104644608.0 * steps_per_second, 1e-3 * steps_per_second);
+  EXPECT_EQ(t["gemm_ceiling_flops_per_second"].get<double>(), 0.0);   // not measured here (SweepOptions)
+  EXPECT_EQ(t["mfu"].get<double>(), 0.0);                              // so MFU is left unknown (0)
   EXPECT_GT(t["peak_rss_bytes"].get<int64_t>(), 0);
   EXPECT_FALSE(fs::exists(dir + "/checkpoints/" + id));   // removed once the record is published
   fs::remove_all(dir);
