@@ -1,7 +1,8 @@
 // Numbers the commands print, against values worked by hand from SPEC.md (§1 size table, §2 parameter
 // formula, §3 FLOP formula) with the arithmetic in the comments, never against core/counts.h: `info`
 // (every column of a tiny row and every JSON field), `paper` (the standard sizes and a DeepNarrow row
-// with its ratios), and `sweep --dry-run` under a FLOPs budget (steps bought, FLOPs, time estimate).
+// with its ratios), `sweep --dry-run` under a FLOPs budget (steps bought, FLOPs, time estimate) and
+// `init`'s parameter and tensor counts.
 #include <sstream>
 #include <string>
 #include <vector>
@@ -172,6 +173,22 @@ TEST(PrintedNumbers, DryRunFlopsBudgetByHand) {
                                       "5,031,680", "9.22G", "10", "92.17G", "1m32s"}))
       << r.out;
   EXPECT_THAT(r.out, HasSubstr("total: 188.01G training FLOPs, estimated 3m08s\n"));
+}
+
+// `init`'s line: parameters and tensors of a small config.json, by hand. el = dl = 2, dm 16, ff 24, nh 3
+// of kv 4 (inner 12), V 40, tied ReLU:
+//   parameters 40*16 + 2*(4*16*12 + 2*16*24 + 2*16) + 2*(8*16*12 + 2*16*24 + 3*16) + 2*32*3 + 2*16
+//            = 640 + 2*1,568 + 2*2,352 + 192 + 32 = 8,704;
+//   tensors (SPEC §5): shared 1; per encoder block q, k, v, o, two norms, wi, wo = 8 (x2); per decoder
+//   block 4 self + 4 cross + three norms + wi + wo = 13 (x2); two bias tables; two final norms:
+//   1 + 16 + 26 + 2 + 2 = 47.
+TEST(PrintedNumbers, InitParametersAndTensorsByHand) {
+  const testing::ScratchDir scratch("t5scale_cli_numbers_init");
+  const std::string config = scratch.write("small.json", R"({"el": 2, "dl": 2, "dm": 16, "ff": 24, "kv": 4, "nh": 3,
+      "vocab_size": 40})");
+  const CommandResult r = t5scale(fmt::format("init --model {} --seed 3 --out {}", config, scratch.path("w")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::EndsWith("\t8704 parameters\t47 tensors\tseed 3\n")) << r.out;
 }
 
 }  // namespace

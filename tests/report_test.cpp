@@ -130,6 +130,29 @@ TEST(Report, WritesReportAndFrontierFiles) {
   fs::remove_all(opt.out_dir);
 }
 
+// A FLOPs budget buys each shape its own number of steps: the budget line names the budget and the range
+// of steps (the fixture's nl1 and nl4 records given 1.2e9 FLOPs, 12 and 3 steps) instead of one count.
+TEST(Report, FlopsBudgetLineNamesTheStepRange) {
+  const std::string dir = out_dir("flops_budget");
+  fs::create_directories(dir);
+  const RecordFile file = read_records(kFixture + "/runs.jsonl");
+  {
+    std::ofstream out(dir + "/runs.jsonl");
+    for (const auto& [index, steps] : {std::pair<size_t, int>{0, 12}, {3, 3}}) {
+      nlohmann::json r = file.records[index];
+      r["budget"]["kind"] = "flops";
+      r["budget"]["value"] = 1.2e9;
+      r["budget"]["steps"] = steps;
+      out << r.dump() << "\n";
+    }
+  }
+  ReportOptions opt;
+  opt.results_dir = dir;
+  EXPECT_THAT(read(write_report(opt).report_md),
+              HasSubstr("**Budget.** a flops budget of 1.20G per variant (3 to 12 steps) × batch 4 × (64 + 14) tokens"));
+  fs::remove_all(dir);
+}
+
 // Without baseline.json the baseline comes from the records (the sweep runner may put it in the data
 // block); without either, the report says none was recorded.
 TEST(Report, BaselineFromTheRecordsOrNone) {
