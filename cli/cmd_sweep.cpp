@@ -93,16 +93,23 @@ std::vector<pid_t> spawn_workers(int count, const std::string& spec_path, const 
 }
 
 struct WorkerExits {
-  int failed = 0;        // exited with an error or died
+  int failed = 0;        // exited with an error (it said why on stderr)
   int interrupted = 0;   // stopped by an interrupt, their variant checkpointed (exit 130)
+  std::vector<std::string> killed;   // died by a signal (kill -9, a crash): "worker 1 (pid 123) was killed by SIGKILL"
 };
 
 // Waits for the workers (an interrupt meanwhile is passed on to them by the watcher, core/interrupt.h).
 WorkerExits wait_workers(const std::vector<pid_t>& pids) {
   WorkerExits exits;
-  for (pid_t pid : pids) {
+  for (size_t i = 0; i < pids.size(); ++i) {
     int status = 0;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (::waitpid(pids[i], &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFSIGNALED(status)) {
+      const char* name = ::sigabbrev_np(WTERMSIG(status));
+      exits.killed.push_back(fmt::format("worker {} (pid {}) was killed by {}", i + 1, pids[i],
+                                         name ? fmt::format("SIG{}", name) : fmt::format("signal {}", WTERMSIG(status))));
+      continue;
     }
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     exits.interrupted += code == kInterruptedExitCode;
@@ -242,8 +249,19 @@ int run_sweep_command(const std::vector<std::string>& args) {
                           jobs)
           : std::vector<pid_t>{};
   forward_interrupts_to(workers);
-  const SweepSummary here = run_sweep(spec, expansion, make_training_runner(), options);
+  SweepSummary here = run_sweep(spec, expansion, make_training_runner(), options);
   const WorkerExits exits = wait_workers(workers);
+  // A worker killed by a signal left its variant without a record, its claim dropped with the
+  // process: this process takes over what is left (resuming from the checkpoints), as a rerun would.
+  if (!exits.killed.empty() && !here.interrupted && !interrupt_requested()) {
+    for (const std::string& k : exits.killed)
+      std::cerr << fmt::format("sweep: {}; taking over its variant\n", k);
+    const SweepSummary more = run_sweep(spec, expansion, make_training_runner(), options);
+    here.ran += more.ran;
+    here.interrupted = more.interrupted;
+    here.interrupted_variant = more.interrupted_variant;
+    here.interrupted_step = more.interrupted_step;
+  }
   if (here.interrupted || interrupt_requested()) {
     std::cerr << interrupted_line(here, options.worker_label);
     return kInterruptedExitCode;

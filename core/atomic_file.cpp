@@ -2,6 +2,7 @@
 #include "core/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -31,11 +32,32 @@ void fsync_directory(const std::string& dir) {
 
 namespace {
 
+// Removes `path`.tmp.<pid> files whose process is gone: a writer killed (kill -9, power cut) between
+// creating its temporary and the rename leaves one, which nothing else would ever remove. A live
+// writer's temporary (kill(pid, 0) does not say ESRCH) is left alone. Best effort: errors are ignored.
+void remove_dead_temporaries(const std::string& path) {
+  namespace fs = std::filesystem;
+  const std::string prefix = fs::path(path).filename().string() + ".tmp.";
+  std::error_code ec;
+  for (fs::directory_iterator it(parent_directory(path), ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.size() <= prefix.size() || name.compare(0, prefix.size(), prefix) != 0) continue;
+    const std::string digits = name.substr(prefix.size());
+    if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = pid_t(std::stol(digits));
+    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code ignored;
+      fs::remove(it->path(), ignored);
+    }
+  }
+}
+
 // Writes `fill` to `path`.tmp.<pid>, flushed, fsynced and closed; returns the temporary name. On
 // an error the temporary file is removed.
 std::string write_temporary(const std::string& path, const FileFill& fill) {
   // The rename would fail only after the data is written (and, for a set, after others landed).
   T5_CHECK(!std::filesystem::is_directory(path), "{}: is a directory, not a file", path);
+  remove_dead_temporaries(path);
   const std::string tmp = fmt::format("{}.tmp.{}", path, ::getpid());
   std::FILE* file = std::fopen(tmp.c_str(), "wb");
   T5_CHECK_HINT(file != nullptr, "check that the directory exists and is writable", "{}: cannot create: {}", path,

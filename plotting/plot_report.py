@@ -24,8 +24,12 @@ QUALITY = "negative log-perplexity (held out; higher is better)"
 
 
 def save(fig, out_dir, stem):
+    # To a temporary name, then renamed: a kill while encoding leaves no torn plot under the final
+    # name (the next run overwrites the temporary and renames it away).
     for ext in ("png", "svg"):
-        fig.savefig(os.path.join(out_dir, f"{stem}.{ext}"), dpi=110, bbox_inches="tight")
+        path = os.path.join(out_dir, f"{stem}.{ext}")
+        fig.savefig(path + ".tmp", format=ext, dpi=110, bbox_inches="tight")
+        os.replace(path + ".tmp", path)
     plt.close(fig)
 
 

@@ -4,7 +4,9 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
+#include <thread>
 #include <vector>
 
 #include <fcntl.h>
@@ -279,17 +281,8 @@ TEST(CliSweep, InterruptReachesTheJobsWorkers) {
   }
 }
 
-// SIGTERM to the --jobs worker alone: it checkpoints and gives its variant back; the first process
-// takes it over after its own (resuming from that checkpoint) and the sweep ends complete, exit 0.
-TEST(CliSweep, WorkerInterruptedAloneLeavesItsVariantToTheFirstProcess) {
-  const testing::ScratchDir scratch("t5scale_cli_ctrlc_worker");
-  const std::string spec = write_long_spec(scratch, "1, 2");
-  const std::string out = scratch.path("out");
-  const std::vector<std::string> ids = {"tiny-dm64-ff128-nh2-kv32-nl1-s0", "tiny-dm64-ff128-nh2-kv32-nl2-s0"};
-  testing::RunningCommand sweep({"sweep", spec, "--out", out, "--jobs", "2", "--threads", "1"});
-  ASSERT_TRUE(testing::wait_for_steps({out + "/steps/" + ids[0] + ".jsonl", out + "/steps/" + ids[1] + ".jsonl"}));
-  // The worker: the sweep's child process (its parent pid in /proc/PID/stat).
-  pid_t worker = 0;
+// The child process of `parent` (its parent pid in /proc/PID/stat): a --jobs sweep's worker; 0 if none.
+pid_t child_process(pid_t parent) {
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
     if (name.find_first_not_of("0123456789") != std::string::npos) continue;
@@ -300,18 +293,85 @@ TEST(CliSweep, WorkerInterruptedAloneLeavesItsVariantToTheFirstProcess) {
     std::string state;
     pid_t ppid = 0;
     fields >> state >> ppid;
-    if (ppid == sweep.pid()) worker = pid_t(std::stoi(name));
+    if (ppid == parent) return pid_t(std::stoi(name));
   }
-  ASSERT_GT(worker, 0);
-  ASSERT_EQ(::kill(worker, SIGTERM), 0);
-  const CommandResult r = sweep.wait();
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("[worker 1] sweep: interrupted at step "));
-  const nlohmann::json summary = nlohmann::json::parse(r.out);
+  return 0;
+}
+
+// sweep --jobs 2 over write_long_spec's nl 1 and nl 2, started and waited for until both variants
+// have logged a step: the first process and its worker (0 if not found).
+struct JobsSweep {
+  explicit JobsSweep(const testing::ScratchDir& scratch)
+      : out(scratch.path("out")),
+        sweep(std::make_unique<testing::RunningCommand>(std::vector<std::string>{
+            "sweep", write_long_spec(scratch, "1, 2"), "--out", out, "--jobs", "2", "--threads", "1"})) {
+    if (testing::wait_for_steps({out + "/steps/" + ids[0] + ".jsonl", out + "/steps/" + ids[1] + ".jsonl"}))
+      worker = child_process(sweep->pid());
+  }
+  const std::vector<std::string> ids = {"tiny-dm64-ff128-nh2-kv32-nl1-s0", "tiny-dm64-ff128-nh2-kv32-nl2-s0"};
+  const std::string out;
+  std::unique_ptr<testing::RunningCommand> sweep;
+  pid_t worker = 0;
+};
+
+// The first process's summary line of a JobsSweep that ended complete, both variants run by it (one
+// after taking it over from the worker).
+void expect_all_ran_here(const std::string& out) {
+  const nlohmann::json summary = nlohmann::json::parse(out);
   EXPECT_EQ(summary["finished"], 2);
   EXPECT_EQ(summary["ok"], 2);
   EXPECT_EQ(summary["ran_in_this_process"], 2);
+}
+
+// SIGTERM to the --jobs worker alone: it checkpoints and gives its variant back; the first process
+// takes it over after its own (resuming from that checkpoint) and the sweep ends complete, exit 0.
+TEST(CliSweep, WorkerInterruptedAloneLeavesItsVariantToTheFirstProcess) {
+  const testing::ScratchDir scratch("t5scale_cli_ctrlc_worker");
+  const JobsSweep jobs(scratch);
+  ASSERT_GT(jobs.worker, 0);
+  ASSERT_EQ(::kill(jobs.worker, SIGTERM), 0);
+  const CommandResult r = jobs.sweep->wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("[worker 1] sweep: interrupted at step "));
+  expect_all_ran_here(r.out);
   EXPECT_THAT(r.err, HasSubstr("(resumed at "));
+}
+
+// kill -9 of the --jobs worker after the first process has run out of variants to claim (it waits
+// for the worker): the first process says which worker died and how, takes over the variant the
+// worker left without a record and the sweep ends complete, exit 0, one record per variant and one
+// steps-log line per step. (It exited 1 with 'worker process(es) stopped with an error (see above)'
+// and nothing above, the killed worker's variant left to a rerun.)
+TEST(CliSweep, WorkerKilledAfterTheFirstRanOutOfWorkIsTakenOver) {
+  const testing::ScratchDir scratch("t5scale_cli_kill_worker");
+  const JobsSweep jobs(scratch);
+  const std::string& out = jobs.out;
+  const pid_t worker = jobs.worker;
+  ASSERT_GT(worker, 0);
+  // Frozen, the worker keeps its claim while the first process finishes its own variant and finds
+  // nothing left to claim.
+  ASSERT_EQ(::kill(worker, SIGSTOP), 0);
+  for (int i = 0; i < 3000 && testing::lines(testing::slurp(out + "/runs.jsonl")) < 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(testing::lines(testing::slurp(out + "/runs.jsonl")), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_EQ(::kill(worker, SIGKILL), 0);
+  const CommandResult r = jobs.sweep->wait();
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr(fmt::format("sweep: worker 1 (pid {}) was killed by SIGKILL; taking over its variant\n",
+                                           worker)));
+  expect_all_ran_here(r.out);
+  EXPECT_EQ(testing::lines(testing::slurp(out + "/runs.jsonl")), 2);
+  for (const std::string& id : jobs.ids) {
+    std::ifstream log(out + "/steps/" + id + ".jsonl");
+    int64_t expected = 1;
+    for (std::string line; std::getline(log, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line);
+      if (j["type"] != "step") continue;
+      EXPECT_EQ(j["step"].get<int64_t>(), expected++) << id;
+    }
+    EXPECT_EQ(expected, 301) << id;
+  }
 }
 
 TEST(CliSweep, RetryFailedWithDryRunIsOneLine) {

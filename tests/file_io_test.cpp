@@ -4,6 +4,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -104,6 +107,32 @@ TEST_F(FileIo, WriteErrorNamesTheTargetNotTheTemporary) {
   EXPECT_EQ(message, target + ": cannot create: No such file or directory (hint: check that the directory exists "
                               "and is writable)");
   EXPECT_THAT(message, Not(HasSubstr(".tmp.")));
+}
+
+// A pid no process has: a child that has exited and been reaped (the kernel hands pids out in
+// increasing order, so it is not reused within the test).
+pid_t dead_pid() {
+  const pid_t pid = ::fork();
+  if (pid == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return pid;
+}
+
+// A process killed (kill -9, power cut) while writing leaves TARGET.tmp.<its pid>: the next write of
+// TARGET removes it; a temporary of a process still alive (another writer) is left alone. (Left
+// behind for good: steps/<id>.jsonl.tmp.<pid> of a sweep killed while starting a variant, etc.)
+TEST_F(FileIo, AWriteRemovesTheTemporariesOfKilledWriters) {
+  const std::string target = path("steps.jsonl");
+  const pid_t dead = dead_pid();
+  write(fmt::format("steps.jsonl.tmp.{}", dead), "torn");
+  write("steps.jsonl.tmp.1", "a live process's (pid 1)");
+  write("steps.jsonl.tmp.notapid", "not ours");
+  write(fmt::format("other.jsonl.tmp.{}", dead), "another target's");
+  write_text_atomic(target, "whole\n");
+  EXPECT_EQ(testing::slurp(target), "whole\n");
+  EXPECT_EQ(entries(), (std::vector<std::string>{fmt::format("other.jsonl.tmp.{}", dead), "steps.jsonl",
+                                                 "steps.jsonl.tmp.1", "steps.jsonl.tmp.notapid"}));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <map>
 #include <set>
 #include <sstream>
@@ -251,6 +252,61 @@ TEST(Report, PlottingScriptWritesPngAndSvg) {
   // A PNG starts with its signature; the SVG names a frontier point's label.
   EXPECT_EQ(read(opt.out_dir + "/quality_vs_params.png").substr(1, 3), "PNG");
   EXPECT_THAT(read(opt.out_dir + "/quality_vs_params.svg"), HasSubstr("tiny-nl2 (2 seeds)"));
+  fs::remove_all(opt.out_dir);
+}
+
+// The plotting process killed (kill -9, Ctrl-C of the process group) in the middle of writing its
+// third figure: every plot under its final name is whole (written to a temporary and renamed), and
+// the next report writes them all with no temporary left behind. (savefig wrote the final names
+// directly, so a kill left a torn PNG that the next look at the directory took for a plot.)
+TEST(Report, PlotsKilledMidWriteAreNeverTorn) {
+  if (!matplotlib_available()) GTEST_SKIP() << "/usr/bin/python3 has no matplotlib (apt install python3-matplotlib)";
+  ReportOptions opt;
+  opt.results_dir = kFixture;
+  opt.out_dir = out_dir("plots_killed");
+  fs::create_directories(opt.out_dir);
+  const std::string script = std::string(T5SCALE_SOURCE_DIR) + "/plotting/plot_report.py";
+  // Runs the real script with Figure.savefig replaced: the third call writes a few bytes where it
+  // was told to and the process SIGKILLs itself, as a kill landing inside the PNG encoder would.
+  opt.plot_script = opt.out_dir + "/killer.py";
+  std::ofstream(opt.plot_script) << fmt::format(R"(import os, runpy, signal, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.figure
+original = matplotlib.figure.Figure.savefig
+calls = [0]
+def savefig(self, fname, *args, **kwargs):
+    calls[0] += 1
+    if calls[0] == 3:
+        with open(fname, "wb") as f:
+            f.write(b"\x89PNG torn")
+        os.kill(os.getpid(), signal.SIGKILL)
+    return original(self, fname, *args, **kwargs)
+matplotlib.figure.Figure.savefig = savefig
+sys.argv = ["{0}"] + sys.argv[1:]
+runpy.run_path("{0}", run_name="__main__")
+)", script);
+  const ReportOutput killed = write_report(opt);
+  EXPECT_NE(killed.plot_error, "");
+  int whole = 0;
+  for (const auto& e : fs::directory_iterator(opt.out_dir)) {
+    const std::string ext = e.path().extension().string();
+    if (ext != ".png" && ext != ".svg") continue;
+    EXPECT_GT(fs::file_size(e.path()), 1000u) << e.path() << " is torn";
+    ++whole;
+  }
+  EXPECT_EQ(whole, 2);   // the first figure's PNG and SVG
+
+  fs::remove(opt.plot_script);
+  opt.plot_script = script;
+  const ReportOutput again = write_report(opt);
+  EXPECT_EQ(again.plot_error, "");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(opt.out_dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(std::count_if(names.begin(), names.end(),
+                          [](const std::string& n) { return n.ends_with(".png") || n.ends_with(".svg"); }),
+            10);
+  for (const std::string& n : names) EXPECT_THAT(n, Not(HasSubstr("tmp"))) << "left behind";
   fs::remove_all(opt.out_dir);
 }
 
