@@ -2,8 +2,6 @@
 // per-component breakdown whose forward/backward times nest inside the measured forward_backward
 // phase (the laps sit inside it) and cover most of it; the text output's numbers are worked by hand
 // (tokens and FLOPs per step, per-component FLOPs, the analytic memory) or follow from its printed times.
-#include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -17,7 +15,9 @@
 namespace t5 {
 namespace {
 
+using testing::numbers_after;
 using testing::t5scale;
+using testing::within_rounding;
 using ::testing::HasSubstr;
 
 const std::string kTinyBench =
@@ -48,28 +48,6 @@ TEST(CliBench, JsonBreakdownNestsInsideTheForwardBackwardPhase) {
   const double forward_backward = j["phases_seconds"]["forward_backward"];
   EXPECT_LE(model_seconds, forward_backward);
   EXPECT_GE(model_seconds, 0.5 * forward_backward);
-}
-
-// The numbers after the first occurrence of `label` in `text`, up to the end of that line ("0.0123",
-// "8.52G" and "1m" count; a number glued to a unit letter is read without it).
-std::vector<double> numbers_after(const std::string& text, const std::string& label) {
-  const size_t at = text.find(label);
-  if (at == std::string::npos) return {};
-  const size_t begin = at + label.size();
-  std::istringstream in(text.substr(begin, text.find('\n', begin) - begin));
-  std::vector<double> out;
-  for (std::string w; in >> w;) {
-    const size_t start = w.find_first_of("0123456789");
-    if (start == std::string::npos || (start > 0 && w[start - 1] != '(')) continue;
-    out.push_back(std::strtod(w.c_str() + start, nullptr));
-  }
-  return out;
-}
-
-// Bounds of a / b when a and b were printed rounded to half-units ua and ub.
-bool within_rounding(double shown, double shown_unit, double a, double ua, double b, double ub) {
-  const double lo = (a - ua) / (b + ub), hi = b - ub > 0 ? (a + ua) / (b - ub) : 1e300;
-  return shown + shown_unit >= lo && shown - shown_unit <= hi;
 }
 
 // The text form: every printed number either worked by hand or following from the printed times by the

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -45,8 +46,10 @@ struct TempDir {
 using t5::testing::CommandResult;
 using t5::testing::expect_one_line_error;
 using t5::testing::lines;
+using t5::testing::numbers_after;
 using t5::testing::slurp;
 using t5::testing::t5scale;
+using t5::testing::within_rounding;
 
 // --- spans ---------------------------------------------------------------------------------------
 
@@ -63,6 +66,14 @@ TEST(CliSpans, LengthsTableOfSpec) {
   ASSERT_EQ(t.exit_code, 0) << t.err;
   EXPECT_THAT(t.out, HasSubstr("tokens_length 63\n"));
   EXPECT_THAT(t.out, HasSubstr("targets_length 27\n"));
+  // SPEC.md §6's float32 case, a piece of 190: inputs 172 -> T 190 (noise round_half_even(28.5) = 28, spans
+  // round(28/3) = 9, inputs 190 - 28 + 9 + 1 = 172; T 191 would need 191 - 29 + 10 + 1 = 173), targets
+  // 28 + 9 + 1 = 38. In float32 190 * 0.15f = 28.500002 rounds to 29 noise tokens in round(29/3) = 10 spans.
+  const CommandResult f = t5scale("spans --inputs-length 172");
+  ASSERT_EQ(f.exit_code, 0) << f.err;
+  EXPECT_EQ(f.out, "inputs_length 172 (noise density 0.15, mean noise span length 3)\ntokens_length 190\n"
+                   "targets_length 38\nnoise tokens 28\nnoise spans 9\nnote: the float32 mask of a full piece has "
+                   "29 noise tokens in 10 spans (targets trimmed)\n");
 }
 
 TEST(CliSpans, MoreThan100SentinelsIsOneLineError) {
@@ -183,12 +194,35 @@ TEST(CliBatches, BenchPrintsPipelineTrainingAndRatio) {
   EXPECT_NEAR(j["ratio"].get<double>(), ratio, 1e-9 * ratio);
   EXPECT_EQ(j["meets_requirement"], ratio >= 20.0);
   EXPECT_GT(p["raw_tokens"].get<int64_t>(), 0);
-  // The human form prints the three figures side by side; `none` times the pipeline only.
+  // `none` times the pipeline only.
   const CommandResult h = t5scale("batches --bench --data " + kFixture + " --tokenizer " + kModel +
                                   " --inputs-length 64 --batch 2 --count 5 --train-model none");
   ASSERT_EQ(h.exit_code, 0) << h.err;
   EXPECT_THAT(h.out, StartsWith("pipeline "));
   EXPECT_EQ(lines(h.out), 1);
+}
+
+// The human form prints the three figures side by side; each follows from the printed counts and times
+// within their rounding: tokens = batch 2 x (64 + 14) = 156 per batch or step (SPEC.md §6: inputs 64 make
+// targets of 14), the pipeline's 10 batches 1,560 tokens.
+TEST(CliBatches, BenchTextFollowsFromItsCountsAndTimes) {
+  const CommandResult h = t5scale("batches --bench --data " + kFixture + " --tokenizer " + kModel +
+                                  " --inputs-length 64 --batch 2 --count 10 --train-model t5-efficient-tiny-nl1"
+                                  " --train-steps 1 --train-warmup 0");
+  ASSERT_EQ(h.exit_code, 0) << h.err;
+  ASSERT_EQ(lines(h.out), 3) << h.out;
+  const std::vector<double> p = numbers_after(h.out, "pipeline");   // tokens/s, batches, seconds, raw/s, documents
+  ASSERT_EQ(p.size(), 5u) << h.out;
+  EXPECT_EQ(p[1], 10);
+  EXPECT_TRUE(within_rounding(p[0], 0.5, 1560, 0, p[2], 5e-4)) << h.out;
+  const std::vector<double> t = numbers_after(h.out, "training");   // tokens/s, median step, steps, threads
+  ASSERT_EQ(t.size(), 4u) << h.out;
+  EXPECT_TRUE(within_rounding(t[0], 0.5, 156, 0, t[1], 5e-5)) << h.out;
+  EXPECT_EQ(t[2], 1);
+  EXPECT_THAT(h.out, HasSubstr("(tokens = batch 2 * (inputs 64 + targets 14); required >= 20x: "));
+  const double ratio = numbers_after(h.out, "ratio").at(0);
+  EXPECT_TRUE(within_rounding(ratio, 0.05, p[0], 0.5, t[0], 0.5)) << h.out;
+  EXPECT_THAT(h.out, HasSubstr(ratio >= 20 ? "required >= 20x: yes)" : "required >= 20x: NO)"));
 }
 
 // --- data prepare --------------------------------------------------------------------------------
@@ -246,6 +280,7 @@ TEST(CliDataPrepare, DeterministicHeldOutAndReportMatchesDisk) {
   EXPECT_EQ(train.size() + validation.size(), 120u);
   // The report is what is on disk: documents, text bytes, gzip bytes and tokens recounted here.
   const nlohmann::json rep = nlohmann::json::parse(ra.out)["report"];
+  std::map<std::string, std::vector<std::string>> recounted;   // split -> the numbers its human line must show
   const Tokenizer tok(a + "/spiece.model");
   EXPECT_EQ(tok.piece_count(), 400);
   EXPECT_EQ(rep["pieces"], 400);
@@ -259,6 +294,8 @@ TEST(CliDataPrepare, DeterministicHeldOutAndReportMatchesDisk) {
     EXPECT_EQ(rep[split]["text_bytes"], bytes) << split;
     EXPECT_EQ(rep[split]["tokens"], tokens) << split;
     EXPECT_EQ(rep[split]["file_bytes"], file_bytes) << split;
+    recounted[split] = {std::to_string(docs), std::to_string(bytes), std::to_string(file_bytes), std::to_string(tokens),
+                        std::to_string(list_corpus_files(a, split).size())};
   }
   EXPECT_EQ(verify_corpus(a)["verified_documents"],
             rep["train"]["documents"].get<int64_t>() + rep["validation"]["documents"].get<int64_t>());
@@ -266,7 +303,20 @@ TEST(CliDataPrepare, DeterministicHeldOutAndReportMatchesDisk) {
   const CommandResult h = t5scale("data prepare --out " + b + " --seed 3 --sources-jsonl " + sources +
                                   " --vocab-size 400 --train-shards 2");
   ASSERT_EQ(h.exit_code, 0) << h.err;
-  EXPECT_THAT(h.out, HasSubstr(std::to_string(rep["train"]["tokens"].get<int64_t>()) + " tokens"));
+  // Each split's line: "SPLIT D documents B text bytes G gzip bytes T tokens F files", every number as
+  // recounted from disk above (the second run wrote byte-identical files).
+  std::istringstream human(h.out);
+  int split_lines = 0;
+  for (std::string line; std::getline(human, line);) {
+    std::istringstream in(line);
+    std::vector<std::string> w;
+    for (std::string word; in >> word;) w.push_back(word);
+    if (w.empty() || !recounted.count(w[0])) continue;
+    ++split_lines;
+    ASSERT_EQ(w.size(), 13u) << line;
+    EXPECT_EQ((std::vector<std::string>{w[1], w[3], w[6], w[9], w[11]}), recounted[w[0]]) << line;
+  }
+  EXPECT_EQ(split_lines, 2) << h.out;
   EXPECT_THAT(h.out, HasSubstr("400 pieces + 100 sentinels"));
   EXPECT_FALSE(fs::exists(b + ".tmp")) << "nothing half-written is left";
 }

@@ -1,7 +1,8 @@
 // Runs the t5scale binary (T5SCALE_BINARY) as a user does, capturing exit code, stdout and stderr,
 // and the check every bad-input path shares: exit 1, nothing on stdout, one line on stderr of the
 // form `t5scale CMD: error: ...` (PROTOCOL.md), a scratch directory, and a command started in the
-// background for tests that signal it. Shared by the command tests.
+// background for tests that signal it, and reading numbers back from a command's text output. Shared by
+// the command tests.
 #pragma once
 
 #include <fcntl.h>
@@ -169,6 +170,30 @@ inline void expect_one_line_error(const CommandResult& r, const std::string& com
   EXPECT_EQ(lines(r.err), 1) << r.err;
   EXPECT_THAT(r.err, ::testing::StartsWith("t5scale " + command + ": error: "));
   EXPECT_THAT(r.err, ::testing::HasSubstr(what));
+}
+
+// The numbers after the first occurrence of `label` in `text`, up to the end of that line: words that
+// start with a digit, or "(" and a digit; a unit glued after the number is dropped ("8.52G" reads 8.52,
+// "55.2%" 55.2, "(0.98)" 0.98); "fp32" and "(ratio" are skipped.
+inline std::vector<double> numbers_after(const std::string& text, const std::string& label) {
+  const size_t at = text.find(label);
+  if (at == std::string::npos) return {};
+  const size_t begin = at + label.size();
+  std::istringstream in(text.substr(begin, text.find('\n', begin) - begin));
+  std::vector<double> out;
+  for (std::string w; in >> w;) {
+    const size_t start = w.find_first_of("0123456789");
+    if (start == std::string::npos || (start > 0 && w[start - 1] != '(')) continue;
+    out.push_back(std::strtod(w.c_str() + start, nullptr));
+  }
+  return out;
+}
+
+// Whether `shown`, printed to within ± shown_unit, can be a / b for a and b printed to within ± ua and ± ub:
+// a derived number against the printed numbers it comes from.
+inline bool within_rounding(double shown, double shown_unit, double a, double ua, double b, double ub) {
+  const double lo = (a - ua) / (b + ub), hi = b - ub > 0 ? (a + ua) / (b - ub) : 1e300;
+  return shown + shown_unit >= lo && shown - shown_unit <= hi;
 }
 
 }  // namespace t5::testing
