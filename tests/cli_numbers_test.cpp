@@ -3,6 +3,9 @@
 // (every column of a tiny row and every JSON field), `paper` (the standard sizes and a DeepNarrow row
 // with its ratios), `sweep --dry-run` under a FLOPs budget (steps bought, FLOPs, time estimate) and
 // `init`'s parameter and tensor counts.
+#include <algorithm>
+#include <cmath>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "core/progress.h"
 #include "tests/cli_runner.h"
 
 namespace t5 {
@@ -173,6 +177,32 @@ TEST(PrintedNumbers, DryRunFlopsBudgetByHand) {
                                       "5,031,680", "9.22G", "10", "92.17G", "1m32s"}))
       << r.out;
   EXPECT_THAT(r.out, HasSubstr("total: 188.01G training FLOPs, estimated 3m08s\n"));
+}
+
+// Without --assume-gflops the dry run measures the GEMM ceiling and assumes 30% of it (cmd_sweep.cpp's
+// kAssumedMfu): the printed rate is 0.3 x the printed ceiling, and the estimate is the variant's FLOPs over
+// that rate: nl1 above, 1000 steps of 7,372,111,872 = 7,372,111,872,000 FLOPs (7.37T).
+TEST(PrintedNumbers, DryRunEstimateAtThirtyPercentOfTheMeasuredCeiling) {
+  const testing::ScratchDir scratch("t5scale_cli_numbers_ceiling");
+  const std::string spec = scratch.write("ceiling.json", R"({"name": "c", "shapes": ["tiny-dm128-ff512-kv32-nl1"],
+      "budget": {"steps": 1000}, "batch": 16, "inputs_length": 64, "targets_length": 14,
+      "data": {"source": "synthetic"}})");
+  const CommandResult r = t5scale(fmt::format("sweep {} --dry-run", spec));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<double> rate = testing::numbers_after(r.out, "time estimate at ");   // rate, 30, ceiling
+  ASSERT_EQ(rate.size(), 3u) << r.out;
+  EXPECT_EQ(rate[1], 30);
+  EXPECT_TRUE(testing::within_rounding(rate[0], 0.05, 0.3 * rate[2], 0.3 * 0.05, 1, 0)) << r.out;
+  const std::vector<std::string> row = row_words(r.out, "tiny-dm128-ff512-kv32-nl1-s0");
+  ASSERT_EQ(row.size(), 13u) << r.out;
+  EXPECT_EQ(row[10], "1000");
+  EXPECT_EQ(row[11], "7.37T");
+  // The estimate in whole seconds for the printed rate +- its rounding (format_duration is tested by hand
+  // in progress_test).
+  const double slow = 7372.111872 / (rate[0] + 0.05), fast = 7372.111872 / std::max(rate[0] - 0.05, 1e-3);
+  std::set<std::string> allowed;
+  for (int64_t s = std::llround(slow); s <= std::llround(fast); ++s) allowed.insert(format_duration(double(s)));
+  EXPECT_TRUE(allowed.count(row[12])) << row[12] << " for " << slow << "-" << fast << " s\n" << r.out;
 }
 
 // `init`'s line: parameters and tensors of a small config.json, by hand. el = dl = 2, dm 16, ff 24, nh 3

@@ -110,6 +110,7 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   }
   EXPECT_NEAR(summary["tokens_per_second"].get<double>(), tokens / seconds, 1e-9 * tokens / seconds);
   EXPECT_EQ(tokens, 6 * 4 * (7 + 6));
+  EXPECT_GE(summary["seconds"].get<double>(), seconds);   // the run's wall time holds every step's
   // The first stderr line's parameter count, by hand (SPEC §2; dm 32, ff 64, inner 2*8 = 16, V 40):
   // 40*32 + (4*32*16 + 2*32*64 + 2*32) + 2*(8*32*16 + 2*32*64 + 3*32) + 2*32*2 + 2*32
   // = 1,280 + 6,208 + 2*8,288 + 128 + 64 = 24,256.

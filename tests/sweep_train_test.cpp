@@ -287,7 +287,13 @@ TEST(SweepTrain, TwoProcessesAndJobsRunEachVariantOnce) {
     }
     EXPECT_EQ(json::parse(std::ifstream(d + "/spec.json")), j);   // the spec beside the records
     EXPECT_TRUE(fs::exists(d + "/ceiling.json"));
-    EXPECT_TRUE(fs::exists(d + "/baseline.json"));
+    // The baseline of the held-out split under the sweep's span corruption (inputs 32, density 0.15, mean
+    // span 3; the first seed), the number data_pipeline_test checks against an independent pass.
+    SpanCorruptionConfig sc;
+    sc.inputs_length = 32;
+    const json baseline = json::parse(std::ifstream(d + "/baseline.json"));
+    EXPECT_EQ(baseline["split"], "validation");
+    EXPECT_EQ(baseline["unigram_cross_entropy"].get<double>(), unigram_baseline_nats(kCorpus, "validation", kTokenizer, sc, 0));
   }
   // Both directories trained the same variants on the same data: identical losses.
   const auto x = records_by_id(dir, 4), y = records_by_id(jobs_dir, 4);
