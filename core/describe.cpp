@@ -31,10 +31,16 @@ nlohmann::json describe_shape(const Shape& s, const Lengths& len) {
 }
 
 namespace {
-// Divides `value` by 1000 until it is below 1000 or `max_unit` divisions were made; returns how many.
-int scale_by_thousands(double& value, int max_unit) {
+// Divides `value` by 1000 until what would be printed of it (a whole number without a unit,
+// `unit_decimals` decimals with one) is below 1000, or `max_unit` divisions were made; returns how
+// many. Rounding first carries 999,999 to "1.00M" instead of "1000.00K".
+int scale_by_thousands(double& value, int max_unit, int unit_decimals) {
+  const auto shown = [&](int unit) {
+    const double scale = unit == 0 ? 1.0 : std::pow(10.0, unit_decimals);
+    return std::round(std::fabs(value) * scale) / scale;
+  };
   int unit = 0;
-  while (std::fabs(value) >= 1000.0 && unit < max_unit) {
+  while (shown(unit) >= 1000.0 && unit < max_unit) {
     value /= 1000.0;
     ++unit;
   }
@@ -44,7 +50,7 @@ int scale_by_thousands(double& value, int max_unit) {
 
 std::string human_count(double value) {
   const char* units[] = {"", "K", "M", "G", "T", "P", "E"};
-  const int u = scale_by_thousands(value, 6);
+  const int u = scale_by_thousands(value, 6, 2);
   return u == 0 ? fmt::format("{:.0f}", value) : fmt::format("{:.2f}{}", value, units[u]);
 }
 
@@ -60,7 +66,7 @@ std::string with_commas(int64_t value) {
 
 std::string human_bytes(double bytes) {
   const char* units[] = {"B", "kB", "MB", "GB", "TB", "PB"};
-  const int u = scale_by_thousands(bytes, 5);
+  const int u = scale_by_thousands(bytes, 5, 1);
   return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
 }
 

@@ -23,9 +23,9 @@ std::string describe_header();
 std::string describe_lengths(const Lengths& len);
 std::string describe_row(const Shape& s, const Lengths& len);
 
-// 60506624 -> "60.51M"; 1.42e11 -> "142.0G".
+// 60506624 -> "60.51M"; 1.42e11 -> "142.00G"; 999999 -> "1.00M" (rounded before choosing the unit).
 std::string human_count(double value);
-// 891614208 -> "891.6 MB" (decimal units, as the model cards write sizes).
+// 891614208 -> "891.6 MB" (decimal units, as the model cards write sizes); 999960000 -> "1.0 GB".
 std::string human_bytes(double bytes);
 // 60506624 -> "60,506,624".
 std::string with_commas(int64_t value);
