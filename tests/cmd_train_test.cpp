@@ -97,6 +97,9 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   ASSERT_EQ(evals.size(), 2u);
   EXPECT_DOUBLE_EQ(evals[1]["loss"].get<double>(), r.evals[1].loss);
   EXPECT_DOUBLE_EQ(evals[1]["negative_log_perplexity"].get<double>(), -r.evals[1].loss);
+  // Label tokens of an evaluation by hand: 2 batches x 4 examples x (5 copied tokens + EOS), no padding.
+  EXPECT_EQ(evals[0]["tokens"], 2 * 4 * (5 + 1));
+  EXPECT_EQ(evals[1]["tokens"], 2 * 4 * (5 + 1));
 
   nlohmann::json summary;
   std::ifstream(dir / "out.json") >> summary;

@@ -7,7 +7,9 @@
 
 #include "core/counts.h"
 #include "core/names.h"
+#include "core/optimizer.h"
 #include "core/param_table.h"
+#include "core/safetensors.h"
 
 namespace t5 {
 namespace {
@@ -181,6 +183,28 @@ TEST(Counts, MemoryEstimate) {
   EXPECT_EQ(estimate_memory(hand_shape(false, true), {3, 2, 5}).activations_bytes, 7480);
   // Gated keeps three ff-wide tensors per FF: +2*8 floats per token: 374 + 2*8*(3 + 2) = 454.
   EXPECT_EQ(estimate_memory(hand_shape(true, true), {3, 2, 5}).activations_bytes, 4 * 5 * 454);
+}
+
+// The estimate against what the optimizers really allocate (their state tensors, less the step
+// counter): Adafactor for t5-efficient-tiny is 83,328 floats by hand (see MemoryEstimate's table sum and
+// tests/cli_numbers_test.cpp: shared 32,128 + 256, per encoder block 5,120, per decoder block 7,424,
+// unfactored bias tables 2 x 128, final norms 512); AdamW keeps m and v, 2N floats.
+int64_t state_floats(const OptimizerConfig& config, const ParamTable& table) {
+  int64_t floats = 0;
+  for (const Tensor& t : make_optimizer(config, table)->state())
+    if (t.name != "step") floats += int64_t(t.data.size());
+  return floats;
+}
+
+TEST(Counts, MemoryEstimateIsWhatTheOptimizersAllocate) {
+  const Shape tiny = parse_shape_name("t5-efficient-tiny");
+  EXPECT_EQ(state_floats(OptimizerConfig{}, ParamTable(tiny)), 83328);
+  EXPECT_EQ(estimate_memory(tiny, {}).optimizer_bytes, 4 * 83328);
+  const Shape small = parse_shape_name("tiny-dm32-ff64-nh2-kv16-nl1");   // 1,048,928 parameters
+  OptimizerConfig adamw;
+  adamw.name = "adamw";
+  EXPECT_EQ(state_floats(adamw, ParamTable(small)), 2 * 1048928);
+  EXPECT_EQ(estimate_memory(small, {}, OptimizerKind::adamw).optimizer_bytes, 8 * 1048928);
 }
 
 TEST(Counts, JsonFields) {
