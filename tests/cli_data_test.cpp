@@ -157,6 +157,12 @@ TEST(CliTrain, BadDataPolicyIsSelectableForTraining) {
   EXPECT_THAT(stop.err, HasSubstr("\nt5scale train: error: " + dir.path.string() + "/x-train.jsonl:41: malformed JSON"));
   const CommandResult skip = t5scale(args);   // default: skip, count and go on
   EXPECT_EQ(skip.exit_code, 0) << skip.err;
+  // The opening line, by hand: dm 64, ff 128, inner 2*16 = 32, V 32128: 32128*64 + (4*64*32 + 2*64*128
+  // + 2*64) + (8*64*32 + 2*64*128 + 3*64) + 2*32*2 + 2*64 = 2,056,192 + 24,704 + 32,960 + 128 + 128
+  // = 2,114,112 parameters; SPEC.md §6: inputs 64 -> T 70, targets 14.
+  EXPECT_THAT(skip.err, HasSubstr(": 2114112 parameters; c4 span corruption (t5 mode) "));
+  EXPECT_THAT(skip.err, HasSubstr(" [train] 1 files, tokenizer " + kModel + " (1000 pieces), inputs 64 targets 14 "
+                                  "tokens_length 70 noise 0.15 mean span 3, batch 2, seed 0; 2 steps of 2 examples"));
   expect_one_line_error(t5scale(args + " --on-bad-data ignore"), "train", "unknown --on-bad-data 'ignore'");
 }
 

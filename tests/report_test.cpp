@@ -127,6 +127,21 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_EQ(data["curves"][3]["id"], "tiny-nl8-s0");
   EXPECT_EQ(data["curves"][3]["status"], "diverged");
   EXPECT_EQ(data["depth"]["series"][0]["x"], nlohmann::json({1, 2, 4}));
+  // The plotted depth curve: seed means -5.0, (-4.0 - 4.2)/2 = -4.1, -4.5; error bars the sample std of
+  // nl2's two seeds, sqrt(((0.1)^2 + (0.1)^2) / 1) = sqrt(0.02), none for single runs.
+  const auto& depth = data["depth"]["series"][0];
+  ASSERT_EQ(depth["y"].size(), 3u);
+  EXPECT_DOUBLE_EQ(depth["y"][0].get<double>(), -5.0);
+  EXPECT_DOUBLE_EQ(depth["y"][1].get<double>(), -4.1);
+  EXPECT_DOUBLE_EQ(depth["y"][2].get<double>(), -4.5);
+  EXPECT_NEAR(depth["yerr"][1].get<double>(), std::sqrt(0.02), 1e-12);
+  EXPECT_EQ(depth["yerr"][0].get<double>(), 0.0);
+  // The plotted points' FLOPs are whole runs: 10 steps x 100, 200, 400 FLOPs per step (report.md: 1.00K, 2.00K).
+  ASSERT_EQ(data["points"].size(), 3u);
+  EXPECT_EQ(data["points"][0]["flops"].get<double>(), 1000.0);
+  EXPECT_EQ(data["points"][1]["flops"].get<double>(), 2000.0);
+  EXPECT_EQ(data["points"][2]["flops"].get<double>(), 4000.0);
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 (2 seeds) | 2.00K | -4.1000 |\n"));
   EXPECT_EQ(data["baseline"], 5.5);
   fs::remove_all(opt.out_dir);
 }
