@@ -194,11 +194,12 @@ int run_sweep_command(const std::vector<std::string>& args) {
     std::string source = "--assume-gflops";
     if (rate <= 0) {
       T5_CHECK(!expansion.variants.empty(), "{}: no variant to estimate", spec_path);
+      // At the precision the variants will train in (a bf16 sweep's records measure MFU against bf16).
       const GemmCeiling g = measure_gemm_ceiling(expansion.variants.back().shape, step_lengths(spec.settings),
-                                                 GemmPrecision::fp32);
+                                                 parse_gemm_precision(spec.settings.precision));
       rate = kAssumedMfu * g.flops_per_second;
-      source = fmt::format("{:.0f}% of a {} GEMM ceiling of {:.1f} GFLOP/s measured now", kAssumedMfu * 100, g.backend,
-                           g.flops_per_second / 1e9);
+      source = fmt::format("{:.0f}% of a {} {} GEMM ceiling of {:.1f} GFLOP/s measured now", kAssumedMfu * 100,
+                           g.backend, to_string(g.precision), g.flops_per_second / 1e9);
     }
     print_dry_run(spec, expansion, rate, source);
     return 0;

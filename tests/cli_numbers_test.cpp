@@ -179,8 +179,8 @@ TEST(PrintedNumbers, DryRunFlopsBudgetByHand) {
   EXPECT_THAT(r.out, HasSubstr("total: 188.01G training FLOPs, estimated 3m08s\n"));
 }
 
-// Without --assume-gflops the dry run measures the GEMM ceiling and assumes 30% of it (cmd_sweep.cpp's
-// kAssumedMfu): the printed rate is 0.3 x the printed ceiling, and the estimate is the variant's FLOPs over
+// Without --assume-gflops the dry run measures the GEMM ceiling at the spec's precision and assumes 30%
+// of it (cmd_sweep.cpp's kAssumedMfu): the printed rate is 0.3 x the printed ceiling, and the estimate is the variant's FLOPs over
 // that rate: nl1 above, 1000 steps of 7,372,111,872 = 7,372,111,872,000 FLOPs (7.37T).
 TEST(PrintedNumbers, DryRunEstimateAtThirtyPercentOfTheMeasuredCeiling) {
   const testing::ScratchDir scratch("t5scale_cli_numbers_ceiling");
@@ -189,6 +189,7 @@ TEST(PrintedNumbers, DryRunEstimateAtThirtyPercentOfTheMeasuredCeiling) {
       "data": {"source": "synthetic"}})");
   const CommandResult r = t5scale(fmt::format("sweep {} --dry-run", spec));
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr(" fp32 GEMM ceiling of ")) << r.out;   // the spec's precision (default fp32)
   const std::vector<double> rate = testing::numbers_after(r.out, "time estimate at ");   // rate, 30, ceiling
   ASSERT_EQ(rate.size(), 3u) << r.out;
   EXPECT_EQ(rate[1], 30);
@@ -203,6 +204,13 @@ TEST(PrintedNumbers, DryRunEstimateAtThirtyPercentOfTheMeasuredCeiling) {
   std::set<std::string> allowed;
   for (int64_t s = std::llround(slow); s <= std::llround(fast); ++s) allowed.insert(format_duration(double(s)));
   EXPECT_TRUE(allowed.count(row[12])) << row[12] << " for " << slow << "-" << fast << " s\n" << r.out;
+  // A bf16 sweep trains with bf16 products: its estimate is 30% of the bf16 ceiling, as its records' MFU.
+  const std::string bf16 = scratch.write("bf16.json", R"({"name": "c", "shapes": ["tiny-dm128-ff512-kv32-nl1"],
+      "budget": {"steps": 1000}, "batch": 16, "inputs_length": 64, "targets_length": 14, "precision": "bf16",
+      "data": {"source": "synthetic"}})");
+  const CommandResult b = t5scale(fmt::format("sweep {} --dry-run", bf16));
+  ASSERT_EQ(b.exit_code, 0) << b.err;
+  EXPECT_THAT(b.out, HasSubstr(" bf16 GEMM ceiling of ")) << b.out;
 }
 
 // `init`'s line: parameters and tensors of a small config.json, by hand. el = dl = 2, dm 16, ff 24, nh 3
