@@ -5,6 +5,7 @@
 #include <sentencepiece_trainer.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -499,6 +500,28 @@ TEST(UnigramBaseline, MatchesLabelsOfOnePass) {
   EXPECT_NEAR(h, expect, 1e-9);
   EXPECT_GT(h, 1.0);
   EXPECT_LT(h, std::log(1100.0));
+}
+
+// The baseline of a corpus whose every token is the same piece, worked by hand from SPEC.md §6: at
+// inputs 128 a piece holds T = 141 raw tokens, 21 noise tokens (141 x 0.15 = 21.15, the same in float32)
+// in round(21 / 3) = 7 spans, so its targets are 7 distinct sentinels, 21 copies of the piece and EOS
+// (29 = targets_length, nothing trimmed). Ten full pieces (1410 tokens) give every sentinel and EOS a
+// frequency 1/29 and the piece 21/29, whatever the spans' random placement:
+//   H = 8 x (1/29) ln 29 + (21/29) ln(29/21) = 0.9289092 + 0.2337325 = 1.1626417 nats.
+TEST(UnigramBaseline, OnePieceCorpusByHand) {
+  TempDir dir;
+  std::string text = "the";
+  for (int i = 1; i < 1410; ++i) text += " the";
+  const Tokenizer tok(kModel);
+  const std::vector<int32_t> ids = tok.encode(text);
+  ASSERT_EQ(ids.size(), 1410u);   // one piece per word, so the pieces are exactly 10 x 141 tokens
+  ASSERT_TRUE(std::all_of(ids.begin(), ids.end(), [&](int32_t id) { return id == ids[0]; }));
+  dir.write("one-validation.jsonl", nlohmann::json{{"text", text}}.dump() + "\n");
+  SpanCorruptionConfig cfg;
+  cfg.inputs_length = 128;
+  const double h = 8.0 / 29.0 * std::log(29.0) + 21.0 / 29.0 * std::log(29.0 / 21.0);
+  EXPECT_NEAR(h, 1.1626417, 1e-7);
+  for (uint64_t seed : {0, 7}) EXPECT_NEAR(unigram_baseline_nats(dir.path.string(), "validation", kModel, cfg, seed), h, 1e-12);
 }
 
 TEST(Corpus, ShippedDemoVerifies) {
