@@ -161,14 +161,7 @@ int run_batches(const std::vector<std::string>& args) {
     }
   }
   std::cerr << source.describe() << "\n";
-  const DataStats st = source.stats();
-  if (st.bad_data.total() > 0) {
-    std::cerr << fmt::format("batches: {} bad lines skipped (malformed JSON {}, no text {}, invalid UTF-8 {}, "
-                             "truncated gzip {}):\n",
-                             st.bad_data.total(), st.bad_data.malformed_json, st.bad_data.missing_text,
-                             st.bad_data.invalid_utf8, st.bad_data.truncated_gzip);
-    for (const auto& r : st.bad_data.first_reports) std::cerr << "  " << r << "\n";
-  }
+  std::cerr << bad_data_report("batches", source.stats().bad_data);
   return 0;
 }
 

@@ -1,7 +1,11 @@
-// t5scale info SHAPE... : exact parameters, FLOPs and memory of named shapes or config.json files.
+// t5scale info SHAPE... : exact parameters, FLOPs and memory of named shapes or config.json files; a
+// released checkpoint's name also carries the catalogue's note on it (core/catalogue.h).
 #include <iostream>
 
+#include <fmt/format.h>
+
 #include "cli/command.h"
+#include "core/catalogue.h"
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/names.h"
@@ -19,15 +23,28 @@ int run_info(const std::vector<std::string>& args) {
   if (!parse_options("info", args, opts, vm, {{"shape", -1}})) return 0;
   check_lengths(len);
   std::vector<Shape> shapes;
-  for (const auto& arg : vm["shape"].as<std::vector<std::string>>()) shapes.push_back(resolve_shape(arg));
+  std::vector<const CatalogueEntry*> released;   // the catalogue entry a name means, for its note (else null)
+  for (const auto& arg : vm["shape"].as<std::vector<std::string>>()) {
+    shapes.push_back(resolve_shape(arg));
+    released.push_back(find_in_catalogue(arg));
+  }
+  const auto note_of = [&](size_t i) { return released[i] ? released[i]->note : std::string(); };
   if (vm["json"].as<bool>()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& s : shapes) out.push_back(describe_shape(s, len));
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      out.push_back(describe_shape(shapes[i], len));
+      if (!note_of(i).empty()) out.back()["note"] = note_of(i);
+    }
     std::cout << out.dump(2) << "\n";
     return 0;
   }
   std::cout << describe_lengths(len) << "\n" << describe_header() << "\n";
-  for (const auto& s : shapes) std::cout << describe_row(s, len) << "\n";
+  std::string notes;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    std::cout << describe_row(shapes[i], len) << "\n";
+    if (!note_of(i).empty()) notes += fmt::format("note: {}: {}\n", released[i]->name, note_of(i));
+  }
+  std::cout << notes;
   return 0;
 }
 

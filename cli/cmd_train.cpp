@@ -160,6 +160,13 @@ int run_train(const std::vector<std::string>& args) {
     if (resumed_from > 0) trim_steps_log(json_out, resumed_from);
     log = std::make_unique<LineLog>(json_out, /*truncate=*/resumed_from == 0);
   };
+  // Under --on-bad-data skip the bad lines met are reported at the end, as batches does.
+  auto report_bad_data = [&] {
+    for (const auto& [label, source] : {std::pair{"train: training data", d.train.get()},
+                                        std::pair{"train: held-out data", d.eval.get()}})
+      if (const auto* c4 = dynamic_cast<const C4Source*>(source))
+        std::cerr << bad_data_report(label, c4->stats().bad_data);
+  };
   TrainResult r;
   try {
     r = train(
@@ -177,9 +184,11 @@ int run_train(const std::vector<std::string>& args) {
     const std::string next = !e.saved() ? "nothing saved (no --checkpoint-dir)"
                              : c.resume ? "rerun the same command to resume"
                                         : "rerun the same command with --resume to continue";
+    report_bad_data();
     std::cerr << fmt::format("train: interrupted at step {}; {}\n", e.step(), next);
     return kInterruptedExitCode;
   }
+  report_bad_data();
   int64_t tokens = 0;
   double step_seconds = 0;
   for (const auto& s : r.steps) {

@@ -24,6 +24,7 @@ namespace t5 {
 namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 const std::string kFixture = std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/data";
@@ -155,7 +156,7 @@ TEST(CliTrain, BadDataPolicyIsSelectableForTraining) {
   const CommandResult stop = t5scale(args + " --on-bad-data stop");
   EXPECT_EQ(stop.exit_code, 1);
   EXPECT_THAT(stop.err, HasSubstr("\nt5scale train: error: " + dir.path.string() + "/x-train.jsonl:41: malformed JSON"));
-  const CommandResult skip = t5scale(args);   // default: skip, count and go on
+  const CommandResult skip = t5scale(args);   // default: skip, count, report file:line (as batches) and go on
   EXPECT_EQ(skip.exit_code, 0) << skip.err;
   // The opening line, by hand: dm 64, ff 128, inner 2*16 = 32, V 32128: 32128*64 + (4*64*32 + 2*64*128
   // + 2*64) + (8*64*32 + 2*64*128 + 3*64) + 2*32*2 + 2*64 = 2,056,192 + 24,704 + 32,960 + 128 + 128
@@ -163,6 +164,9 @@ TEST(CliTrain, BadDataPolicyIsSelectableForTraining) {
   EXPECT_THAT(skip.err, HasSubstr(": 2114112 parameters; c4 span corruption (t5 mode) "));
   EXPECT_THAT(skip.err, HasSubstr(" [train] 1 files, tokenizer " + kModel + " (1000 pieces), inputs 64 targets 14 "
                                   "tokens_length 70 noise 0.15 mean span 3, batch 2, seed 0; 2 steps of 2 examples"));
+  EXPECT_THAT(skip.err, HasSubstr("train: training data: 1 bad lines skipped (malformed JSON 1, no text 0"));
+  EXPECT_THAT(skip.err, HasSubstr("\n  " + dir.path.string() + "/x-train.jsonl:41: malformed JSON line"));
+  EXPECT_THAT(skip.err, Not(HasSubstr("held-out data")));   // the validation file is clean
   expect_one_line_error(t5scale(args + " --on-bad-data ignore"), "train", "unknown --on-bad-data 'ignore'");
 }
 

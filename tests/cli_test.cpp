@@ -53,6 +53,23 @@ TEST(Cli, InfoJsonHasRequiredFields) {
   EXPECT_EQ(j[1]["tie_word_embeddings"], false);
 }
 
+// README: the catalogue and `info tiny-el12` report the name's meaning (dl 4) and carry the note on
+// the released config.json (which says dl 12); names without a quirk carry none.
+TEST(Cli, InfoCarriesTheCatalogueNote) {
+  const std::string note = "released config.json says num_layers 12 and num_decoder_layers 12; the name means el 12, dl 4";
+  const CommandResult text = t5scale("info tiny-el12 tiny");
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_THAT(text.out, HasSubstr("note: t5-efficient-tiny-el12: " + note));
+  EXPECT_EQ(lines(text.out), 5);   // lengths line, header, two rows, one note
+  const CommandResult js = t5scale("info google/t5-efficient-tiny-el12 tiny --json");
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  const nlohmann::json j = nlohmann::json::parse(js.out);
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["dl"], 4);
+  EXPECT_THAT(j[0].value("note", ""), StartsWith(note));
+  EXPECT_FALSE(j[1].contains("note"));
+}
+
 TEST(Cli, InfoErrors) {
   expect_one_line_error(t5scale("info huge-dl4"), "info", "unknown size 'huge'");
   expect_one_line_error(t5scale("info small-zz4"), "info", "unknown knob 'zz'");

@@ -50,6 +50,16 @@ BadDataPolicy parse_bad_data_policy(const std::string& text) {
   return text == "stop" ? BadDataPolicy::stop : BadDataPolicy::skip;
 }
 
+std::string bad_data_report(const std::string& label, const BadDataCounts& counts) {
+  if (counts.total() == 0) return "";
+  std::string text = fmt::format("{}: {} bad lines skipped (malformed JSON {}, no text {}, invalid UTF-8 {}, "
+                                 "truncated gzip {}):\n",
+                                 label, counts.total(), counts.malformed_json, counts.missing_text,
+                                 counts.invalid_utf8, counts.truncated_gzip);
+  for (const auto& r : counts.first_reports) text += "  " + r + "\n";
+  return text;
+}
+
 std::vector<std::string> list_corpus_files(const std::string& path, const std::string& split) {
   T5_CHECK_HINT(fs::exists(path), "run 't5scale data prepare' or pass a C4 directory with --data",
                 "{}: no such file or directory", path);

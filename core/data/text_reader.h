@@ -45,6 +45,11 @@ struct BadDataCounts {
   int64_t total() const { return malformed_json + missing_text + invalid_utf8 + truncated_gzip; }
 };
 
+// What the skip policy tells the user on stderr, the same for every command reading data:
+// "<label>: N bad lines skipped (malformed JSON a, ...):" and the first reports indented, one a line;
+// empty when nothing was bad.
+std::string bad_data_report(const std::string& label, const BadDataCounts& counts);
+
 class DocumentReader {
  public:
   DocumentReader(std::vector<std::string> files, BadDataPolicy policy);
