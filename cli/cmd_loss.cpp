@@ -3,6 +3,7 @@
 // parameter's gradient norm by HF name, and optionally writing every gradient under its HF name
 // (tied: the one `shared.weight` gradient). The command-line face of the PyTorch parity check
 // (tests/cmd_loss_test.cpp against tests/reference/t5_reference.py).
+#include <algorithm>
 #include <cmath>
 #include <iostream>
 
@@ -56,8 +57,10 @@ int run_loss(const std::vector<std::string>& args) {
   std::cout << fmt::format("loss {:.8f}  label_tokens {}  grad_norm {:.8g}", r.loss, r.label_tokens, grad_norm);
   if (z_loss > 0) std::cout << fmt::format("  z_loss {:.8g}", r.z_loss);
   std::cout << "\n";
+  size_t name_width = 0;   // one column of norms, whatever the longest name (a relative-bias table's)
+  for (const Tensor& g : grads) name_width = std::max(name_width, g.name.size());
   for (const auto& n : norms)
-    std::cout << fmt::format("{:<64} {:.8g}\n", n["name"].get<std::string>(), n["grad_norm"].get<double>());
+    std::cout << fmt::format("{:<{}} {:.8g}\n", n["name"].get<std::string>(), name_width, n["grad_norm"].get<double>());
   return 0;
 }
 

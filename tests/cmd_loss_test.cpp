@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -167,6 +168,13 @@ TEST_P(CmdLoss, TextOutputHoldsTheSameNumbers) {
       EXPECT_NEAR(norm, p["grad_norm"].get<double>(), 1e-7 * norm);
     }
     EXPECT_EQ(testing::lines(text.out), int(j["parameters"].size()) + 1);
+    // One column of norms: every value starts where the longest name (a relative-bias table) ends + 1.
+    std::istringstream rows(text.out);
+    std::string row;
+    std::getline(rows, row);
+    std::set<size_t> value_columns;
+    while (std::getline(rows, row)) value_columns.insert(row.find_last_of(' ') + 1);
+    EXPECT_EQ(value_columns.size(), 1u);
   }
 }
 
