@@ -240,7 +240,8 @@ int run_sweep_command(const std::vector<std::string>& args) {
     const std::vector<nlohmann::json> moved =
         release_for_retry(ResultsLayout{options.out_dir}, expansion.variants, {"failed"});
     retried = int64_t(moved.size());
-    if (options.progress)
+    if (options.progress && retried == 0) std::cerr << fmt::format("sweep {}: no failed records to retry\n", spec.name);
+    if (options.progress && retried > 0)
       std::cerr << fmt::format("sweep {}: {} failed record(s) moved to {} for retry\n", spec.name, retried,
                                ResultsLayout{options.out_dir}.retried());
   }

@@ -196,6 +196,11 @@ TEST(CliSweep, RetryFailedRunsTheFailedVariantAgain) {
   EXPECT_THAT(runs, HasSubstr("tiny-dm32-ff64-nh2-kv16-nl1-s0"));
   EXPECT_THAT(runs, HasSubstr(x));
   EXPECT_THAT(runs, ::testing::Not(HasSubstr(R"("status":"failed")")));
+  // Nothing left to retry: said so, and runs.retried.jsonl is not named as if something moved there.
+  r = t5scale(sweep + " --retry-failed");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("sweep retry: no failed records to retry"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("moved to")));
 
   // report still reads runs.jsonl only.
   r = t5scale(fmt::format("report {} --summary", out));
