@@ -15,10 +15,9 @@ namespace t5 {
 
 namespace {
 
-// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 2, column 1: "
-// prefix (we give the place ourselves), with bytes that are not printable ASCII shown as \xNN so a
-// binary file cannot put raw bytes on the user's terminal.
-std::string reason(const std::string& what) {
+}  // namespace
+
+std::string json_error_text(const std::string& what) {
   std::string text = what;
   const size_t column = text.find(", column ");
   const size_t colon = column == std::string::npos ? std::string::npos : text.find(": ", column);
@@ -34,6 +33,8 @@ std::string reason(const std::string& what) {
   }
   return clean;
 }
+
+namespace {
 
 // Line and column (both from 1) of the byte that stopped the parser; nlohmann counts `byte` from 1.
 std::pair<size_t, size_t> line_and_column(const std::string& text, size_t byte) {
@@ -95,9 +96,9 @@ nlohmann::json parse_json_text(const std::string& text, const std::string& where
     return nlohmann::json::parse(text, std::ref(check));
   } catch (const nlohmann::json::parse_error& e) {
     const auto [line, column] = line_and_column(text, e.byte);
-    throw Error(fmt::format("{}:{}:{}: invalid JSON: {}", where, line, column, reason(e.what())));
+    throw Error(fmt::format("{}:{}:{}: invalid JSON: {}", where, line, column, json_error_text(e.what())));
   } catch (const nlohmann::json::exception& e) {   // e.g. number overflow: not a parse_error
-    throw Error(fmt::format("{}: invalid JSON: {}", where, reason(e.what())));
+    throw Error(fmt::format("{}: invalid JSON: {}", where, json_error_text(e.what())));
   }
 }
 

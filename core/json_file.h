@@ -10,6 +10,11 @@
 
 namespace t5 {
 
+// nlohmann's exception message without its "[json.exception.parse_error.101] parse error at line 2,
+// column 1: " prefix (callers give the place themselves), bytes that are not printable ASCII shown as
+// \xNN so a damaged binary file cannot put raw bytes on the user's terminal.
+std::string json_error_text(const std::string& what);
+
 // Parses `text`; `where` names its source in errors (a path).
 nlohmann::json parse_json_text(const std::string& text, const std::string& where);
 

@@ -21,6 +21,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/json_file.h"
 
 static_assert(std::endian::native == std::endian::little, "safetensors data is little-endian; so is this code");
 
@@ -98,9 +99,10 @@ json parse_header(const std::string& text, const std::string& path) {
   try {
     header = json::parse(text, callback);
   } catch (const json::parse_error& e) {
-    throw Error(fmt::format("{}: header is not valid JSON (byte {} of the header): {}", path, e.byte, e.what()));
+    throw Error(fmt::format("{}: header is not valid JSON (byte {} of the header): {}", path, e.byte,
+                            json_error_text(e.what())));
   } catch (const json::exception& e) {   // e.g. a number too large for a double
-    throw Error(fmt::format("{}: header is not valid JSON: {}", path, e.what()));
+    throw Error(fmt::format("{}: header is not valid JSON: {}", path, json_error_text(e.what())));
   }
   T5_CHECK(duplicate.empty(), "{}: header: duplicate key '{}'", path, duplicate);
   T5_CHECK(header.is_object(), "{}: header is not a JSON object", path);

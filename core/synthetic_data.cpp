@@ -71,7 +71,7 @@ class SyntheticSource final : public BatchSource {
   void seek(const nlohmann::json& position) override {
     T5_CHECK(position.is_object() && position.contains("example") && position["example"].is_number_integer() &&
                  position["example"].get<int64_t>() >= 0,
-             "synthetic data: bad position {}", position.dump());
+             "synthetic data: a position needs a non-negative integer 'example', got {}", position.dump());
     example_ = position["example"].get<int64_t>();
   }
 

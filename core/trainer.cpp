@@ -44,28 +44,60 @@ nlohmann::json state_json(const TrainConfig& config, int64_t step, const BatchSo
           {"precision", to_string(config.precision)}};
 }
 
+// The hint of every damaged-checkpoint error: the file is ours, so a bad one was damaged or edited.
+constexpr const char* kDamagedHint =
+    "the checkpoint was damaged or edited: restore it, or delete the directory to start again at step 0";
+
+// The keys of state.json a resume reads, checked before any is used, so a damaged file is one line
+// naming the key instead of an exception from inside a comparison.
+void check_state_keys(const nlohmann::json& s, const std::string& where) {
+  T5_CHECK_HINT(s.is_object(), kDamagedHint, "{}: not a JSON object", where);
+  for (const char* key : {"format", "step", "rng", "optimizer", "data", "grad_accum", "data_position"})
+    T5_CHECK_HINT(s.contains(key), kDamagedHint, "{}: key '{}' is missing", where, key);
+  const auto integer = [&](const nlohmann::json& v, const char* key) {
+    T5_CHECK_HINT(v.is_number_integer() && v.get<int64_t>() >= 0, kDamagedHint,
+                  "{}: key '{}': expected a non-negative integer, got {}", where, key, v.dump());
+  };
+  integer(s["format"], "format");
+  integer(s["step"], "step");
+  integer(s["grad_accum"], "grad_accum");
+  T5_CHECK_HINT(s["rng"].is_object() && s["rng"].contains("seed"), kDamagedHint, "{}: key 'rng.seed' is missing", where);
+  integer(s["rng"]["seed"], "rng.seed");
+  T5_CHECK_HINT(s["data"].is_string(), kDamagedHint, "{}: key 'data': expected a string, got {}", where,
+                s["data"].dump());
+}
+
 // Restores model, optimizer and data position from `dir`; returns the checkpoint's step.
 int64_t resume_from(const std::string& dir, Model& model, Optimizer& optimizer, BatchSource& data,
                     const TrainConfig& config) {
   TrainingCheckpoint ckpt = load_training_checkpoint(dir, model.table(), model.params());
   const nlohmann::json& s = ckpt.state;
   const std::string where = dir + "/state.json";
-  T5_CHECK(s.value("format", 0) == kStateFormat, "{}: unsupported state format {}", where, s.value("format", 0));
-  T5_CHECK_HINT(s.at("optimizer") == optimizer_config_to_json(config.optimizer),
+  check_state_keys(s, where);
+  T5_CHECK(s["format"] == kStateFormat, "{}: unsupported state format {}", where, s["format"].dump());
+  T5_CHECK_HINT(s["optimizer"] == optimizer_config_to_json(config.optimizer),
                 "resume with the same optimizer settings, or use a new --checkpoint-dir",
-                "{}: optimizer settings differ from this run's: checkpoint {} vs {}", where, s.at("optimizer").dump(),
+                "{}: optimizer settings differ from this run's: checkpoint {} vs {}", where, s["optimizer"].dump(),
                 optimizer_config_to_json(config.optimizer).dump());
-  T5_CHECK_HINT(s.at("data") == data.describe() && s.at("grad_accum") == config.grad_accum &&
-                    s.at("rng").at("seed") == config.seed,
+  T5_CHECK_HINT(s["data"] == data.describe() && s["grad_accum"] == config.grad_accum &&
+                    s["rng"]["seed"] == config.seed,
                 "resume with the same data, batch, grad accumulation and seed, or use a new --checkpoint-dir",
                 "{}: the checkpoint was written for another data stream ({}, grad_accum {}, seed {})", where,
-                s.at("data").get<std::string>(), s.at("grad_accum").get<int64_t>(),
-                s.at("rng").at("seed").get<uint64_t>());
-  optimizer.load_state(ckpt.optimizer_state);
-  const int64_t step = s.at("step").get<int64_t>();
+                s["data"].get<std::string>(), s["grad_accum"].get<int64_t>(), s["rng"]["seed"].get<uint64_t>());
+  // Errors of the parts below name their file and key: the optimizer's own say only what is wrong.
+  try {
+    optimizer.load_state(ckpt.optimizer_state);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}/optimizer.safetensors: {}", dir, e.message()), e.hint());
+  }
+  const int64_t step = s["step"].get<int64_t>();
   T5_CHECK(optimizer.step_count() == step, "{}: step {} but the optimizer state has {} steps", where, step,
            optimizer.step_count());
-  data.seek(s.at("data_position"));
+  try {
+    data.seek(s["data_position"]);
+  } catch (const Error& e) {
+    throw Error(fmt::format("{}: key 'data_position': {}", where, e.message()), e.hint());
+  }
   return step;
 }
 

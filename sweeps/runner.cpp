@@ -20,6 +20,7 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/interrupt.h"
+#include "core/json_file.h"
 #include "core/progress.h"
 #include "core/step_bench.h"
 #include "results/context.h"
@@ -115,16 +116,19 @@ void prepare_results_dir(const SweepSpec& spec, const std::string& out_dir, cons
   const std::string path = ResultsLayout{out_dir}.spec();
   const std::string text = spec.source.dump(2) + "\n";
   if (fs::exists(path)) {
-    const json existing = json::parse(std::ifstream(path), nullptr, false);
-    if (existing.is_discarded() || existing != spec.source) {
+    json existing;
+    try {
+      existing = read_json_file(path);
+    } catch (const Error& e) {   // a damaged copy is not "a different spec"
+      throw Error(e.message(), fmt::format("the results directory's copy of the spec was damaged: restore it, or "
+                                           "copy {} over it if the directory holds this sweep's results", spec.path));
+    }
+    if (existing != spec.source) {
       // Name the first key that differs ("/budget/steps" -> budget.steps), so the user sees what changed.
-      std::string differs;
-      if (!existing.is_discarded()) {
-        std::string key = json::diff(existing, spec.source).at(0).at("path").get<std::string>();
-        std::replace(key.begin(), key.end(), '/', '.');
-        differs = fmt::format(" (key '{}' differs)", key.empty() ? "" : key.substr(1));
-      }
-      throw Error(fmt::format("{}: holds a different sweep spec than {}{}", path, spec.path, differs),
+      std::string key = json::diff(existing, spec.source).at(0).at("path").get<std::string>();
+      std::replace(key.begin(), key.end(), '/', '.');
+      throw Error(fmt::format("{}: holds a different sweep spec than {} (key '{}' differs)", path, spec.path,
+                              key.empty() ? "" : key.substr(1)),
                   "resume with the same spec, or pass a new --out directory");
     }
   } else {

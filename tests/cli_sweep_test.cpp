@@ -379,6 +379,20 @@ TEST(CliSweep, WorkerKilledAfterTheFirstRanOutOfWorkIsTakenOver) {
   }
 }
 
+// The results directory's spec.json damaged (empty, cut short): one line naming it with the line and
+// column, not 'holds a different sweep spec than SPEC', which sent the user looking for a change.
+TEST(CliSweep, DamagedSpecCopyInResultsIsNamedAsDamaged) {
+  const testing::ScratchDir scratch("t5scale_cli_damaged_spec");
+  const std::string spec = write_long_spec(scratch, "1");
+  const std::string out = scratch.path("out");
+  fs::create_directories(out);
+  std::ofstream(out + "/spec.json") << "{\"name\": \"lo";
+  const CommandResult r = t5scale(fmt::format("sweep {} --out {} --quiet", spec, out));
+  testing::expect_one_line_error(r, "sweep", out + "/spec.json:1:13: invalid JSON: ");
+  EXPECT_THAT(r.err, HasSubstr("(hint: the results directory's copy of the spec was damaged"));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("different")));
+}
+
 TEST(CliSweep, RetryFailedWithDryRunIsOneLine) {
   const testing::ScratchDir scratch("t5scale_cli_retry_bad");
   const std::string spec = scratch.write("d.json", R"({"name": "d", "base": "tiny", "grid": {"nl": [2]},

@@ -140,8 +140,27 @@ TEST(Tokenizer, RejectsModelsWithoutT5Ids) {
   EXPECT_EQ(t5.embedding_rows(), 512);
 }
 
+// A model file that is not one (another file, cut short, empty): one message naming the file, not
+// SentencePiece's 'Internal: ./src/sentencepiece_processor.cc(1101) [model_proto->ParseFromArray(...)]'
+// nor, for an empty file, 'unk is not defined.'.
 TEST(Tokenizer, BadModelFile) {
-  EXPECT_THROW(Tokenizer(kFixture + "/manifest.json"), Error);
+  const std::string cut = ::testing::TempDir() + "cut.model", empty = ::testing::TempDir() + "empty.model";
+  std::ifstream in(kModel, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, 1);
+  std::ofstream(empty, std::ios::binary) << "";
+  for (const auto& [path, what] : {std::pair{kFixture + "/manifest.json", std::string("not a SentencePiece model: the file does not parse as one")},
+                                   std::pair{cut, std::string("not a SentencePiece model: the file does not parse as one")},
+                                   std::pair{empty, std::string("not a SentencePiece model: the file is empty")}}) {
+    try {
+      Tokenizer tok(path);
+      ADD_FAILURE() << path << " loaded";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.message(), path + ": " + what) << e.what();
+    }
+  }
+  std::remove(cut.c_str());
+  std::remove(empty.c_str());
 }
 
 TEST(C4Source, ReconstructsTheTokenStream) {

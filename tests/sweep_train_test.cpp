@@ -228,6 +228,30 @@ TEST(SweepTrain, KilledMidVariantAndBetweenVariantsResumesToTheSameRecords) {
   fs::remove(spec);
 }
 
+// A checkpoint damaged while the sweep was down (state.json's step no longer a number): the variant
+// gets a failed record whose error names the file and key, and the sweep goes on to the next variant
+// (the record said '[json.exception.type_error.302] type must be number, but is string').
+TEST(SweepTrain, DamagedCheckpointFailsItsVariantNamingFileAndKey) {
+  const std::string dir = temp_path("damaged");
+  const std::string spec = write_spec("damaged", spec_json("damaged", {1, 2}));
+  const std::string first = "tiny-dm32-ff64-nh2-kv16-nl1-s0";
+  testing::CommandResult r = run(fmt::format("sweep {} --out {}", spec, dir), fmt::format("{}:5", first));
+  ASSERT_TRUE(killed(r)) << r.exit_code << r.err;
+  const std::string state_path = dir + "/checkpoints/" + first + "/state.json";
+  json state = json::parse(testing::slurp(state_path));
+  state["step"] = "three";
+  std::ofstream(state_path) << state.dump(2);
+  r = run(fmt::format("sweep {} --out {}", spec, dir));
+  const auto records = records_by_id(dir, 2);
+  ASSERT_TRUE(records.count(first));
+  EXPECT_EQ(records.at(first)["status"], "failed");
+  EXPECT_THAT(records.at(first)["error"].get<std::string>(),
+              HasSubstr(state_path + ": key 'step': expected a non-negative integer, got \"three\""));
+  EXPECT_EQ(records.at("tiny-dm32-ff64-nh2-kv16-nl2-s0")["status"], "ok");
+  fs::remove_all(dir);
+  fs::remove(spec);
+}
+
 // Ctrl-C as the first variant starts (the flag set before its first step): the real runner stops
 // after step 1 with a checkpoint of step 1 (checkpoint_every is 3), the steps log ends at step 1, no
 // record is written and the second variant does not start.

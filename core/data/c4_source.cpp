@@ -13,6 +13,7 @@
 
 #include "core/data/rng.h"
 #include "core/error.h"
+#include "core/json_file.h"
 
 namespace t5 {
 namespace {
@@ -363,7 +364,7 @@ void C4Source::seek(const nlohmann::json& position) {
                   "data position {} was recorded with other data settings than {}", position.dump(), describe());
     impl_->stream->seek(position);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("data position {} is malformed: {}", position.dump(), e.what()));
+    throw Error(fmt::format("data position is malformed: {}", json_error_text(e.what())));
   }
 }
 

@@ -1,6 +1,8 @@
 // SentencePiece wrapper with T5's id layout (t5.data.SentencePieceVocabulary, extra_ids = 100).
 #include "core/data/tokenizer.h"
 
+#include <filesystem>
+
 #include <sentencepiece_processor.h>
 
 #include "core/batch.h"
@@ -11,8 +13,18 @@ namespace t5 {
 Tokenizer::Tokenizer(const std::string& model_path)
     : path_(model_path), processor_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
   const auto status = processor_->Load(model_path);
-  T5_CHECK_HINT(status.ok(), "pass a SentencePiece .model file (corpus/demo/spiece.model ships with t5scale)",
-                "{}: cannot load SentencePiece model: {}", model_path, status.ToString());
+  if (!status.ok()) {
+    // SentencePiece's own text names its source line ("./src/sentencepiece_processor.cc(1101)
+    // [model_proto->ParseFromArray(...)]") or, for an empty file, a missing unk piece.
+    std::error_code ec;
+    const bool empty = std::filesystem::is_regular_file(model_path, ec) && std::filesystem::file_size(model_path, ec) == 0;
+    const std::string text(status.message());
+    const std::string why = empty ? "the file is empty"
+                            : text.find("ParseFromArray") != std::string::npos ? "the file does not parse as one"
+                                                                                : text;
+    throw Error(fmt::format("{}: not a SentencePiece model: {}", model_path, why),
+                "pass a SentencePiece .model file (corpus/demo/spiece.model ships with t5scale)");
+  }
   piece_count_ = processor_->GetPieceSize();
   T5_CHECK_HINT(processor_->pad_id() == kPadId && processor_->eos_id() == kEosId && processor_->unk_id() == kUnkId,
                 "train it with --pad_id=0 --eos_id=1 --unk_id=2 --bos_id=-1 (t5scale data prepare does)",
