@@ -40,8 +40,6 @@ namespace {
 // real MFU of every run is measured and recorded).
 constexpr double kAssumedMfu = 0.3;
 
-int64_t physical_memory_bytes() { return int64_t(::sysconf(_SC_PHYS_PAGES)) * int64_t(::sysconf(_SC_PAGE_SIZE)); }
-
 void print_dry_run(const SweepSpec& spec, const Expansion& e, double flops_per_second, const std::string& rate_source) {
   const Lengths len = step_lengths(spec.settings);
   std::cout << fmt::format("sweep {}: {} variants ({} skipped); budget {} {}; batch {}, inputs {}, targets {}\n", spec.name,

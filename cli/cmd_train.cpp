@@ -140,6 +140,9 @@ int run_train(const std::vector<std::string>& args) {
     std::cerr << fmt::format("train: --resume: no checkpoint in {} yet; starting at step 0\n", c.checkpoint_dir);
 
   const Shape shape = resolve_shape(model_arg);
+  check_training_fits_in_memory(shape.name.empty() ? model_arg : shape.name, shape,
+                                {.inputs = c.inputs_length, .targets = c.targets_length, .batch = c.batch / c.grad_accum},
+                                c.optimizer.name == "adamw" ? OptimizerKind::adamw : OptimizerKind::adafactor);
   Model model(shape);
   if (weights.empty()) init_params(model, init_seed);
   else load_hf_weights(model, hf_weights_path(weights));

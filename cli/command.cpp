@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <iostream>
 
+#include <unistd.h>
+
 #include "core/error.h"
 #include "core/gemm.h"
 
@@ -44,6 +46,16 @@ void add_length_options(po::options_description& options, Lengths& lengths) {
       ("batch", po::value<int64_t>(&lengths.batch)->default_value(128), "examples per training step")
       ("inputs-length", po::value<int64_t>(&lengths.inputs)->default_value(512), "encoder tokens per example")
       ("targets-length", po::value<int64_t>(&lengths.targets)->default_value(114), "decoder tokens per example");
+}
+
+int64_t physical_memory_bytes() { return int64_t(::sysconf(_SC_PHYS_PAGES)) * int64_t(::sysconf(_SC_PAGE_SIZE)); }
+
+void check_training_fits_in_memory(const std::string& label, const Shape& shape, const Lengths& lengths,
+                                   OptimizerKind optimizer) {
+  const int64_t need = estimate_memory(shape, lengths, optimizer).training_total_bytes, have = physical_memory_bytes();
+  T5_CHECK_HINT(need <= have, "a smaller shape, --batch or --inputs-length; 't5scale info' prints the estimate",
+                "{}: training needs about {:.1f} GiB, more than the {:.1f} GiB this machine has", label,
+                need / 1073741824.0, have / 1073741824.0);
 }
 
 void check_lengths(const Lengths& lengths) {

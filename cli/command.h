@@ -61,6 +61,16 @@ void apply_threads_option(int threads);
 enum class OutputKind { file, directory };
 void check_output_path(const std::string& option, const std::string& path, OutputKind kind);
 
+// The machine's physical memory in bytes.
+int64_t physical_memory_bytes();
+
+// Refuses, before anything is allocated, a run whose training estimate (core/counts.h estimate_memory,
+// what `info` prints) exceeds the machine's physical memory: one line naming both, not a bad_alloc or
+// the kernel's OOM killer half-way.
+// `label` names the shape in the message.
+void check_training_fits_in_memory(const std::string& label, const Shape& shape, const Lengths& lengths,
+                                   OptimizerKind optimizer);
+
 // A finite number in [lo, hi] (either bound may be infinite), else an error naming the option.
 void check_range(const std::string& option, double value, double lo, double hi);
 void check_positive(const std::string& option, double value);   // finite and > 0

@@ -222,6 +222,18 @@ TEST_F(CliBadInput, TrainChecksOutputsBeforeTraining) {
   EXPECT_EQ(nlohmann::json::parse(fresh.out)["steps"], 2);
 }
 
+// A shape whose training estimate (t5scale info's: weights, gradients, optimizer state, activations)
+// exceeds the machine's memory is refused before anything is allocated, naming both figures, as sweep
+// skips such a variant; it used to allocate until std::bad_alloc (or, below the overcommit limit,
+// until the kernel's OOM killer ended the process with no message at all).
+TEST_F(CliBadInput, TrainRefusesAShapeLargerThanMemoryUpFront) {
+  const CommandResult r = t5scale("train --model xxl-dm100000 --steps 1 --batch 1 --inputs-length 16 --targets-length 16");
+  // 9,048,229,451,264 bytes (info xxl-dm100000 --batch 1 --inputs-length 16 --targets-length 16 --json:
+  // training_total_bytes) / 2^30 = 8426.8 GiB.
+  expect_one_line_error(r, "train", "xxl-dm100000: training needs about 8426.8 GiB, more than the ");
+  EXPECT_THAT(r.err, HasSubstr(" GiB this machine has (hint: a smaller shape, --batch or --inputs-length"));
+}
+
 TEST_F(CliBadInput, OutOfMemoryIsOneLineNotACrash) {
   // 600 MB of address space cannot hold t5-efficient-base's 222,903,552 float32 parameters (892 MB).
   const std::string cmd = fmt::format("ulimit -v 600000; {} init --model base --seed 1 --out {} > {} 2> {}",
