@@ -83,6 +83,8 @@ int run_bench(const std::vector<std::string>& args) {
   T5_CHECK_HINT(config.optimizer == "adamw" || config.optimizer == "adafactor", "use adamw or adafactor",
                 "--optimizer: unknown optimizer '{}'", config.optimizer);
   config.shape = resolve_shape(model);
+  check_training_fits_in_memory(model, config.shape, config.lengths,
+                                config.optimizer == "adamw" ? OptimizerKind::adamw : OptimizerKind::adafactor);
   config.precision = parse_gemm_precision(precision);
   set_gemm_backend(parse_gemm_backend(backend));
   const StepBenchResult r = run_step_bench(config);

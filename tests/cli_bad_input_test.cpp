@@ -223,15 +223,19 @@ TEST_F(CliBadInput, TrainChecksOutputsBeforeTraining) {
 }
 
 // A shape whose training estimate (t5scale info's: weights, gradients, optimizer state, activations)
-// exceeds the machine's memory is refused before anything is allocated, naming both figures, as sweep
-// skips such a variant; it used to allocate until std::bad_alloc (or, below the overcommit limit,
-// until the kernel's OOM killer ended the process with no message at all).
+// exceeds the machine's memory is refused by train and bench before anything is allocated, naming
+// both figures, as sweep skips such a variant; they used to allocate until std::bad_alloc (or, below
+// the overcommit limit, until the kernel's OOM killer ended the process with no message at all).
 TEST_F(CliBadInput, TrainRefusesAShapeLargerThanMemoryUpFront) {
   const CommandResult r = t5scale("train --model xxl-dm100000 --steps 1 --batch 1 --inputs-length 16 --targets-length 16");
   // 9,048,229,451,264 bytes (info xxl-dm100000 --batch 1 --inputs-length 16 --targets-length 16 --json:
   // training_total_bytes) / 2^30 = 8426.8 GiB.
   expect_one_line_error(r, "train", "xxl-dm100000: training needs about 8426.8 GiB, more than the ");
   EXPECT_THAT(r.err, HasSubstr(" GiB this machine has (hint: a smaller shape, --batch or --inputs-length"));
+  // bench trains the same steps: the same estimate and line.
+  expect_one_line_error(
+      t5scale("bench --model xxl-dm100000 --batch 1 --inputs-length 16 --targets-length 16 --optimizer adafactor"),
+      "bench", "xxl-dm100000: training needs about 8426.8 GiB, more than the ");
 }
 
 TEST_F(CliBadInput, OutOfMemoryIsOneLineNotACrash) {
