@@ -16,6 +16,7 @@
 #include "core/atomic_file.h"
 #include "core/describe.h"
 #include "core/error.h"
+#include "core/json_file.h"
 #include "results/records.h"
 
 extern char** environ;
@@ -187,6 +188,7 @@ std::string budget_text(const std::vector<json>& records) {
 struct Baseline {
   double nats = std::nan("");
   std::string split;
+  std::string problem;   // baseline.json exists but holds no baseline: what is wrong with it
 };
 
 std::optional<double> number_in(const json& j, std::initializer_list<const char*> keys) {
@@ -200,12 +202,19 @@ Baseline read_baseline(const std::string& results_dir, const std::vector<json>& 
   Baseline b;
   const std::string path = results_dir + "/baseline.json";
   if (std::filesystem::exists(path)) {
-    const json j = json::parse(std::ifstream(path), nullptr, false);
+    json j;
+    try {
+      j = read_json_file(path);
+    } catch (const Error& e) {
+      b.problem = e.message();
+    }
     if (const auto v = number_in(j, {"unigram_cross_entropy", "unigram_baseline_nats"})) {
       b.nats = *v;
       if (j.contains("split") && j["split"].is_string()) b.split = j["split"].get<std::string>();
       return b;
     }
+    if (b.problem.empty()) b.problem = path + ": no number under 'unigram_cross_entropy'";
+    b.problem += " (a damaged file: rerun the sweep command to recompute it)";
   }
   for (const auto& r : records)
     for (const char* block : {"data", "quality", "baseline"})
@@ -413,7 +422,8 @@ SummaryTable summary_table(const std::string& results_dir) {
   const bool has_baseline = !std::isnan(baseline.nats);
   std::string out = has_baseline ? fmt::format("held-out loss (nats per target token; unigram baseline of the corpus {:.3f}):\n",
                                                baseline.nats)
-                                 : "held-out loss (nats per target token; no unigram baseline recorded):\n";
+                     : fmt::format("held-out loss (nats per target token; no unigram baseline{}):\n",
+                                   baseline.problem.empty() ? " recorded" : ": " + baseline.problem);
   for (const json& r : records) {
     const json quality = r.value("quality", json::object());
     const bool has_loss = quality.is_object() && quality.contains("eval_loss") && quality["eval_loss"].is_number();
@@ -478,6 +488,8 @@ ReportOutput write_report(const ReportOptions& opt) {
                       baseline.split.empty() ? "" : " on the " + baseline.split + " split", baseline.nats,
                       -baseline.nats, best_loss, std::fabs(baseline.nats - best_loss),
                       best_loss < baseline.nats ? "below" : "above");
+  else if (!baseline.problem.empty())
+    md += fmt::format("**Baseline.** {}.\n\n", baseline.problem);
   else
     md += "**Baseline.** No unigram baseline was recorded for this sweep (baseline.json or the records' "
           "data.unigram_baseline_nats).\n\n";

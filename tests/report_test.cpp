@@ -170,7 +170,7 @@ TEST(Report, FlopsBudgetLineNamesTheStepRange) {
 }
 
 // Without baseline.json the baseline comes from the records (the sweep runner may put it in the data
-// block); without either, the report says none was recorded.
+// block); without either, the report says none was recorded, and a damaged baseline.json is named.
 TEST(Report, BaselineFromTheRecordsOrNone) {
   const std::string dir = out_dir("baseline");
   fs::create_directories(dir);
@@ -183,6 +183,16 @@ TEST(Report, BaselineFromTheRecordsOrNone) {
   ReportOptions opt;
   opt.results_dir = dir;
   EXPECT_THAT(read(write_report(opt).report_md), HasSubstr("No unigram baseline was recorded"));
+  // A damaged baseline.json is named as such, not taken for a sweep that never recorded one.
+  std::ofstream(dir + "/baseline.json") << "{\"unigram_cross_ent";
+  EXPECT_THAT(read(write_report(opt).report_md),
+              HasSubstr("**Baseline.** " + dir + "/baseline.json:1:20: invalid JSON: "));
+  EXPECT_THAT(summary_table(dir).text, HasSubstr("no unigram baseline: " + dir + "/baseline.json:1:20: invalid JSON: "));
+  std::ofstream(dir + "/baseline.json") << R"({"split": "validation"})";
+  EXPECT_THAT(read(write_report(opt).report_md),
+              HasSubstr(dir + "/baseline.json: no number under 'unigram_cross_entropy' (a damaged file: rerun the sweep "
+                              "command to recompute it)"));
+  fs::remove(dir + "/baseline.json");
   first["data"]["unigram_baseline_nats"] = 6.25;
   first["data"]["baseline_split"] = "validation";
   {
