@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "core/cpu_isa.h"
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/names.h"
@@ -39,6 +40,7 @@ void print_human(const StepBenchResult& r) {
   std::cout << fmt::format("{}: batch {}, {}/{} tokens, {}, {}, {} threads, GEMM backend {}\n", c.shape.name,
                            c.lengths.batch, c.lengths.inputs, c.lengths.targets, to_string(c.precision), c.optimizer,
                            r.threads, to_string(gemm_backend()));
+  std::cout << fmt::format("cpu         {}: {}\n", cpu_model_name(), cpu_summary());
   std::cout << fmt::format("step        {:.4f} s median of {} (min {:.4f}, max {:.4f}) after {} warm-up\n",
                            r.median_step_seconds, r.step_seconds.size(), *lo, *hi, c.warmup_steps);
   std::cout << fmt::format("phases      forward {:.4f} s, backward {:.4f} s, optimizer {:.4f} s\n",

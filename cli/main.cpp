@@ -7,7 +7,9 @@
 #include "build_info.h"
 #include "cli/command.h"
 #include "core/error.h"
+#include "core/cpu_isa.h"
 #include "core/gemm.h"
+#include "core/kernels/dispatch.h"
 
 namespace {
 
@@ -18,12 +20,19 @@ void print_usage(std::ostream& out) {
   out << "\nt5scale --version prints the build, BLAS and oneDNN configuration.\n";
 }
 
+std::string kernel_variant_names() {
+  std::string names;
+  for (const t5::KernelVariant& v : t5::kernel_variants()) names += (names.empty() ? "" : " ") + v.name;
+  return names;
+}
+
 void print_version() {
   std::cout << fmt::format(
-      "t5scale {}\ngit commit: {}\nbuild type: {}\ncompiler: {}\narch flags: {}\nOpenBLAS: {}\nOpenBLAS library: "
-      "{}\noneDNN: {}\n",
-      T5SCALE_VERSION, T5SCALE_GIT_COMMIT, T5SCALE_BUILD_TYPE, T5SCALE_CXX_COMPILER, T5SCALE_ARCH_FLAGS,
-      t5::openblas_config(), T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version());
+      "t5scale {}\ngit commit: {}\nbuild type: {}\ncompiler: {}\narch: {} ({}; kernel variants: {})\ncpu: {}\n"
+      "isa: {}\nOpenBLAS: {}\nOpenBLAS library: {}\noneDNN: {}\n",
+      T5SCALE_VERSION, T5SCALE_GIT_COMMIT, T5SCALE_BUILD_TYPE, T5SCALE_CXX_COMPILER, T5SCALE_ARCH, T5SCALE_ARCH_FLAGS,
+      kernel_variant_names(), t5::cpu_model_name(), t5::cpu_summary(), t5::openblas_config(),
+      T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version());
 }
 
 // A failed filesystem operation (a directory that cannot be created, a rename across devices) is the
@@ -47,7 +56,12 @@ int main(int argc, char** argv) {
   }
   const std::string name = argv[1];
   if (name == "--version" || name == "version") {
-    print_version();
+    try {
+      print_version();
+    } catch (const t5::Error& e) {  // a malformed T5SCALE_MAX_CPU_ISA
+      std::cerr << "t5scale --version: error: " << e.what() << "\n";
+      return 1;
+    }
     return 0;
   }
   if (name == "--help" || name == "-h" || name == "help") {
@@ -61,6 +75,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    (void)t5::active_kernels();  // a malformed T5SCALE_MAX_CPU_ISA fails here, before any work
     return it->second.run(std::vector<std::string>(argv + 2, argv + argc));
   } catch (const t5::Error& e) {
     std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";

@@ -8,45 +8,25 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "core/cpu_isa.h"
 #include "core/error.h"
 #include "core/mixed_precision.h"
-
-// Debian's OpenBLAS is a DYNAMIC_ARCH build that picks its kernels once, when the library loads:
-// from OPENBLAS_CORETYPE if set, else from its CPU detection, which does not know AMD Zen 5 (or
-// Sapphire Rapids) and falls back to the AVX2 "Haswell" kernels. This machine's environment even sets
-// OPENBLAS_CORETYPE=Haswell. Haswell kernels run sgemm at about half the speed of the AVX-512
-// "SkylakeX" kernels here (measured: feed-forward-sized products 19 ms vs 10 ms of CPU time, one
-// thread). So at start-up, on a CPU with AVX-512 (F, BW, DQ, VL) whose selected core is not an
-// AVX-512 one, we set OPENBLAS_CORETYPE=SkylakeX (child processes such as the PyTorch peer inherit
-// it) and redo OpenBLAS's selection (gotoblas_dynamic_quit/init, exported by DYNAMIC_ARCH builds;
-// weak so that other builds still link). Nothing has called BLAS yet during static initialisation.
-// T5SCALE_KEEP_OPENBLAS_CORETYPE=1 keeps whatever OpenBLAS chose.
-extern "C" {
-void gotoblas_dynamic_init(void) __attribute__((weak));
-void gotoblas_dynamic_quit(void) __attribute__((weak));
-}
 
 namespace t5 {
 
 namespace {
 std::atomic<GemmBackend> g_backend{GemmBackend::onednn};
 
-bool avx512_core_name(const std::string& name) {
-  return name == "SkylakeX" || name == "Cooperlake" || name == "SapphireRapids";
-}
-
-const bool kOpenBlasCoreChosen = [] {
-  if (std::getenv("T5SCALE_KEEP_OPENBLAS_CORETYPE") != nullptr || !gotoblas_dynamic_init || !gotoblas_dynamic_quit)
+// Applies T5SCALE_MAX_CPU_ISA to oneDNN before any primitive exists, and links core/cpu_isa.cpp (which
+// re-selects OpenBLAS's kernels for the active level at start-up) into every binary that multiplies.
+// A malformed cap is reported by the command's first call instead (cli/main.cpp).
+const bool kIsaCapApplied = [] {
+  try {
+    apply_isa_cap();
+    return true;
+  } catch (const Error&) {
     return false;
-  __builtin_cpu_init();  // static initialisers may run before libgcc's own CPU detection
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
-      !__builtin_cpu_supports("avx512dq") || !__builtin_cpu_supports("avx512vl"))
-    return false;
-  if (avx512_core_name(openblas_get_corename())) return false;
-  setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-  gotoblas_dynamic_quit();
-  gotoblas_dynamic_init();
-  return true;
+  }
 }();
 
 inline float at(const float* X, Trans t, int64_t ld, int64_t r, int64_t c) {

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/kernels/optimizer_kernels.h"
 #include "core/safetensors.h"
 
 namespace t5 {
@@ -24,21 +25,6 @@ Optimizer::~Optimizer() = default;
 namespace {
 
 constexpr int64_t kNormBlock = int64_t(1) << 16;  // floats per block of global_norm's parallel sum
-
-// Sum of x² in double over 8 interleaved lanes, then the lanes in order: a fixed order that the
-// compiler can vectorise (one serial chain of double adds runs at a quarter of the memory's speed).
-double sum_squares(const float* x, int64_t n) {
-  double lane[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) lane[j] += double(x[i + j]) * double(x[i + j]);
-  for (; i < n; ++i) lane[0] += double(x[i]) * double(x[i]);
-  double sum = 0;
-  for (double l : lane) sum += l;
-  return sum;
-}
-
-double rms(const float* x, int64_t n) { return n > 0 ? std::sqrt(sum_squares(x, n)) / std::sqrt(double(n)) : 0.0; }
 
 }  // namespace
 
@@ -233,67 +219,34 @@ class Adafactor final : public TensorOptimizer {
               double lr, int64_t /*begin*/, int64_t /*end*/) override {  // whole tensors (factored reductions)
     const int64_t n = t.numel;
     Scratch& scratch = scratch_[size_t(omp_get_thread_num())];
-    const double decay = 1.0 - std::pow(double(step_ + 1), -config_.decay_exponent);
-    const double mixing = 1.0 - decay;
-    const float eps1 = float(config_.epsilon1);
-    double update_scale = lr;
-    if (config_.multiply_by_parameter_scale) update_scale *= std::max(rms(w, n), config_.epsilon2);
-
+    AdafactorStep s{};
+    s.decay = 1.0 - std::pow(double(step_ + 1), -config_.decay_exponent);
+    s.mixing = 1.0 - s.decay;
+    s.eps1 = float(config_.epsilon1);
+    s.coef = coef;
+    s.lr = lr;
+    s.epsilon2 = config_.epsilon2;
+    s.clipping_threshold = config_.clipping_threshold;
+    s.weight_decay = config_.weight_decay;
+    s.beta1 = config_.beta1;
+    s.multiply_by_parameter_scale = config_.multiply_by_parameter_scale;
+    s.factored = factored(t.shape);
+    s.R = s.factored ? t.shape[0] : 1;
+    s.C = s.factored ? t.shape[1] : n;
+    AdafactorBuffers b{};
     grow(scratch.x, n);
-    float* x = scratch.x.data();   // the unscaled update
-    if (factored(t.shape)) {
-      const int64_t R = t.shape[0], C = t.shape[1];
-      float* vr = slots[0].data.data();
-      float* vc = slots[1].data.data();
-      grow(scratch.col, C), grow(scratch.vc_root, C);
-      double* col = scratch.col.data();
-      std::fill_n(col, C, 0.0);
-      for (int64_t r = 0; r < R; ++r) {
-        double row = 0;
-        for (int64_t c = 0; c < C; ++c) {
-          const float gi = g[r * C + c] * coef;
-          const double g2 = double(gi * gi + eps1);
-          row += g2;
-          col[c] += g2;
-        }
-        vr[r] = float(decay * vr[r] + mixing * (row / double(C)));
-      }
-      double* vc_root = scratch.vc_root.data();  // one root per column instead of one per element
-      for (int64_t c = 0; c < C; ++c) {
-        vc[c] = float(decay * vc[c] + mixing * (col[c] / double(R)));
-        vc_root[c] = std::sqrt(double(vc[c]));
-      }
-      double vr_mean = 0;
-      for (int64_t r = 0; r < R; ++r) vr_mean += vr[r];
-      vr_mean /= double(R);
-      for (int64_t r = 0; r < R; ++r) {
-        const double r_factor = 1.0 / std::sqrt(double(vr[r]) / vr_mean);
-        for (int64_t c = 0; c < C; ++c) x[r * C + c] = float(double(g[r * C + c] * coef) * r_factor / vc_root[c]);
-        if (zero) std::fill_n(zero + r * C, C, 0.0f);  // the row's last read of g
-      }
+    b.x = scratch.x.data();
+    if (s.factored) {
+      b.vr = slots[0].data.data();
+      b.vc = slots[1].data.data();
+      grow(scratch.col, s.C), grow(scratch.vc_root, s.C);
+      b.col = scratch.col.data();
+      b.vc_root = scratch.vc_root.data();
     } else {
-      float* v = slots[0].data.data();
-      for (int64_t i = 0; i < n; ++i) {
-        const float gi = g[i] * coef;
-        v[i] = float(decay * v[i] + mixing * double(gi * gi + eps1));
-        x[i] = float(double(gi) / std::sqrt(double(v[i])));
-      }
-      if (zero) std::fill_n(zero, n, 0.0f);
+      b.v = slots[0].data.data();
     }
-    double clip = 1.0;
-    if (config_.clipping_threshold > 0) clip = std::max(1.0, rms(x, n) / config_.clipping_threshold);
-    const double scale = update_scale / clip;
-    const float wd = float(config_.weight_decay * update_scale);
-    if (config_.beta1 > 0) {
-      float* m = slots.back().data.data();
-      const double b1 = config_.beta1;
-      for (int64_t i = 0; i < n; ++i) {
-        m[i] = float(b1 * m[i] + (1.0 - b1) * (double(x[i]) * scale));
-        w[i] = w[i] - wd * w[i] - m[i];
-      }
-    } else {
-      for (int64_t i = 0; i < n; ++i) w[i] = w[i] - wd * w[i] - float(double(x[i]) * scale);
-    }
+    if (config_.beta1 > 0) b.m = slots.back().data.data();
+    adafactor_update(s, b, w, g, zero, n);
   }
 };
 
@@ -312,22 +265,16 @@ class AdamW final : public TensorOptimizer {
 
   void update(const ParamSpec& t, std::vector<Slot>& slots, float* w, const float* g, float* zero, float coef,
               double lr, int64_t begin, int64_t end) override {
-    const double b1 = config_.adam_beta1, b2 = config_.adam_beta2;
     const double t1 = double(step_ + 1);
-    const double step_size = lr / (1.0 - std::pow(b1, t1));
-    const double bc2_sqrt = std::sqrt(1.0 - std::pow(b2, t1));
-    const float decay = float(1.0 - lr * config_.weight_decay);
-    float* m = slots[0].data.data();
-    float* v = slots[1].data.data();
-    for (int64_t i = begin; i < end; ++i) {
-      const float gi = g[i] * coef;
-      w[i] *= decay;
-      m[i] = float(b1 * m[i] + (1.0 - b1) * gi);
-      v[i] = float(b2 * v[i] + (1.0 - b2) * double(gi) * double(gi));
-      const double denom = std::sqrt(double(v[i])) / bc2_sqrt + config_.adam_eps;
-      w[i] = float(double(w[i]) - step_size * double(m[i]) / denom);
-    }
-    if (zero) std::fill(zero + begin, zero + end, 0.0f);  // the chunk is still in cache
+    AdamWStep s{};
+    s.beta1 = config_.adam_beta1;
+    s.beta2 = config_.adam_beta2;
+    s.step_size = lr / (1.0 - std::pow(s.beta1, t1));
+    s.bc2_sqrt = std::sqrt(1.0 - std::pow(s.beta2, t1));
+    s.eps = config_.adam_eps;
+    s.decay = float(1.0 - lr * config_.weight_decay);
+    s.coef = coef;
+    adamw_update(s, w, slots[0].data.data(), slots[1].data.data(), g, zero, begin, end);
   }
 };
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/cpu_isa.h"
 #include "core/error.h"
 #include "core/init.h"
 #include "core/model.h"
@@ -166,6 +167,7 @@ nlohmann::json to_json(const StepBenchResult& r) {
           {"optimizer", c.optimizer},
           {"threads", r.threads},
           {"gemm_backend", to_string(gemm_backend())},
+          {"cpu_isa", cpu_context()},
           {"warmup_steps", c.warmup_steps},
           {"step_seconds", r.median_step_seconds},
           {"step_seconds_all", r.step_seconds},

@@ -8,22 +8,12 @@
 #include <unistd.h>
 
 #include "build_info.h"
+#include "core/cpu_isa.h"
 #include "core/gemm.h"
 
 namespace t5 {
 
 namespace {
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto pos = line.find(':');
-      return pos == std::string::npos ? line : line.substr(pos + 2);
-    }
-  return "unknown";
-}
-
 std::string utc_now() {
   const auto now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   char buf[32];
@@ -37,11 +27,13 @@ nlohmann::json run_context() {
   gethostname(host, sizeof host - 1);
   return {{"date", utc_now()},
           {"host", host},
-          {"cpu", cpu_model()},
+          {"cpu", cpu_model_name()},
+          {"cpu_isa", cpu_context()},
           {"num_cpus", std::thread::hardware_concurrency()},
           {"threads", omp_get_max_threads()},
           {"build_type", T5SCALE_BUILD_TYPE},
           {"compiler", T5SCALE_CXX_COMPILER},
+          {"arch", T5SCALE_ARCH},
           {"arch_flags", T5SCALE_ARCH_FLAGS},
           {"openblas", openblas_config()},
           {"onednn", onednn_version()},

@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/kernels/dispatch.h"
 #include "core/layers.h"
 #include "core/vec_math.h"
 
@@ -345,7 +346,7 @@ double max_error(const std::vector<float>& fast, const Vec& ref, double floor = 
 // The float inputs exactly, as doubles, so that only the kernels differ.
 Vec as_double(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
 
-TEST(FastFloat, ExpApproxWithinFewUlpOfLibm) {
+TEST(FastFloatMath, ExpApproxWithinFewUlpOfLibm) {
   double worst = 0;
   for (float x = -87.0f; x <= 88.0f; x += 0.001953125f) {
     const double ref = std::exp(double(x));
@@ -360,7 +361,15 @@ TEST(FastFloat, ExpApproxWithinFewUlpOfLibm) {
     EXPECT_NEAR(tanh_approx(u), std::tanh(double(u)), 2e-7) << u;
 }
 
-TEST(FastFloat, CrossEntropyEqualsDoubleReference) {
+// Every kernel variant this CPU can run (core/kernels/dispatch.h: avx512, avx2, baseline in the
+// portable build), each against the double reference, whichever one the process dispatches to.
+class FastFloat : public ::testing::TestWithParam<std::string> {
+ protected:
+  const LayerKernels<float>& kernels() const { return *kernels_named(GetParam()).layers_float; }
+};
+
+TEST_P(FastFloat, CrossEntropyEqualsDoubleReference) {
+  const LayerKernels<float>& K = kernels();
   // V spans several summation blocks and a partial one; one row unlabelled; z-loss on.
   const int64_t N = 5, V = 2500;
   const std::vector<int32_t> labels = {7, -1, 2499, 0, 1024};
@@ -369,7 +378,7 @@ TEST(FastFloat, CrossEntropyEqualsDoubleReference) {
   std::vector<float> g(logits.size());
   Vec g_ref(logits.size());
   double ce = 0, z = 0, ce_ref = 0, z_ref = 0;
-  cross_entropy_forward_backward(g.data(), &ce, &z, logits.data(), labels.data(), N, V, 1e-2, 0.25);
+  K.cross_entropy_forward_backward(g.data(), &ce, &z, logits.data(), labels.data(), N, V, 1e-2, 0.25);
   cross_entropy_forward_backward(g_ref.data(), &ce_ref, &z_ref, logits_d.data(), labels.data(), N, V, 1e-2, 0.25);
   EXPECT_NEAR(ce, ce_ref, 1e-6 * std::abs(ce_ref));
   EXPECT_NEAR(z, z_ref, 1e-6 * std::abs(z_ref));
@@ -377,56 +386,60 @@ TEST(FastFloat, CrossEntropyEqualsDoubleReference) {
   // In place (dlogits aliasing logits), as the model's output head calls it.
   std::vector<float> inplace = logits;
   double ce2 = 0, z2 = 0;
-  cross_entropy_forward_backward(inplace.data(), &ce2, &z2, inplace.data(), labels.data(), N, V, 1e-2, 0.25);
+  K.cross_entropy_forward_backward(inplace.data(), &ce2, &z2, inplace.data(), labels.data(), N, V, 1e-2, 0.25);
   EXPECT_EQ(inplace, g);
   EXPECT_EQ(ce2, ce);
 }
 
-TEST(FastFloat, RmsNormEqualsDoubleReference) {
+TEST_P(FastFloat, RmsNormEqualsDoubleReference) {
+  const LayerKernels<float>& K = kernels();
   const int64_t N = 7, d = 200;  // d spans several column blocks and a partial one
   const std::vector<float> x = to_float(random_vec(N * d, 61)), w = to_float(random_vec(d, 62)),
                            dout = to_float(random_vec(N * d, 63));
   const Vec xd = as_double(x), wd = as_double(w), doutd = as_double(dout);
   std::vector<float> y(x.size()), rstd(N), dx(x.size(), 0.5f), dw(d, 0.25f);
   Vec yd(x.size()), rstdd(N), dxd(x.size(), 0.5), dwd(d, 0.25);
-  rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), N, d, 1e-6);
+  K.rmsnorm_forward(y.data(), rstd.data(), x.data(), w.data(), N, d, 1e-6);
   rmsnorm_forward(yd.data(), rstdd.data(), xd.data(), wd.data(), N, d, 1e-6);
   EXPECT_LT(max_error(y, yd), 1e-6);
-  rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), w.data(), rstd.data(), N, d);
+  K.rmsnorm_backward(dx.data(), dw.data(), dout.data(), x.data(), w.data(), rstd.data(), N, d);
   rmsnorm_backward(dxd.data(), dwd.data(), doutd.data(), xd.data(), wd.data(), rstdd.data(), N, d);
   EXPECT_LT(max_error(dx, dxd), 1e-6);
   EXPECT_LT(max_error(dw, dwd), 1e-6);
 }
 
-TEST(FastFloat, EmbeddingBackwardEqualsDoubleReference) {
+TEST_P(FastFloat, EmbeddingBackwardEqualsDoubleReference) {
+  const LayerKernels<float>& K = kernels();
   const int64_t N = 9, dm = 150, V = 4;
   const std::vector<int32_t> ids = {3, 1, 3, 0, 3, 2, 1, 1, 3};  // repeated ids accumulate
   const std::vector<float> dout = to_float(random_vec(N * dm, 64));
   const Vec doutd = as_double(dout);
   std::vector<float> dtable(V * dm, 1.0f);
   Vec dtabled(V * dm, 1.0);
-  embedding_backward(dtable.data(), dout.data(), ids.data(), N, dm);
+  K.embedding_backward(dtable.data(), dout.data(), ids.data(), N, dm);
   embedding_backward(dtabled.data(), doutd.data(), ids.data(), N, dm);
   EXPECT_LT(max_error(dtable, dtabled), 1e-6);
 }
 
-TEST(FastFloat, GatedGeluEqualsDoubleReference) {
+TEST_P(FastFloat, GatedGeluEqualsDoubleReference) {
+  const LayerKernels<float>& K = kernels();
   const int64_t n = 4099;
   const std::vector<float> a = to_float(random_vec(n, 65, 3.0)), b = to_float(random_vec(n, 66)),
                            dh = to_float(random_vec(n, 67));
   const Vec ad = as_double(a), bd = as_double(b), dhd = as_double(dh);
   std::vector<float> h(n), da(n, 0.0f), db(n, 0.0f);
   Vec hd(n), dad(n, 0.0), dbd(n, 0.0);
-  gated_gelu_forward(h.data(), a.data(), b.data(), n);
+  K.gated_gelu_forward(h.data(), a.data(), b.data(), n);
   gated_gelu_forward(hd.data(), ad.data(), bd.data(), n);
   EXPECT_LT(max_error(h, hd), 1e-6);
-  gated_gelu_backward(da.data(), db.data(), dh.data(), a.data(), b.data(), n);
+  K.gated_gelu_backward(da.data(), db.data(), dh.data(), a.data(), b.data(), n, Write::add);
   gated_gelu_backward(dad.data(), dbd.data(), dhd.data(), ad.data(), bd.data(), n);
   EXPECT_LT(max_error(da, dad), 1e-6);
   EXPECT_LT(max_error(db, dbd), 1e-6);
 }
 
-TEST(FastFloat, AttentionEqualsDoubleReference) {
+TEST_P(FastFloat, AttentionEqualsDoubleReference) {
+  const LayerKernels<float>& K = kernels();
   // Bias, padding, packed segments and causal masking; the softmax runs on the vectorised exp.
   for (const bool causal : {false, true}) {
     const AttentionDims d{2, 3, 20, 20, 8};
@@ -443,13 +456,13 @@ TEST(FastFloat, AttentionEqualsDoubleReference) {
     std::vector<float> ctx(qn), probs(d.heads() * S), scratch(probs.size()), dq(qn), dk(qn), dv(qn),
         dbias(bias.size(), 0.0f);
     Vec ctxd(qn), probsd(probs.size()), scratchd(probs.size()), dqd(qn), dkd(qn), dvd(qn), dbiasd(bias.size(), 0.0);
-    attention_forward(ctx.data(), probs.data(), scratch.data(), q.data(), k.data(), v.data(), bias.data(),
+    K.attention_forward(ctx.data(), probs.data(), scratch.data(), q.data(), k.data(), v.data(), bias.data(),
                       seg.data(), seg.data(), causal, d, Dropout{});
     attention_forward(ctxd.data(), probsd.data(), scratchd.data(), qd.data(), kd.data(), vd.data(), biasd.data(),
                       seg.data(), seg.data(), causal, d, Dropout{});
     EXPECT_LT(max_error(probs, probsd), 1e-6) << causal;
     EXPECT_LT(max_error(ctx, ctxd), 1e-6) << causal;
-    attention_backward(dq.data(), dk.data(), dv.data(), dbias.data(), scratch.data(), dctx.data(), q.data(),
+    K.attention_backward(dq.data(), dk.data(), dv.data(), dbias.data(), scratch.data(), dctx.data(), q.data(),
                        k.data(), v.data(), probs.data(), d, Dropout{});
     attention_backward(dqd.data(), dkd.data(), dvd.data(), dbiasd.data(), scratchd.data(), dctxd.data(), qd.data(),
                        kd.data(), vd.data(), probsd.data(), d, Dropout{});
@@ -459,6 +472,9 @@ TEST(FastFloat, AttentionEqualsDoubleReference) {
     EXPECT_LT(max_error(dbias, dbiasd), 1e-5) << causal;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(EveryKernelVariant, FastFloat, ::testing::ValuesIn(runnable_kernel_variants()),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // Write::overwrite stores the gradient instead of adding: equal bit for bit to adding into zeros, and
 // whatever the buffer held before (NaN here) is gone. float, the model's type, through the GEMM backend;
