@@ -10,12 +10,16 @@ kind of batch `t5scale bench` times). FLOPs are the exact matmul count of SPEC.m
 Run with Debian's interpreter (torch 1.13; MACHINE.md):
     /usr/bin/python3 benchmarks/peer_pytorch.py --model t5-efficient-tiny --batch 32 \
         --inputs-length 128 --targets-length 29 --threads 2 [--json]
-OpenBLAS kernels: Debian's torch uses the OpenMP OpenBLAS, which reads OPENBLAS_CORETYPE at load time;
-benchmarks/compare.sh sets the same AVX-512 kernels for the peer as t5scale selects for itself.
+Kernels: Debian's torch uses the OpenMP OpenBLAS, which reads OPENBLAS_CORETYPE at load time, its bundled
+oneDNN reads ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA and ATen reads ATEN_CPU_CAPABILITY; benchmarks/compare.py
+chooses them per CPU (and --isa) for both sides. The JSON records what ran: the OpenBLAS core OpenBLAS
+itself reports (openblas_corename) beside the requested OPENBLAS_CORETYPE, and ATen's CPU capability.
 """
 import argparse
+import ctypes
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -57,6 +61,22 @@ def init_params(config, gen):
             t = torch.randn(shape, generator=gen) * shape[1] ** -0.5
         params[name] = t.requires_grad_(True)
     return params
+
+
+def loaded_openblas():
+    """The OpenBLAS torch loaded (Debian: libblas.so.3 of openblas-openmp): its config and core name."""
+    try:
+        lib = ctypes.CDLL("libblas.so.3")
+        config, corename = lib.openblas_get_config, lib.openblas_get_corename
+    except (OSError, AttributeError):
+        return "", ""  # not OpenBLAS (e.g. reference BLAS): nothing to report
+    config.restype = corename.restype = ctypes.c_char_p
+    return config().decode(), corename().decode()
+
+
+def aten_cpu_capability():
+    match = re.search(r"CPU capability usage: (\S+)", torch.__config__.show())
+    return match.group(1) if match else ""
 
 
 def main():
@@ -104,11 +124,15 @@ def main():
         times.append(time.perf_counter() - t0)
         print(f"peer step {i + 1}/{args.steps}: {times[-1]:.3f} s", file=sys.stderr)
     seconds = statistics.median(times)
+    openblas_config, openblas_corename = loaded_openblas()
     tokens = B * (Le + Ld)
     flops = info["flops"]["train_per_step"]
     result = {
         "implementation": "pytorch-eager", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "model": args.model, "batch": B,
+        "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "openblas_config": openblas_config,
+        "openblas_corename": openblas_corename, "aten_cpu_capability": aten_cpu_capability(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", os.environ.get("DNNL_MAX_CPU_ISA", "")),
+        "model": args.model, "batch": B,
         "inputs_length": Le, "targets_length": Ld, "precision": "fp32", "optimizer": "adamw",
         "step_seconds": seconds, "step_seconds_all": times, "tokens_per_step": tokens,
         "tokens_per_second": tokens / seconds, "flops_per_step": flops, "flops_per_second": flops / seconds,
