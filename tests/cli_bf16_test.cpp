@@ -5,12 +5,14 @@
 // same on any CPU. Without a cap or the variable, the label is whatever this CPU's path is.
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
 #include <initializer_list>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -86,6 +88,27 @@ void expect_emulated_train_and_bench(const std::string& why) {
 TEST(CliBf16, EmulatedUnderAnAvx2Cap) {
   const ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
   expect_emulated_train_and_bench("oneDNN capped at AVX2");
+}
+
+// A bf16 sweep under the cap: its record keeps "precision": "bf16" in the settings (reports group by
+// it) and says "precision_path": "emulated" beside the MFU; the stored ceiling was measured emulated.
+TEST(CliBf16, SweepRecordSaysEmulated) {
+  const ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
+  const testing::ScratchDir scratch("t5scale_cli_bf16_sweep");
+  const std::string spec = scratch.write("bf16.json", R"({"name": "b", "shapes": ["tiny-nl1-dm64-ff128-kv16-nh2"],
+      "budget": {"steps": 2}, "batch": 2, "inputs_length": 16, "targets_length": 4, "precision": "bf16",
+      "threads": 1, "data": {"source": "synthetic"}})");
+  const testing::CommandResult r = t5scale(fmt::format("sweep {} --out {} --quiet", spec, scratch.path("out")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream runs(scratch.path("out/runs.jsonl"));
+  std::string line;
+  ASSERT_TRUE(std::getline(runs, line));
+  const nlohmann::json record = nlohmann::json::parse(line);
+  EXPECT_EQ(record["status"], "ok") << line;
+  EXPECT_EQ(record["settings"]["precision"], "bf16");
+  EXPECT_EQ(record["throughput"]["precision_path"], "emulated");
+  const nlohmann::json ceiling = nlohmann::json::parse(std::ifstream(scratch.path("out/ceiling.json")));
+  EXPECT_EQ(ceiling["precision_path"], "emulated");
 }
 
 // AVX-512 without BF16: oneDNN 2.6 has a bf16 GEMM there, but it emulates the instructions and runs
