@@ -230,7 +230,9 @@ def summarize(meta, runs, precisions):
                       "flops_per_second": med(p, "flops_per_second"), "step_seconds": med(p, "step_seconds"),
                       "ceiling_flops_per_second": statistics.median(r["ceiling"]["flops_per_second"] for r in runs[p]),
                       "mfu": med(p, "mfu"), "peak_rss_over_estimate": med(p, "peak_rss_over_estimate"),
-                      "ratio_to_peer": med(p, "tokens_per_second") / peer_tps}
+                      "ratio_to_peer": med(p, "tokens_per_second") / peer_tps,
+                      # "bf16 (emulated)" on a CPU without a bf16 matmul: f32 speed, not bf16's.
+                      "precision_label": runs[p][-1].get("precision_label", p) if runs[p] else p}
         # Both sides do the same FLOPs per token, so tokens/s ratios equal FLOP/s ratios: at 100% of
         # its ceiling ours would be ceiling / peer FLOP/s times the peer, and the target needs
         # target * peer FLOP/s of the ceiling.
@@ -280,18 +282,18 @@ def print_table(args, summary):
           f"{summary['inputs_length']}/{summary['targets_length']} tokens, "
           f"{summary['threads']} threads, medians of {args.repeats} alternation(s) x {args.steps} steps; "
           f"tokens = batch*(inputs+targets), FLOPs = SPEC §3 exact")
-    print(f"{'':18}{'s/step':>9}{'tokens/s':>11}{'GFLOP/s':>9}{'ceiling':>9}{'MFU':>7}{'RSS/est':>8}{'vs peer':>9}")
+    print(f"{'':27}{'s/step':>9}{'tokens/s':>11}{'GFLOP/s':>9}{'ceiling':>9}{'MFU':>7}{'RSS/est':>8}{'vs peer':>9}")
     p = summary["peer"]
-    print(f"{'pytorch (fp32)':18}{p['step_seconds']:9.3f}{p['tokens_per_second']:11.0f}"
+    print(f"{'pytorch (fp32)':27}{p['step_seconds']:9.3f}{p['tokens_per_second']:11.0f}"
           f"{p['flops_per_second'] / 1e9:9.1f}{'':9}{'':7}{'':8}{1.0:8.2f}x")
     for name in precisions_of(args):
         s = summary[name]
-        print(f"{'t5scale (' + name + ')':18}{s['step_seconds']:9.3f}{s['tokens_per_second']:11.0f}"
+        print(f"{'t5scale (' + s['precision_label'] + ')':27}{s['step_seconds']:9.3f}{s['tokens_per_second']:11.0f}"
               f"{s['flops_per_second'] / 1e9:9.1f}{s['ceiling_flops_per_second'] / 1e9:9.1f}"
               f"{100 * s['mfu']:6.1f}%{s['peak_rss_over_estimate']:8.2f}{s['ratio_to_peer']:8.2f}x")
     for name in precisions_of(args):
         s = summary[name]
-        print(f"bound ({name}): at 100% of its same-run ceiling t5scale would be {s['ratio_at_full_ceiling']:.2f}x "
+        print(f"bound ({s['precision_label']}): at 100% of its same-run ceiling t5scale would be {s['ratio_at_full_ceiling']:.2f}x "
               f"the peer; {s['target_ratio']:g}x needs {100 * s['mfu_needed_for_target']:.1f}% MFU "
               f"(now {100 * s['mfu']:.1f}%)")
 

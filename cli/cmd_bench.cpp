@@ -38,7 +38,8 @@ void print_human(const StepBenchResult& r) {
   const StepBenchConfig& c = r.config;
   const auto [lo, hi] = std::minmax_element(r.step_seconds.begin(), r.step_seconds.end());
   std::cout << fmt::format("{}: batch {}, {}/{} tokens, {}, {}, {} threads, GEMM backend {}\n", c.shape.name,
-                           c.lengths.batch, c.lengths.inputs, c.lengths.targets, to_string(c.precision), c.optimizer,
+                           c.lengths.batch, c.lengths.inputs, c.lengths.targets,
+                           precision_label(c.precision, r.precision_path), c.optimizer,
                            r.threads, to_string(gemm_backend()));
   std::cout << fmt::format("cpu         {}: {}\n", cpu_model_name(), cpu_summary());
   std::cout << fmt::format("step        {:.4f} s median of {} (min {:.4f}, max {:.4f}) after {} warm-up\n",
@@ -52,7 +53,7 @@ void print_human(const StepBenchResult& r) {
   const GemmProbe& best = *std::max_element(r.ceiling.probes.begin(), r.ceiling.probes.end(),
       [](const GemmProbe& a, const GemmProbe& b) { return a.flops_per_second < b.flops_per_second; });
   std::cout << fmt::format("ceiling     {:.1f} GFLOP/s {} GEMM ({} {}x{}x{}, same process) -> MFU {:.1f}%\n",
-                           r.ceiling.flops_per_second / 1e9, to_string(r.ceiling.precision), best.name, best.M,
+                           r.ceiling.flops_per_second / 1e9, precision_label(r.ceiling), best.name, best.M,
                            best.N, best.K, 100.0 * r.mfu);
   std::cout << fmt::format("memory      peak RSS {:.1f} MB, analytic training state {:.1f} MB (ratio {:.2f})\n",
                            double(r.peak_rss_bytes) / 1e6, double(r.memory_estimate.training_total_bytes) / 1e6,
@@ -69,7 +70,8 @@ int run_bench(const std::vector<std::string>& args) {
       ("model", po::value<std::string>(&model)->required(), "shape name (e.g. t5-efficient-tiny) or config.json");
   add_length_options(opts, config.lengths);
   opts.add_options()
-      ("precision", po::value<std::string>(&precision)->default_value("fp32"), "fp32 | bf16 (bf16 matmul operands)")
+      ("precision", po::value<std::string>(&precision)->default_value("fp32"),
+       "fp32 | bf16 (bf16 matmul operands; \"bf16 (emulated)\" at f32 speed on a CPU without a bf16 matmul)")
       ("optimizer", po::value<std::string>(&config.optimizer)->default_value("adamw"), "adamw | adafactor")
       ("gemm-backend", po::value<std::string>(&backend)->default_value(to_string(gemm_backend())), "onednn | openblas | naive")
       ("warmup", po::value<int>(&config.warmup_steps)->default_value(2), "untimed steps first")

@@ -197,7 +197,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
                                                  parse_gemm_precision(spec.settings.precision));
       rate = kAssumedMfu * g.flops_per_second;
       source = fmt::format("{:.0f}% of a {} {} GEMM ceiling of {:.1f} GFLOP/s measured now", kAssumedMfu * 100,
-                           g.backend, to_string(g.precision), g.flops_per_second / 1e9);
+                           g.backend, precision_label(g), g.flops_per_second / 1e9);
     }
     print_dry_run(spec, expansion, rate, source);
     return 0;

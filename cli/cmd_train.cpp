@@ -149,10 +149,12 @@ int run_train(const std::vector<std::string>& args) {
   DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
                             c.inputs_length, c.targets_length, synthetic_vocab, c.seed, bad_data_policy);
   c.targets_length = d.targets_length;
-  std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}\n",
+  // The precision as its products run here: "bf16 (emulated)" trains at f32 speed (core/gemm.h).
+  const GemmPrecision products = gemm_precision(c.precision);
+  std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}; {}\n",
                            shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),
                            c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
-                           c.schedule.warmup_steps);
+                           c.schedule.warmup_steps, precision_label(products));
 
   // --json-out is a log written as the run goes (a killed run keeps every step it finished), opened
   // at the first record so a run that fails to start leaves no file. A resumed run keeps the lines
@@ -206,6 +208,7 @@ int run_train(const std::vector<std::string>& args) {
                             {"final_loss", r.steps.empty() ? nlohmann::json() : nlohmann::json(r.steps.back().loss)},
                             {"eval_loss", r.evals.empty() ? nlohmann::json() : nlohmann::json(r.evals.back().loss)},
                             {"precision", to_string(c.precision)},
+                            {"precision_path", to_string(precision_path(products))},
                             {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
                             {"seconds", r.seconds}};
   open_log(r.resumed_from);

@@ -51,6 +51,7 @@ GemmCeiling measure_gemm_ceiling(const Shape& s, const Lengths& len, GemmPrecisi
   const int64_t tokens = std::min<int64_t>(len.batch * len.inputs, 4096);
   GemmCeiling c;
   c.precision = precision;
+  c.path = precision_path(precision);
   c.backend = precision == GemmPrecision::bf16 ? "onednn" : to_string(gemm_backend());
   c.threads = num_threads();
   c.probes = {{"ff_in", tokens, s.ff, s.dm}, {"ff_out", tokens, s.dm, s.ff},
@@ -74,8 +75,11 @@ nlohmann::json to_json(const GemmCeiling& c) {
                       {"median_seconds", p.median_seconds}, {"best_seconds", p.best_seconds},
                       {"flops_per_second", p.flops_per_second},
                       {"repetitions", p.repetitions}});
-  return {{"precision", to_string(c.precision)}, {"backend", c.backend}, {"threads", c.threads},
+  return {{"precision", to_string(c.precision)}, {"precision_path", to_string(c.path)}, {"backend", c.backend},
+          {"threads", c.threads},
           {"flops_per_second", c.flops_per_second}, {"seconds", c.seconds}, {"probes", probes}};
 }
+
+std::string precision_label(const GemmCeiling& c) { return precision_label(c.precision, c.path); }
 
 }  // namespace t5

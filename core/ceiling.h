@@ -28,6 +28,7 @@ struct GemmProbe {
 
 struct GemmCeiling {
   GemmPrecision precision = GemmPrecision::fp32;
+  PrecisionPath path = PrecisionPath::native;  // bf16 products native or emulated (core/gemm.h) when measured
   std::string backend;          // "onednn", "openblas" (fp32) or "onednn" (bf16, always)
   int threads = 0;
   double flops_per_second = 0;  // the best probe's median: the ceiling
@@ -37,11 +38,16 @@ struct GemmCeiling {
 
 // Probes: the feed-forward input and output products and the attention projection of `s`, with
 // M = encoder tokens of one step (batch * inputs length) capped at 4096 rows to bound the time.
-// fp32 uses the current gemm() backend; bf16 uses gemm_bf16 on operands converted beforehand.
+// fp32 uses the current gemm() backend; bf16 uses gemm_bf16 on operands converted beforehand, on the
+// path bf16 products take in this process (an emulated ceiling is an f32 rate: MFU against it is honest).
 // `budget_seconds` is split over the probes (each runs at least 3 timed repetitions after a warm-up).
 GemmCeiling measure_gemm_ceiling(const Shape& s, const Lengths& len, GemmPrecision precision,
                                  double budget_seconds = 0.3);
 
+// {"precision": "bf16", "precision_path": "native" | "emulated", "backend", "threads", "flops_per_second", ...}
 nlohmann::json to_json(const GemmCeiling& c);
+
+// "bf16 (emulated)", "bf16" or "fp32": what the ceiling was measured in.
+std::string precision_label(const GemmCeiling& c);
 
 }  // namespace t5

@@ -53,8 +53,28 @@ void to_bf16(const float* src, bf16* dst, int64_t n);
 void from_bf16(const bf16* src, float* dst, int64_t n);
 float round_to_bf16(float x);  // f32 -> bf16 -> f32, the rounding to_bf16 applies
 
-// C (f32) = alpha * op(A) * op(B) + beta * C with bf16 operands. Always oneDNN (AMX / AVX512-BF16);
-// the oracle is gemm_naive over the bf16 values (round_to_bf16 of the f32 inputs).
+// Native or emulated bf16 (issue 13). oneDNN 2.6 multiplies bf16 natively only on CPUs with
+// AVX512-BF16 or AMX. Elsewhere (AVX2-only EPYC: no bf16 matmul at all; AVX-512 without BF16: only a
+// bf16 GEMM that emulates the instructions and runs slower than f32) every bf16 product below is
+// emulated with the same numerics: the bf16 operands widened to f32 (exact), oneDNN's f32 matmul (a
+// product of two bf16 values is exact in f32; f32 accumulation), f32 output. Results equal the native
+// ones up to summation order; speed is f32's, so it is labelled "bf16 (emulated)" wherever a rate is
+// shown or recorded. Decided once per process by a probe (a small bf16 matmul primitive, and the CPU
+// ISA oneDNN uses, which ONEDNN_MAX_CPU_ISA caps); T5SCALE_BF16_EMULATE=1 forces emulation.
+bool bf16_matmul_native();
+// Tests and benchmarks: force the emulated path on (or back to the probe's answer) in this process.
+void force_bf16_emulation(bool on);
+
+// The path a precision's products take in this process: fp32 is always native.
+enum class PrecisionPath { native, emulated };
+const char* to_string(PrecisionPath p);  // "native" | "emulated" (records' "precision_path")
+PrecisionPath precision_path(GemmPrecision p);
+// What people read beside a rate: "fp32", "bf16" or "bf16 (emulated)".
+std::string precision_label(GemmPrecision p, PrecisionPath path);
+std::string precision_label(GemmPrecision p);  // with this process's path
+
+// C (f32) = alpha * op(A) * op(B) + beta * C with bf16 operands. Always oneDNN (AMX / AVX512-BF16, or
+// emulated as above); the oracle is gemm_naive over the bf16 values (round_to_bf16 of the f32 inputs).
 void gemm_bf16(Trans ta, Trans tb, int64_t M, int64_t N, int64_t K, float alpha, const bf16* A, int64_t lda,
                const bf16* B, int64_t ldb, float beta, float* C, int64_t ldc);
 // Same from f32 operands: converts them (per call, into thread-local scratch) first. Callers that

@@ -1,6 +1,7 @@
 // bf16 mixed precision for whole passes (issue 6): while a Bf16Scope is alive, the f32 GEMM interface
 // of core/gemm.h (gemm, gemm_batched) runs every product with bf16 operands on AMX through oneDNN,
-// accumulating and writing f32. Everything else (norms, softmax, loss, optimizer) stays f32 because it
+// accumulating and writing f32 (on a CPU without a native bf16 matmul: the same bf16 values widened to
+// f32 on oneDNN's f32 matmul, core/gemm.h "emulated"). Everything else (norms, softmax, loss, optimizer) stays f32 because it
 // never goes through these calls. Operands inside a registered bf16 mirror (the weights, converted
 // once per pass) are read from the mirror; any other operand is converted at the call into
 // thread-local scratch. This keeps the model code precision-agnostic: the model converts its

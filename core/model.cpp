@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/layers.h"
 #include "core/mixed_precision.h"
+#include "core/parallel.h"
 #include "core/profile.h"
 
 namespace t5 {
@@ -334,15 +335,17 @@ void check_batch(const Batch& b, const Shape& s) {
 static void head_input_gradient(Model::Workspace& w, float* dx, const float* dlg, const float* W, int64_t rows,
                                 int64_t dm, int64_t V) {
   const int64_t per = (V + kHeadSlices - 1) / kHeadSlices;
+  FirstException errors;  // a GEMM error (oneDNN) must not leave the parallel region
 #pragma omp parallel for schedule(static)
-  for (int64_t sl = 0; sl < kHeadSlices; ++sl) {
+  for (int64_t sl = 0; sl < kHeadSlices; ++sl) errors.run([&] {
     const int64_t v0 = sl * per, n = std::min(per, V - v0);
     float* part = w.head_dx.data() + sl * rows * dm;
     if (n <= 0)  // a vocabulary smaller than the slice count (test shapes)
       std::fill_n(part, rows * dm, 0.0f);
     else
       matmul<float>(Trans::N, Trans::N, rows, dm, n, 1.0f, dlg + v0, V, W + v0 * dm, dm, 0.0f, part, dm);
-  }
+  });
+  errors.rethrow();
   const float* part = w.head_dx.data();
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < rows * dm; ++i) {

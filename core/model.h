@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/batch.h"
+#include "core/gemm.h"
 #include "core/param_table.h"
 #include "core/shape.h"
 
@@ -20,6 +21,7 @@ namespace t5 {
 enum class Precision { fp32, bf16 };
 const char* to_string(Precision p);                 // "fp32" | "bf16"
 Precision parse_precision(const std::string& text);  // throws t5::Error naming the accepted values
+GemmPrecision gemm_precision(Precision p);           // the precision of the pass's matrix products
 
 struct ForwardOptions {
   double z_loss = 0.0;   // coefficient of z-loss (1e-4 in Mesh TF); 0 = off

@@ -9,6 +9,8 @@ namespace t5 {
 
 const char* to_string(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
 
+GemmPrecision gemm_precision(Precision p) { return p == Precision::bf16 ? GemmPrecision::bf16 : GemmPrecision::fp32; }
+
 Precision parse_precision(const std::string& text) {
   if (text == "fp32") return Precision::fp32;
   if (text == "bf16") return Precision::bf16;

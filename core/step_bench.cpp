@@ -84,6 +84,7 @@ StepBenchResult run_step_bench(const StepBenchConfig& config) {
   StepBenchResult r;
   r.config = config;
   r.threads = num_threads();
+  r.precision_path = precision_path(config.precision);
   Model model(config.shape);
   init_params(model.table(), model.params(), config.seed);
   OptimizerConfig oc;
@@ -164,6 +165,8 @@ nlohmann::json to_json(const StepBenchResult& r) {
           {"inputs_length", c.lengths.inputs},
           {"targets_length", c.lengths.targets},
           {"precision", to_string(c.precision)},
+          {"precision_path", to_string(r.precision_path)},
+          {"precision_label", precision_label(c.precision, r.precision_path)},
           {"optimizer", c.optimizer},
           {"threads", r.threads},
           {"gemm_backend", to_string(gemm_backend())},

@@ -56,6 +56,7 @@ struct ComponentTime {
 
 struct StepBenchResult {
   StepBenchConfig config;
+  PrecisionPath precision_path = PrecisionPath::native;  // of the timed steps' products (core/gemm.h)
   int threads = 0;
   std::vector<double> step_seconds;   // every timed step (forward_backward + optimizer)
   double median_step_seconds = 0;

@@ -248,6 +248,7 @@ nlohmann::ordered_json make_record(const RecordParts& r) {
                        {"achieved_flops_per_second", t.achieved_flops_per_second},
                        {"gemm_ceiling_flops_per_second", t.gemm_ceiling_flops_per_second},
                        {"mfu", t.mfu},
+                       {"precision_path", to_string(t.precision_path)},
                        {"peak_rss_bytes", t.peak_rss_bytes}};
   const bool evaluated = std::isfinite(r.eval_loss);
   rec["quality"] = {{"eval_loss", evaluated ? oj(r.eval_loss) : oj(nullptr)},

@@ -7,7 +7,9 @@
 //    settings (sweeps/spec.h RunSettings), throughput {...}, quality {...}, data, context}
 // throughput: steps_per_second, examples_per_second, tokens_per_second (tokens = batch·(Le+Ld)),
 //   step_time_seconds (median), achieved_flops_per_second, gemm_ceiling_flops_per_second, mfu,
-//   peak_rss_bytes, wall_seconds.
+//   precision_path ("native" | "emulated": the run's bf16 products emulated on the f32 matmul of a CPU
+//   without a bf16 one, core/gemm.h; settings.precision stays "bf16" for grouping), peak_rss_bytes,
+//   wall_seconds.
 // quality: eval_loss (mean CE nats on held-out data), negative_log_perplexity (= −eval_loss),
 //   eval_tokens, final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
 // Readers ignore fields they do not know. Per-step metrics go to results/<sweep>/steps/<id>.jsonl.
@@ -71,6 +73,7 @@ struct Throughput {
   double achieved_flops_per_second = 0;     // train FLOPs per step / median step time
   double gemm_ceiling_flops_per_second = 0; // measured once per sweep (0 = not measured)
   double mfu = 0;                           // achieved / ceiling (0 when no ceiling)
+  PrecisionPath precision_path = PrecisionPath::native;  // of the run's products (and of its ceiling)
   int64_t peak_rss_bytes = 0;
 };
 Throughput measure_throughput(const std::vector<double>& step_seconds, int64_t batch, int64_t inputs_length,

@@ -16,9 +16,10 @@ double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Leng
   const std::string path = dir + "/ceiling.json";
   if (std::filesystem::exists(path)) {
     const nlohmann::json j = nlohmann::json::parse(std::ifstream(path), nullptr, false);
-    // Files written before the precision was recorded were fp32.
+    // Files written before the precision was recorded were fp32; before the path was, native.
     if (!j.is_discarded() && j.value("flops_per_second", 0.0) > 0 &&
-        j.value("precision", std::string("fp32")) == to_string(precision))
+        j.value("precision", std::string("fp32")) == to_string(precision) &&
+        j.value("precision_path", std::string("native")) == to_string(precision_path(precision)))
       return j["flops_per_second"].get<double>();
   }
   const GemmCeiling c = measure_gemm_ceiling(shape, lengths, precision);

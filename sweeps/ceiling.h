@@ -12,7 +12,10 @@
 namespace t5 {
 
 // FLOP/s of <dir>/ceiling.json if present and measured in `precision` (the sweep's: a bf16 sweep's MFU
-// is against the bf16 ceiling), else measured at (shape, lengths) in that precision and written there.
+// is against the bf16 ceiling) on the path this process's products of that precision take (native or
+// emulated bf16, core/gemm.h: on a cluster of mixed CPUs one node's native bf16 ceiling is no
+// ceiling for another's emulated products, and vice versa), else measured at (shape, lengths) in this
+// process and written there.
 double sweep_gemm_ceiling(const std::string& dir, const Shape& shape, const Lengths& lengths,
                           GemmPrecision precision = GemmPrecision::fp32);
 

@@ -58,6 +58,7 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
   p.settings = to_json(spec.settings);
   p.throughput = measure_throughput(o.step_seconds, len.batch, len.inputs, len.targets, flops.train_per_step,
                                     ceiling, variant_peak_rss_bytes());
+  p.throughput.precision_path = precision_path(parse_gemm_precision(spec.settings.precision));
   p.eval_loss = o.eval_loss;
   p.eval_tokens = o.eval_tokens;
   p.final_train_loss = o.train_curve.empty() ? std::nan("") : o.train_curve.back().second;

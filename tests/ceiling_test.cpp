@@ -71,5 +71,27 @@ TEST(Ceiling, RateAgreesWithAStopwatch) {
   set_num_threads(threads);
 }
 
+// The ceiling records the path its products took (core/gemm.h): bf16 emulated when forced (or on a
+// CPU without a bf16 matmul), native when oneDNN has one; fp32 always native. Its label says so.
+TEST(Ceiling, RecordsTheBf16Path) {
+  const Shape s = parse_shape_name("t5-efficient-tiny");
+  const Lengths len{.inputs = 16, .targets = 4, .batch = 4};
+  const GemmCeiling probed = measure_gemm_ceiling(s, len, GemmPrecision::bf16, 0.03);
+  EXPECT_EQ(probed.path, bf16_matmul_native() ? PrecisionPath::native : PrecisionPath::emulated);
+  EXPECT_EQ(to_json(probed)["precision_path"], to_string(probed.path));
+  force_bf16_emulation(true);
+  const GemmCeiling emulated = measure_gemm_ceiling(s, len, GemmPrecision::bf16, 0.03);
+  const GemmCeiling fp32 = measure_gemm_ceiling(s, len, GemmPrecision::fp32, 0.03);
+  force_bf16_emulation(false);
+  EXPECT_EQ(emulated.path, PrecisionPath::emulated);
+  EXPECT_GT(emulated.flops_per_second, 0.0);
+  EXPECT_EQ(precision_label(emulated), "bf16 (emulated)");
+  const nlohmann::json j = to_json(emulated);
+  EXPECT_EQ(j["precision"], "bf16");  // reports group by it
+  EXPECT_EQ(j["precision_path"], "emulated");
+  EXPECT_EQ(fp32.path, PrecisionPath::native);
+  EXPECT_EQ(precision_label(fp32), "fp32");
+}
+
 }  // namespace
 }  // namespace t5

@@ -52,6 +52,7 @@ RecordParts golden_parts() {
   p.targets_length = 2;
   p.settings = {{"lr", 0.01}};
   p.throughput = measure_throughput({0.5, 0.25, 1.0}, 4, 8, 2, 120, 960, 1 << 20);
+  p.throughput.precision_path = PrecisionPath::emulated;  // a bf16 run on a CPU without a bf16 matmul
   p.eval_loss = 2.5;
   p.eval_tokens = 16;
   p.final_train_loss = 2.75;
@@ -72,7 +73,7 @@ TEST(Records, GoldenLine) {
       R"j("throughput":{"steps_per_second":2.0,"examples_per_second":8.0,"tokens_per_second":80.0,)j"
       R"j("tokens_definition":"batch * (inputs_length + targets_length)","step_time_seconds":0.5,)j"
       R"j("wall_seconds":1.75,"achieved_flops_per_second":240.0,"gemm_ceiling_flops_per_second":960.0,)j"
-      R"j("mfu":0.25,"peak_rss_bytes":1048576},)j"
+      R"j("mfu":0.25,"precision_path":"emulated","peak_rss_bytes":1048576},)j"
       R"j("quality":{"eval_loss":2.5,"negative_log_perplexity":-2.5,"eval_tokens":16,"final_train_loss":2.75,)j"
       R"j("loss_curve":{"first":3.0,"min":2.75,"last":2.75,"points":[[1,3.0],[2,2.9],[3,2.75]]}},)j"
       R"j("data":{"source":"synthetic"},"context":{"host":"h"}})j";

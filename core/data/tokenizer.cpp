@@ -7,6 +7,7 @@
 
 #include "core/batch.h"
 #include "core/error.h"
+#include "core/parallel.h"
 
 namespace t5 {
 
@@ -52,16 +53,19 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text) const {
 std::vector<std::vector<int32_t>> Tokenizer::encode_batch(const std::vector<std::string>& texts) const {
   std::vector<std::vector<int32_t>> out(texts.size());
   std::vector<int> failed(texts.size(), 0);
-  // Documents differ in length by 100x: dynamic scheduling keeps both threads busy.
+  // Documents differ in length by 100x: dynamic scheduling keeps both threads busy. SentencePiece and
+  // the allocations may throw: not out of the parallel region.
+  FirstException errors;
 #pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t i = 0; i < int64_t(texts.size()); ++i) {
+  for (int64_t i = 0; i < int64_t(texts.size()); ++i) errors.run([&] {
     std::vector<int> ids;
     if (!processor_->Encode(absl::string_view(texts[size_t(i)].data(), texts[size_t(i)].size()), &ids).ok()) {
       failed[size_t(i)] = 1;
-      continue;
+      return;
     }
     out[size_t(i)].assign(ids.begin(), ids.end());
-  }
+  });
+  errors.rethrow();
   for (size_t i = 0; i < texts.size(); ++i) T5_CHECK(!failed[i], "{}: SentencePiece encode failed on text {}", path_, i);
   return out;
 }
