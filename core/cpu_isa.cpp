@@ -15,6 +15,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "core/error.h"
+#include "core/gemm.h"
 #include "core/kernels/dispatch.h"
 
 // Debian's OpenBLAS is a DYNAMIC_ARCH build that picks its kernels once, when the library loads: from
@@ -277,9 +278,9 @@ std::string feature_list(const CpuFeatures& f) {
 
 std::string cpu_summary() {
   const IsaLevel active = active_isa();
-  std::string line = fmt::format("{} ({}; {}); kernels {}, oneDNN {}", to_string(detected_isa()),
+  std::string line = fmt::format("{} ({}; {}); kernels {}, oneDNN {}, bf16 matmul {}", to_string(detected_isa()),
                                  march_of(detected_isa()), feature_list(cpu_features()), active_kernels().name,
-                                 onednn_isa());
+                                 onednn_isa(), bf16_matmul_native() ? "native" : "emulated");
   if (isa_capped()) line += fmt::format(" (capped by T5SCALE_MAX_CPU_ISA={})", to_string(active));
   return line;
 }
@@ -293,6 +294,7 @@ nlohmann::json cpu_context() {
           {"isa_capped", isa_capped()},
           {"kernels", active_kernels().name},
           {"onednn_isa", onednn_isa()},
+          {"bf16_matmul", bf16_matmul_native() ? "native" : "emulated"},
           {"features",
            {{"avx2", f.avx2},
             {"fma", f.fma},

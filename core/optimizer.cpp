@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "core/kernels/optimizer_kernels.h"
+#include "core/parallel.h"
 #include "core/safetensors.h"
 
 namespace t5 {
@@ -72,15 +73,19 @@ class TensorOptimizer : public Optimizer {
     const float coef = fused_norm ? 1.0f : clip_coefficient(grad_norm, config_.clip_norm);
     const int64_t n = int64_t(work_.size());
     norm_partial_.assign(size_t(n), 0.0);
+    FirstException errors;  // Adafactor's scratch may grow (bad_alloc) inside the region
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t i = 0; i < n; ++i) {
-      const WorkItem& item = work_[size_t(i)];
-      const ParamSpec& t = tensors_[item.tensor];
-      const float* g = grads + t.offset;
-      if (fused_norm) norm_partial_[size_t(i)] = sum_squares(g + item.begin, item.end - item.begin);
-      update(t, slots_[item.tensor], params + t.offset, g, zero ? zero + t.offset : nullptr, coef, lr, item.begin,
-             item.end);
+      errors.run([&] {
+        const WorkItem& item = work_[size_t(i)];
+        const ParamSpec& t = tensors_[item.tensor];
+        const float* g = grads + t.offset;
+        if (fused_norm) norm_partial_[size_t(i)] = sum_squares(g + item.begin, item.end - item.begin);
+        update(t, slots_[item.tensor], params + t.offset, g, zero ? zero + t.offset : nullptr, coef, lr, item.begin,
+               item.end);
+      });
     }
+    errors.rethrow();
     if (fused_norm) {
       double sum = 0;
       for (double p : norm_partial_) sum += p;
