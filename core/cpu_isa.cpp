@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 
@@ -240,7 +241,21 @@ std::string onednn_isa() {
   }
 }
 
+// CPUID's brand string (leaves 0x80000002-4): what the CPU running us says, also under an emulator;
+// /proc/cpuinfo's "model name" (the host's) otherwise.
 std::string cpu_model_name() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (__get_cpuid(0x80000000u, &a, &b, &c, &d) && a >= 0x80000004u) {
+    char brand[49] = {};
+    for (unsigned leaf = 0; leaf < 3; ++leaf) {
+      unsigned regs[4] = {};
+      __get_cpuid(0x80000002u + leaf, &regs[0], &regs[1], &regs[2], &regs[3]);
+      std::memcpy(brand + 16 * leaf, regs, sizeof regs);
+    }
+    std::string name(brand);
+    const size_t first = name.find_first_not_of(' '), last = name.find_last_not_of(' ');
+    if (first != std::string::npos) return name.substr(first, last - first + 1);
+  }
   std::ifstream in("/proc/cpuinfo");
   std::string line;
   while (std::getline(in, line))

@@ -23,6 +23,8 @@
 
 #include "core/error.h"
 #include "core/gemm.h"
+#include "core/kernels/bf16_bits.h"
+#include "core/kernels/dispatch.h"
 #include "core/mixed_precision.h"
 #include "core/parallel.h"
 
@@ -244,16 +246,6 @@ const bf16* packed_bf16(const float* X, int64_t rows, int64_t cols, int64_t ld, 
   return scratch.data();
 }
 
-// The bf16 bits of x, rounded to nearest even; a NaN stays a (quiet) NaN. Branch-free so that loops
-// over it vectorise (AVX-512: 16 values per instruction).
-inline uint16_t bf16_bits(float x) {
-  const uint32_t u = std::bit_cast<uint32_t>(x);
-  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-  const uint32_t quiet_nan = (u >> 16) | 0x40u;
-  return uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-}
-
-inline float widened(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
 
 // convert(begin, count) over [0, n) in blocks spread over the OpenMP threads when n is large (one
 // thread inside a parallel region). Conversions do not throw.
@@ -348,14 +340,10 @@ std::string precision_label(GemmPrecision p, PrecisionPath path) {
 
 std::string precision_label(GemmPrecision p) { return precision_label(p, precision_path(p)); }
 
-void to_bf16(const float* src, bf16* dst, int64_t n) {
-  uint16_t* out = reinterpret_cast<uint16_t*>(dst);
-  for (int64_t i = 0; i < n; ++i) out[i] = bf16_bits(src[i]);
-}
+// The conversions run at the CPU's widest vectors (core/kernels/convert_isa.cpp).
+void to_bf16(const float* src, bf16* dst, int64_t n) { active_kernels().convert->to_bf16(src, dst, n); }
 
-void from_bf16(const bf16* src, float* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = widened(src[i].bits);
-}
+void from_bf16(const bf16* src, float* dst, int64_t n) { active_kernels().convert->from_bf16(src, dst, n); }
 
 float round_to_bf16(float x) { return widened(bf16_bits(x)); }
 

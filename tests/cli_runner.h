@@ -42,14 +42,15 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// Runs `t5scale <args>` with stdout and stderr captured to temporary files.
-inline CommandResult t5scale(const std::string& args) {
+// Runs `<prefix> t5scale <args>` (prefix: environment assignments, or an emulator such as
+// `qemu-x86_64 -cpu Haswell`) with stdout and stderr captured to temporary files.
+inline CommandResult t5scale_under(const std::string& prefix, const std::string& args) {
   namespace fs = std::filesystem;
   static int counter = 0;
   const fs::path base =
       fs::temp_directory_path() / ("t5scale_cli_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-  const std::string cmd = std::string(T5SCALE_BINARY) + " " + args + " >" + base.string() + ".out 2>" +
-                          base.string() + ".err";
+  const std::string cmd = prefix + (prefix.empty() ? "" : " ") + std::string(T5SCALE_BINARY) + " " + args + " >" +
+                          base.string() + ".out 2>" + base.string() + ".err";
   const int status = std::system(cmd.c_str());
   CommandResult r;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
@@ -59,6 +60,9 @@ inline CommandResult t5scale(const std::string& args) {
   fs::remove(base.string() + ".err");
   return r;
 }
+
+// Runs `t5scale <args>` as a user does.
+inline CommandResult t5scale(const std::string& args) { return t5scale_under("", args); }
 
 // `t5scale <args>` started without waiting (no shell: args as given), stdout and stderr to files, so
 // a test can signal it while it runs. Killed and reaped if the test ends before wait().

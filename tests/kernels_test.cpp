@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <limits>
 #include <random>
 #include <set>
 #include <sstream>
@@ -214,6 +215,33 @@ TEST(KernelDispatch, OptimizerLoopsAgreeAcrossVariants) {
                           {&r.vr, &ref.vr}, {&r.vc, &ref.vc}, {&r.m_ada, &ref.m_ada}})
         EXPECT_LT(close(*x, *y), 1e-6) << name;
     }
+  }
+}
+
+// The bf16 conversions of every variant against the scalar rounding (round_to_bf16: nearest even,
+// NaN kept quiet) on random values, ties, infinities and NaN.
+TEST(KernelDispatch, Bf16ConversionsAgreeWithTheScalarRounding) {
+  std::vector<float> x = random_floats(1000, 3, 100.0f);
+  x.push_back(1.0f + 0x1.0p-8f);             // a tie: rounds to even (1.0)
+  x.push_back(1.0f + 3 * 0x1.0p-8f);         // a tie: rounds to even (1 + 2^-6)
+  x.push_back(std::numeric_limits<float>::infinity());
+  x.push_back(-std::numeric_limits<float>::infinity());
+  x.push_back(std::numeric_limits<float>::quiet_NaN());
+  x.push_back(3.14159265f);
+  for (const std::string& name : runnable_kernel_variants()) {
+    const ConvertKernels& k = *kernels_named(name).convert;
+    std::vector<bf16> b(x.size());
+    std::vector<float> back(x.size());
+    k.to_bf16(x.data(), b.data(), int64_t(x.size()));
+    k.from_bf16(b.data(), back.data(), int64_t(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float want = round_to_bf16(x[i]);
+      if (std::isnan(want)) EXPECT_TRUE(std::isnan(back[i])) << name << " " << i;
+      else EXPECT_EQ(back[i], want) << name << " " << x[i];
+    }
+    EXPECT_EQ(back[1000], 1.0f) << name;
+    EXPECT_EQ(back[1001], 1.0f + 0x1.0p-6f) << name;
+    EXPECT_EQ(back[1005], 3.140625f) << name;  // 0x4049 by hand
   }
 }
 

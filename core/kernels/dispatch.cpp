@@ -12,6 +12,7 @@ namespace t5 {
   extern const LayerKernels<float> kLayersFloat;    \
   extern const LayerKernels<double> kLayersDouble;  \
   extern const OptimizerKernels kOptimizer;         \
+  extern const ConvertKernels kConvert;             \
   }
 #if T5SCALE_NATIVE_KERNELS
 T5_DECLARE_VARIANT(isa_native)
@@ -23,7 +24,7 @@ T5_DECLARE_VARIANT(isa_baseline)
 #undef T5_DECLARE_VARIANT
 
 const std::vector<KernelVariant>& kernel_variants() {
-#define T5_VARIANT(name, level, ns) KernelVariant{name, level, &ns::kLayersFloat, &ns::kLayersDouble, &ns::kOptimizer}
+#define T5_VARIANT(name, level, ns) KernelVariant{name, level, &ns::kLayersFloat, &ns::kLayersDouble, &ns::kOptimizer, &ns::kConvert}
 #if T5SCALE_NATIVE_KERNELS
   // Compiled for the build machine: the binary runs only where that CPU's instructions exist.
   static const std::vector<KernelVariant> variants = {T5_VARIANT("native", detected_isa(), isa_native)};

@@ -7,13 +7,17 @@
 // CMake compiles every core/kernels/*_isa.cpp with -DT5_ISA_NS=isa_<level> and that level's -march:
 //   portable build (default): isa_baseline (x86-64-v2), isa_avx2 (x86-64-v3), isa_avx512 (x86-64-v4);
 //   native build (-DT5SCALE_ARCH=native): isa_native only (-march=native), used on any CPU.
+// A *_isa.cpp file must not run code at start-up (no dynamic initialisers: its tables are constinit),
+// since that code would run on every CPU whatever its level.
 // The oneDNN and OpenBLAS products are not here: those libraries dispatch themselves (capped by
 // core/cpu_isa.cpp).
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "core/cpu_isa.h"
+#include "core/gemm.h"
 #include "core/layers.h"
 #include "core/kernels/optimizer_kernels.h"
 
@@ -50,6 +54,12 @@ struct OptimizerKernels {
   decltype(&t5::adafactor_update) adafactor_update;
 };
 
+// Pointers to one level's bf16 conversions (core/gemm.h's to_bf16, from_bf16).
+struct ConvertKernels {
+  decltype(&t5::to_bf16) to_bf16;
+  decltype(&t5::from_bf16) from_bf16;
+};
+
 // The kernel variants this binary holds, best first ("avx512", "avx2", "baseline"; or "native").
 struct KernelVariant {
   std::string name;
@@ -57,6 +67,7 @@ struct KernelVariant {
   const LayerKernels<float>* layers_float;
   const LayerKernels<double>* layers_double;
   const OptimizerKernels* optimizer;
+  const ConvertKernels* convert;
 };
 const std::vector<KernelVariant>& kernel_variants();
 // The variant the process runs: the best one whose level <= active_isa(). Chosen once.

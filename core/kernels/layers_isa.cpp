@@ -409,8 +409,11 @@ void cross_entropy_forward_backward(T* dlogits, double* sum_ce, double* sum_z, c
 }
 
 // ---------------------------------------------------------------- the table core/layers.cpp dispatches through
+// constexpr + constinit: the tables are filled by the compiler, not by code that runs at start-up. A
+// dynamic initialiser in this file would be compiled for this file's level and run on every CPU
+// (tests/portable_test.cpp caught one filling the table with AVX-512 stores on an AVX2-only CPU).
 template <class T>
-LayerKernels<T> layer_table() {
+constexpr LayerKernels<T> layer_table() {
   return {.dropout_apply = &dropout_apply<T>,
           .embedding_forward = &embedding_forward<T>,
           .embedding_backward = &embedding_backward<T>,
@@ -432,8 +435,8 @@ LayerKernels<T> layer_table() {
           .cross_entropy_forward_backward = &cross_entropy_forward_backward<T>};
 }
 
-extern const LayerKernels<float> kLayersFloat = layer_table<float>();
-extern const LayerKernels<double> kLayersDouble = layer_table<double>();
+extern constinit const LayerKernels<float> kLayersFloat = layer_table<float>();
+extern constinit const LayerKernels<double> kLayersDouble = layer_table<double>();
 
 }  // namespace T5_ISA_NS
 }  // namespace t5

@@ -101,7 +101,7 @@ void adafactor_update(const AdafactorStep& s, const AdafactorBuffers& b, float* 
   }
 }
 
-extern const OptimizerKernels kOptimizer = {
+extern constinit const OptimizerKernels kOptimizer = {
     .sum_squares = &sum_squares, .adamw_update = &adamw_update, .adafactor_update = &adafactor_update};
 
 }  // namespace T5_ISA_NS
