@@ -13,8 +13,9 @@ otherwise (each library picks). Forcing SkylakeX on an AVX2-only CPU kills the p
 --isa avx2 caps both sides to AVX2 on an AVX-512 machine, so that AVX2 rows can be measured there:
 OpenBLAS Haswell (T5SCALE_KEEP_OPENBLAS_CORETYPE=1 stops t5scale re-selecting SkylakeX), oneDNN
 ONEDNN_MAX_CPU_ISA / DNNL_MAX_CPU_ISA=AVX2, ATen ATEN_CPU_CAPABILITY=avx2 and T5SCALE_MAX_CPU_ISA=avx2
-for t5scale's own kernels (the header says whether this binary reads it: code compiled with
--march=native that does not is not capped). The header and --json say what each side ran.
+for t5scale's own kernels (the header shows t5scale's --version isa line under that environment; a
+-DT5SCALE_ARCH=native build's kernels cannot be capped and say "kernels native"). The header and
+--json say what each side ran.
 
     /usr/bin/python3 benchmarks/compare.py --model t5-efficient-tiny --batch 32 \
         --inputs-length 128 --targets-length 29 --threads 2 [--bf16] [--repeats 2] [--isa avx2] [--json]
@@ -82,33 +83,22 @@ def child_env(base, kernels, threads):
     return env
 
 
-def t5scale_openblas(t5scale, env):
-    """The OpenBLAS config and core t5scale runs under `env` (its --version line; bench --json lacks it)."""
+def t5scale_version_field(t5scale, env, field):
+    """A line of `t5scale --version` run under `env` ("OpenBLAS", "isa": the kernels and oneDNN ISA it uses)."""
     out = subprocess.run([t5scale, "--version"], check=True, capture_output=True, text=True, env=env).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("OpenBLAS:")), "")
-
-
-def reads_isa_cap(t5scale):
-    """Whether this t5scale binary reads T5SCALE_MAX_CPU_ISA at all (the variable's name is in it)."""
-    with open(t5scale, "rb") as f:
-        return b"T5SCALE_MAX_CPU_ISA" in f.read()
+    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith(field + ":")), "")
 
 
 def describe_kernels(args, flags, env):
     """What both sides run on, for the header and --json (the peer's own report is added per run)."""
-    isa_cap = reads_isa_cap(args.t5scale) if args.isa == "avx2" else None
     cpu = ("AVX-512 F/BW/DQ/VL" if AVX512_FLAGS <= flags else "AVX2+FMA, no AVX-512" if AVX2_FLAGS <= flags
            else "neither AVX-512 nor AVX2+FMA")
-    if args.isa == "native":
-        own = "native (-march of the build)"
-    elif isa_cap:
-        own = "capped to AVX2 (T5SCALE_MAX_CPU_ISA=avx2)"
-    else:
-        own = "NOT capped: this binary does not read T5SCALE_MAX_CPU_ISA, its -march=native code runs as built"
+    child = child_env(os.environ, env, 1)
+    own = t5scale_version_field(args.t5scale, child, "isa") or "unknown (this binary predates its isa line)"
     return {"isa": args.isa, "cpu": cpu, "cpu_avx512": AVX512_FLAGS <= flags, "cpu_avx2": AVX2_FLAGS <= flags,
             "env": {k: v for k, v in env.items() if v is not None},
-            "t5scale_openblas": t5scale_openblas(args.t5scale, child_env(os.environ, env, 1)),
-            "t5scale_own_kernels": own, "t5scale_own_kernels_capped": isa_cap}
+            "t5scale_openblas": t5scale_version_field(args.t5scale, child, "OpenBLAS"),
+            "t5scale_own_kernels": own, "t5scale_own_kernels_capped": "capped by T5SCALE_MAX_CPU_ISA" in own}
 
 
 def run_json(cmd, env):

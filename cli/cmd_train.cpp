@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/optimizer_options.h"
 #include "core/checkpoint.h"
+#include "core/cpu_isa.h"
 #include "core/data/c4_source.h"
 #include "core/error.h"
 #include "core/interrupt.h"
@@ -209,6 +210,7 @@ int run_train(const std::vector<std::string>& args) {
                             {"eval_loss", r.evals.empty() ? nlohmann::json() : nlohmann::json(r.evals.back().loss)},
                             {"precision", to_string(c.precision)},
                             {"precision_path", to_string(precision_path(products))},
+                            {"cpu_isa", cpu_context()},
                             {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
                             {"seconds", r.seconds}};
   open_log(r.resumed_from);

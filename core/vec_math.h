@@ -31,7 +31,10 @@ inline float exp_approx(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const float scale = std::bit_cast<float>((std::bit_cast<uint32_t>(t) - 0x4B400000u + 127u) << 23);
-  return x < -87.3f ? 0.0f : p * scale;
+  // The product is computed unconditionally, then selected: a product inside the ?: may trap, so
+  // without AVX-512's masks GCC would not if-convert it and the loop would stay scalar on AVX2.
+  const float value = p * scale;
+  return x < -87.3f ? 0.0f : value;
 }
 inline double exp_approx(double x) { return std::exp(x); }
 
