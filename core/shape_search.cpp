@@ -93,6 +93,20 @@ std::vector<BudgetMatch> shapes_within_budget(const BudgetQuery& q) {
   return matches;
 }
 
+namespace {
+// The number `body` spells in full (std::stod reads a prefix), or NaN.
+double whole_number(const std::string& body) {
+  size_t used = 0;
+  double value = std::nan("");
+  try {
+    value = std::stod(body, &used);
+  } catch (const std::exception&) {
+    return std::nan("");
+  }
+  return used == body.size() ? value : std::nan("");
+}
+}  // namespace
+
 double parse_budget_number(const std::string& text, const std::string& what) {
   static const std::map<char, double> units = {{'K', 1e3}, {'M', 1e6}, {'G', 1e9}, {'T', 1e12}, {'P', 1e15}};
   std::string body = text;
@@ -101,32 +115,17 @@ double parse_budget_number(const std::string& text, const std::string& what) {
     const auto unit = units.find(char(std::toupper(static_cast<unsigned char>(body.back()))));
     if (unit != units.end()) scale = unit->second, body.pop_back();
   }
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(body, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  T5_CHECK_HINT(used == body.size() && !body.empty() && value > 0 && std::isfinite(value),
-                "a positive number, optionally with K, M, G, T or P (60M, 1.5G, 2e9)", "{}: cannot read '{}'", what,
-                text);
+  const double value = whole_number(body);
+  T5_CHECK_HINT(value > 0 && std::isfinite(value), "a positive number, optionally with K, M, G, T or P (60M, 1.5G, 2e9)",
+                "{}: cannot read '{}'", what, text);
   return value * scale;
 }
 
 double parse_tolerance(const std::string& text, const std::string& what) {
   const bool percent = !text.empty() && text.back() == '%';
-  const std::string body = percent ? text.substr(0, text.size() - 1) : text;
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(body, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (percent) value /= 100;
-  T5_CHECK_HINT(used == body.size() && !body.empty() && value > 0 && value < 1, "for example 5% or 0.05",
-                "{}: cannot read '{}' as a tolerance in (0, 100%)", what, text);
+  const double value = whole_number(percent ? text.substr(0, text.size() - 1) : text) / (percent ? 100 : 1);
+  T5_CHECK_HINT(value > 0 && value < 1, "for example 5% or 0.05", "{}: cannot read '{}' as a tolerance in (0, 100%)",
+                what, text);
   return value;
 }
 

@@ -28,6 +28,23 @@ constexpr double kPathBound = 1e-5;
 
 class Bf16Parity : public ::testing::TestWithParam<std::string> {};
 
+// A bf16 pass with the fixture's z-loss.
+ForwardOptions bf16_options(const ModelFixture& f) {
+  ForwardOptions opt;
+  opt.precision = Precision::bf16;
+  opt.z_loss = f.meta["z_loss_coef"].get<double>();
+  return opt;
+}
+
+// Two models holding the fixture's parameters (a pass and the one it is compared with).
+struct TwoModels {
+  Model a, b;
+  explicit TwoModels(const ModelFixture& f) : a(f.shape), b(f.shape) {
+    f.load_params(a);
+    f.load_params(b);
+  }
+};
+
 TEST_P(Bf16Parity, LossAndGradientsCloseToReference) {
   const ModelFixture f = load_model_fixture(GetParam());
   const double z_coef = f.meta["z_loss_coef"].get<double>();
@@ -71,12 +88,10 @@ TEST_P(Bf16Parity, LossAndGradientsCloseToReference) {
 // on bf16 rounding, not on a wrong operand, stride or mirror offset.
 TEST_P(Bf16Parity, EqualsNaiveOracleOnRoundedOperands) {
   const ModelFixture f = load_model_fixture(GetParam());
-  ForwardOptions opt;
-  opt.precision = Precision::bf16;
-  opt.z_loss = f.meta["z_loss_coef"].get<double>();
-  Model fast(f.shape), oracle(f.shape);
-  f.load_params(fast);
-  f.load_params(oracle);
+  const ForwardOptions opt = bf16_options(f);
+  TwoModels models(f);
+  Model& fast = models.a;
+  Model& oracle = models.b;
   const LossResult r = fast.forward_backward(f.batch, opt);
   set_gemm_backend(GemmBackend::naive);
   const LossResult o = oracle.forward_backward(f.batch, opt);
@@ -98,12 +113,10 @@ TEST_P(Bf16Parity, NativeAndEmulatedPassesAgree) {
   if (!bf16_matmul_native())
     GTEST_SKIP() << "no native bf16 matmul here (no AVX512-BF16/AMX, ONEDNN_MAX_CPU_ISA, or T5SCALE_BF16_EMULATE)";
   const ModelFixture f = load_model_fixture(GetParam());
-  ForwardOptions opt;
-  opt.precision = Precision::bf16;
-  opt.z_loss = f.meta["z_loss_coef"].get<double>();
-  Model native(f.shape), emulated(f.shape);
-  f.load_params(native);
-  f.load_params(emulated);
+  const ForwardOptions opt = bf16_options(f);
+  TwoModels models(f);
+  Model& native = models.a;
+  Model& emulated = models.b;
   const LossResult n = native.forward_backward(f.batch, opt);
   force_bf16_emulation(true);
   const LossResult e = emulated.forward_backward(f.batch, opt);
