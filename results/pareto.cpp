@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
+#include <unordered_map>
 
 namespace t5 {
 
@@ -44,6 +46,28 @@ nlohmann::json to_json(const OperatingPoints& frontier) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& p : frontier.points()) out.push_back({{"id", p.id}, {"cost", p.cost}, {"quality", p.quality}});
   return out;
+}
+
+std::vector<double> frontier_probabilities(const std::vector<SeededPoint>& points, const FrontierBootstrap& b) {
+  std::vector<double> on(points.size(), 0.0);
+  if (b.resamples <= 0) return on;
+  std::mt19937_64 rng(b.seed);
+  std::unordered_map<std::string, size_t> index;
+  for (size_t i = 0; i < points.size(); ++i) index.emplace(points[i].id, i);
+  for (int round = 0; round < b.resamples; ++round) {
+    OperatingPoints frontier;
+    for (const SeededPoint& p : points) {
+      const size_t n = p.qualities.size();
+      if (n == 0) continue;
+      std::uniform_int_distribution<size_t> pick(0, n - 1);
+      double sum = 0;
+      for (size_t k = 0; k < n; ++k) sum += p.qualities[pick(rng)];
+      frontier.add(p.cost, sum / double(n), p.id);
+    }
+    for (const OperatingPoint& p : frontier.points()) on[index.at(p.id)] += 1.0;
+  }
+  for (double& v : on) v /= double(b.resamples);
+  return on;
 }
 
 }  // namespace t5

@@ -5,6 +5,7 @@
 // points with equal cost and equal quality dominate neither and both stay on the frontier.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -37,5 +38,21 @@ class OperatingPoints {
 bool dominates(const OperatingPoint& a, const OperatingPoint& b);
 
 nlohmann::json to_json(const OperatingPoints& frontier);
+
+// How sure is a frontier (issue 16)? A shape has one cost and the qualities of its seeds. Each of
+// `resamples` bootstrap rounds draws, for every shape, as many seeds as it has, with replacement
+// (a fixed-seed generator: the same answer every run), takes their mean as the shape's quality and
+// builds the frontier; a shape's probability is the share of rounds it is on it. A shape with one seed
+// never varies, but its probability still moves with the others'.
+struct SeededPoint {
+  double cost = 0;
+  std::vector<double> qualities;  // one per seed; empty or non-finite: never on the frontier
+  std::string id;
+};
+struct FrontierBootstrap {
+  int resamples = 1000;
+  uint64_t seed = 0;
+};
+std::vector<double> frontier_probabilities(const std::vector<SeededPoint>& points, const FrontierBootstrap& b = {});
 
 }  // namespace t5

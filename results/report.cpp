@@ -244,6 +244,33 @@ bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(stat
 // row per value with the mean over the shapes holding it, and the change against the first row
 // (quality as a difference in nats, costs as ratios). nl replaces el and dl when every shape has
 // el = dl.
+// "How sure is each frontier?": with several seeds of a shape, its bootstrap probability of being on each
+// frontier; members of the frontier of seed means whose probability is below one half are marked.
+std::string frontier_certainty(const std::vector<ShapeSummary>& shapes, const Frontiers& f,
+                               const std::map<std::string, std::vector<double>>& sure) {
+  const bool seeded = std::any_of(shapes.begin(), shapes.end(), [](const ShapeSummary& s) { return s.ids.size() > 1; });
+  if (!seeded) return "";
+  const std::pair<const char*, const OperatingPoints*> costs[] = {
+      {"params", &f.params}, {"flops", &f.flops}, {"step_time", &f.step_time}};
+  std::string md = fmt::format(
+      "### How sure is each frontier?\n\nThe share of {} bootstrap rounds (each shape's seeds drawn again with "
+      "replacement, their mean taken, the frontier rebuilt) in which a shape is on the frontier. \"on\" marks a "
+      "member of the frontier of seed means above; \"on, uncertain\" one whose probability is below one half.\n\n"
+      "| shape | seeds | P(params frontier) | P(FLOPs frontier) | P(step-time frontier) |\n|---|---:|---:|---:|---:|\n",
+      FrontierBootstrap{}.resamples);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    md += fmt::format("| {} | {} |", shapes[i].shape_id, shapes[i].ids.size());
+    for (const auto& [name, frontier] : costs) {
+      const double p = sure.at(name)[i];
+      const bool member = std::any_of(frontier->points().begin(), frontier->points().end(),
+                                      [&](const OperatingPoint& q) { return q.id == shapes[i].label; });
+      md += fmt::format(" {:.2f}{} |", p, member ? (p < 0.5 ? " (on, uncertain)" : " (on)") : "");
+    }
+    md += "\n";
+  }
+  return md + "\n";
+}
+
 std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
   bool all_equal_depth = true;
   for (const auto& s : shapes) all_equal_depth &= dimension_value(s.shape, "nl").has_value();
@@ -333,6 +360,7 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     s.quality_min = *std::min_element(quality.begin(), quality.end());
     s.quality_max = *std::max_element(quality.begin(), quality.end());
     s.eval_loss_mean = stats(loss).mean;
+    s.qualities = quality;
     out.push_back(std::move(s));
   }
   return out;
@@ -346,6 +374,14 @@ Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes) {
     f.step_time.add(s.step_time, s.quality_mean, s.label);
   }
   return f;
+}
+
+std::vector<double> frontier_probabilities(const std::vector<ShapeSummary>& shapes, const std::string& cost) {
+  std::vector<SeededPoint> points;
+  for (const auto& s : shapes)
+    points.push_back({cost == "params" ? double(s.params) : cost == "flops" ? s.train_flops : s.step_time, s.qualities,
+                      s.label});
+  return frontier_probabilities(points);
 }
 
 namespace {
@@ -461,11 +497,19 @@ ReportOutput write_report(const ReportOptions& opt) {
       {"params", &frontiers.params}, {"flops", &frontiers.flops}, {"step_time", &frontiers.step_time}};
   const std::map<std::string, std::string> cost_label = {
       {"params", "parameters"}, {"flops", "training FLOPs (whole run, SPEC §3)"}, {"step_time", "measured step time (s)"}};
-  for (const auto& [name, frontier] : costs)
+  std::map<std::string, std::vector<double>> sure;  // cost -> per shape: P(on the frontier) over seed resamples
+  for (const auto& [name, frontier] : costs) {
+    sure[name] = frontier_probabilities(shapes, name);
+    json points = to_json(*frontier), all = json::object();
+    for (size_t i = 0; i < shapes.size(); ++i) all[shapes[i].label] = sure[name][i];
+    for (json& p : points) p["frontier_probability"] = all.value(p.value("id", ""), 0.0);
     write_text(fmt::format("{}/frontier_{}.json", out_dir, name),
                json{{"cost", name}, {"cost_label", cost_label.at(name)}, {"quality", "negative_log_perplexity"},
-                    {"points", to_json(*frontier)}}.dump(2) + "\n",
+                    {"points", points},
+                    {"bootstrap", {{"resamples", FrontierBootstrap{}.resamples}, {"seed", FrontierBootstrap{}.seed},
+                                   {"frontier_probability", all}}}}.dump(2) + "\n",
                out.files);
+  }
 
   const std::string sweep_name = spec.value("name", file.records.front().value("sweep", fs::path(opt.results_dir).filename().string()));
   std::string md = fmt::format("# Sweep report: {}\n\n", sweep_name);
@@ -555,6 +599,7 @@ ReportOutput write_report(const ReportOptions& opt) {
     md += fmt::format("\n![quality vs {}](quality_vs_{}.png)\n\n", name, name);
   }
 
+  md += frontier_certainty(shapes, frontiers, sure);
   md += dimension_tables(shapes);
 
   // The plot data: everything the script draws, already computed.

@@ -26,6 +26,7 @@ struct ShapeSummary {
   double quality_std = 0;         // sample standard deviation over seeds (0 with one seed)
   double quality_min = 0, quality_max = 0;   // range over seeds
   double eval_loss_mean = 0;
+  std::vector<double> qualities;  // per seed, in record order (the frontier bootstrap resamples them)
 };
 
 // Groups ok records by shape id (the id without its -s<seed>) in first-appearance order.
@@ -36,6 +37,10 @@ struct Frontiers {
   OperatingPoints params, flops, step_time;
 };
 Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes);
+
+// The bootstrap probability of each shape (same order) being on the frontier of one cost: "params",
+// "flops" or "step_time" (results/pareto.h, 1000 resamples of the seeds, fixed seed).
+std::vector<double> frontier_probabilities(const std::vector<ShapeSummary>& shapes, const std::string& cost);
 
 struct ReportOptions {
   std::string results_dir;        // holds runs.jsonl, spec.json?, steps/, baseline.json?

@@ -71,5 +71,27 @@ TEST(Pareto, Json) {
   EXPECT_EQ(to_json(f).dump(), R"([{"cost":2.0,"id":"x","quality":-1.5}])");
 }
 
+
+// Worked by hand: A (cost 1, one seed at -5) and B (cost 2, seeds -5.5 and -4.5). A bootstrap round
+// draws B's two seeds with replacement: both -4.5 (probability 1/4) gives B a mean of -4.5, on the
+// frontier; both -5.5 (1/4) gives -5.5 and mixed (1/2) gives -5.0, equal to A's quality at a higher
+// cost: dominated. So P(B) = 1/4 (4,000 rounds: standard error 0.007) and P(A) = 1 (lowest cost).
+TEST(FrontierBootstrap, ProbabilityWorkedByHand) {
+  const std::vector<SeededPoint> points = {{1.0, {-5.0}, "A"}, {2.0, {-5.5, -4.5}, "B"}};
+  const std::vector<double> p = frontier_probabilities(points, {4000, 7});
+  ASSERT_EQ(p.size(), 2u);
+  EXPECT_EQ(p[0], 1.0);
+  EXPECT_NEAR(p[1], 0.25, 0.03);
+  EXPECT_EQ(frontier_probabilities(points, {4000, 7}), p);  // a fixed seed: the same answer every run
+}
+
+TEST(FrontierBootstrap, SeparatedShapesAreSureAndDominatedOnesNever) {
+  // C is worse than B at a higher cost whatever the draw; a shape without finite qualities is never on it.
+  const std::vector<SeededPoint> points = {
+      {1.0, {-5.0, -5.1}, "A"}, {2.0, {-4.0, -4.2}, "B"}, {3.0, {-4.6, -4.4}, "C"}, {0.5, {}, "D"}};
+  const std::vector<double> p = frontier_probabilities(points, {500, 1});
+  EXPECT_EQ(p, (std::vector<double>{1.0, 1.0, 0.0, 0.0}));
+}
+
 }  // namespace
 }  // namespace t5

@@ -80,6 +80,11 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_THAT(md, HasSubstr("not* the paper's 524,288-step runs"));
   EXPECT_THAT(md, HasSubstr("is 5.5000 nats per target token, negative log-perplexity -5.5000"));
   EXPECT_THAT(md, HasSubstr("reaches an eval loss of 4.1000 nats, 1.4000 nats below the baseline"));
+  // nl2's seeds (-4.0, -4.2) resample to means in [-4.2, -4.0], always above nl4's -4.5 at a lower
+  // parameter count and FLOPs, never below nl1's -5.0: the frontiers are certain.
+  EXPECT_THAT(md, HasSubstr("### How sure is each frontier?"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 2 | 1.00 (on) | 1.00 (on) | 1.00 (on) |\n"));
+  EXPECT_THAT(md, HasSubstr("| tiny-nl4 | 1 | 0.00 | 0.00 | 1.00 (on) |\n"));
   EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 2 | -4.1000 ± 0.1414 | -4.2000 | -4.0000 |"));
   EXPECT_THAT(md, HasSubstr("`tiny-nl8-s0`: diverged — loss is nan at step 8"));
   // MFU as a percentage (the record's 0.1), as bench prints it; no run is above 100%, so no note.
@@ -108,6 +113,8 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_EQ(torn_lines_text({2, 5, 9}), "3 torn lines (2, 5, 9)");
   EXPECT_THAT(md, HasSubstr("![quality vs depth](depth_curve.png)"));
   const auto frontier = nlohmann::json::parse(read(opt.out_dir + "/frontier_params.json"));
+  EXPECT_EQ(frontier["bootstrap"]["frontier_probability"]["tiny-nl4-s0"], 0.0);
+  EXPECT_EQ(frontier["points"][1]["frontier_probability"], 1.0);
   EXPECT_EQ(frontier["cost"], "params");
   ASSERT_EQ(frontier["points"].size(), 2u);
   EXPECT_EQ(frontier["points"][1]["id"], "tiny-nl2 (2 seeds)");
