@@ -2,6 +2,7 @@
 #include "results/report.h"
 
 #include <algorithm>
+#include <random>
 #include <array>
 #include <cmath>
 #include <filesystem>
@@ -240,6 +241,34 @@ std::optional<std::string> dimension_value(const json& shape, const std::string&
 
 bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(static_cast<unsigned char>(a[0])); }
 
+// The 95% bootstrap interval of a row's Δ quality against the first row: 1,000 rounds redraw every
+// shape's seeds with replacement (fixed generator seed), the Δ of the resampled means is taken, and
+// its 2.5th and 97.5th percentiles are the interval. "n seeds" counts the runs behind both rows; with
+// one seed per shape there is nothing to resample and the interval says so.
+std::string effect_interval(const std::vector<const ShapeSummary*>& row, const std::vector<const ShapeSummary*>& first) {
+  size_t seeds = 0, most = 0;
+  for (const auto* group : {&row, &first})
+    for (const ShapeSummary* s : *group) seeds += s->qualities.size(), most = std::max(most, s->qualities.size());
+  if (most < 2) return "— (one seed each)";
+  std::mt19937_64 rng(0);
+  const auto mean_of = [&rng](const std::vector<const ShapeSummary*>& shapes) {
+    double sum = 0;
+    for (const ShapeSummary* s : shapes) {
+      std::uniform_int_distribution<size_t> pick(0, s->qualities.size() - 1);
+      double seed_sum = 0;
+      for (size_t k = 0; k < s->qualities.size(); ++k) seed_sum += s->qualities[pick(rng)];
+      sum += seed_sum / double(s->qualities.size());
+    }
+    return sum / double(shapes.size());
+  };
+  constexpr int kRounds = 1000;
+  std::vector<double> delta(kRounds);
+  for (double& d : delta) d = mean_of(row) - mean_of(first);
+  std::sort(delta.begin(), delta.end());
+  const double lo = delta[size_t(0.025 * (kRounds - 1) + 0.5)], hi = delta[size_t(0.975 * (kRounds - 1) + 0.5)];
+  return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds)", lo, hi, seeds);
+}
+
 // "How quality and cost move" along every dimension the shapes vary in: one table per dimension, a
 // row per value with the mean over the shapes holding it, and the change against the first row
 // (quality as a difference in nats, costs as ratios). nl replaces el and dl when every shape has
@@ -294,8 +323,9 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       return numeric_text(a) && numeric_text(b) ? std::stoll(a) < std::stoll(b) : a < b;
     });
     md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
-                      "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time |\n"
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n", key, key);
+                      "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time | "
+                      "Δ 95% interval (seeds) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                      key, key);
     double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
     for (size_t i = 0; i < values.size(); ++i) {
       std::vector<double> q, p, f, t;
@@ -307,9 +337,10 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       }
       const double qm = stats(q).mean, pm = stats(p).mean, fm = stats(f).mean, tm = stats(t).mean;
       if (i == 0) q0 = qm, p0 = pm, f0 = fm, t0 = tm;
-      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
                         mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
-                        count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2));
+                        count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2),
+                        i == 0 ? std::string("—") : effect_interval(by_value[values[i]], by_value[values[0]]));
     }
     md += "\n";
   }

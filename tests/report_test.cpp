@@ -95,6 +95,11 @@ TEST(Report, WritesReportAndFrontierFiles) {
   EXPECT_THAT(md, HasSubstr("### nl\n"));
   EXPECT_THAT(md, Not(HasSubstr("### el\n")));
   EXPECT_THAT(md, HasSubstr("| 2 | 1 | -4.1000 | +0.9000 | 200 | 2.00 | 200 | 2.00 | 0.225 | 2.25 |"));
+  // Its 95% interval over seeds, by hand: nl2's two seeds (-4.0, -4.2) resample to a mean of -4.0, -4.1
+  // or -4.2 with probabilities 1/4, 1/2, 1/4, against nl1's one seed at -5.0: Δ is +1.0, +0.9 or +0.8,
+  // so the 2.5th and 97.5th percentiles are +0.8 and +1.0; nl4 and nl1 have one seed each.
+  EXPECT_THAT(md, HasSubstr("| 0.225 | 2.25 | [+0.8000, +1.0000] (3 seeds) |\n"));
+  EXPECT_THAT(md, HasSubstr("| — (one seed each) |\n"));
   EXPECT_THAT(md, HasSubstr("Note: 1 torn line (6) of runs.jsonl skipped"));
   // All runs, from the records as stored: nl1 (100 params, 100 FLOPs/step, 10 steps, 0.1 s, 3120 tokens/s,
   // MFU 10%, loss 5.0) is the cheapest shape, on every frontier; nl4 (400, 0.15 s, loss 4.5) is dominated
