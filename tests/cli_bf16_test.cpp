@@ -31,28 +31,6 @@ const std::string kBench =
     "bench --model tiny-nl1-dm64-ff128-kv16-nh2 --batch 2 --inputs-length 32 --targets-length 8 --warmup 1 --steps 2 "
     "--threads 2 --precision bf16";
 
-// Sets environment variables for the commands this test starts; restores them afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(std::initializer_list<std::pair<std::string, std::string>> vars) {
-    for (const auto& [name, value] : vars) {
-      const char* old = std::getenv(name.c_str());
-      saved_.push_back({name, old ? std::optional<std::string>(old) : std::nullopt});
-      setenv(name.c_str(), value.c_str(), 1);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    for (const auto& [name, old] : saved_)
-      if (old) setenv(name.c_str(), old->c_str(), 1);
-      else unsetenv(name.c_str());
-  }
-
- private:
-  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
-};
-
 // The last JSON object printed on stdout (train's summary).
 nlohmann::json last_json_line(const std::string& out) {
   const size_t end = out.find_last_not_of('\n');
@@ -86,14 +64,14 @@ void expect_emulated_train_and_bench(const std::string& why) {
 }
 
 TEST(CliBf16, EmulatedUnderAnAvx2Cap) {
-  const ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
+  const testing::ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
   expect_emulated_train_and_bench("oneDNN capped at AVX2");
 }
 
 // A bf16 sweep under the cap: its record keeps "precision": "bf16" in the settings (reports group by
 // it) and says "precision_path": "emulated" beside the MFU; the stored ceiling was measured emulated.
 TEST(CliBf16, SweepRecordSaysEmulated) {
-  const ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
+  const testing::ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX2"}, {"DNNL_MAX_CPU_ISA", "AVX2"}});
   const testing::ScratchDir scratch("t5scale_cli_bf16_sweep");
   const std::string spec = scratch.write("bf16.json", R"({"name": "b", "shapes": ["tiny-nl1-dm64-ff128-kv16-nh2"],
       "budget": {"steps": 2}, "batch": 2, "inputs_length": 16, "targets_length": 4, "precision": "bf16",
@@ -114,12 +92,12 @@ TEST(CliBf16, SweepRecordSaysEmulated) {
 // AVX-512 without BF16: oneDNN 2.6 has a bf16 GEMM there, but it emulates the instructions and runs
 // slower than f32 (core/gemm_onednn.cpp), so it is not native.
 TEST(CliBf16, EmulatedUnderAnAvx512CoreCap) {
-  const ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX512_CORE"}, {"DNNL_MAX_CPU_ISA", "AVX512_CORE"}});
+  const testing::ScopedEnv cap({{"ONEDNN_MAX_CPU_ISA", "AVX512_CORE"}, {"DNNL_MAX_CPU_ISA", "AVX512_CORE"}});
   expect_emulated_train_and_bench("oneDNN capped at AVX512_CORE");
 }
 
 TEST(CliBf16, EmulatedWhenForced) {
-  const ScopedEnv forced({{"T5SCALE_BF16_EMULATE", "1"}});
+  const testing::ScopedEnv forced({{"T5SCALE_BF16_EMULATE", "1"}});
   expect_emulated_train_and_bench("T5SCALE_BF16_EMULATE=1");
 }
 

@@ -214,12 +214,10 @@ TEST(PrintedNumbers, DryRunEstimateAtThirtyPercentOfTheMeasuredCeiling) {
   ASSERT_EQ(b.exit_code, 0) << b.err;
   // "bf16 (emulated)" on a CPU without a bf16 matmul (core/gemm.h): the ceiling is then an f32 rate.
   EXPECT_THAT(b.out, HasSubstr(fmt::format(" {} GEMM ceiling of ", precision_label(GemmPrecision::bf16)))) << b.out;
-  const char* was = std::getenv("T5SCALE_BF16_EMULATE");
-  const std::string saved = was ? was : "";
-  setenv("T5SCALE_BF16_EMULATE", "1", 1);
-  const CommandResult e = t5scale(fmt::format("sweep {} --dry-run", bf16));
-  if (was) setenv("T5SCALE_BF16_EMULATE", saved.c_str(), 1);
-  else unsetenv("T5SCALE_BF16_EMULATE");
+  const CommandResult e = [&] {
+    const testing::ScopedEnv forced({{"T5SCALE_BF16_EMULATE", "1"}});
+    return t5scale(fmt::format("sweep {} --dry-run", bf16));
+  }();
   ASSERT_EQ(e.exit_code, 0) << e.err;
   EXPECT_THAT(e.out, HasSubstr(" bf16 (emulated) GEMM ceiling of ")) << e.out;
 }
