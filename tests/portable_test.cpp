@@ -25,9 +25,14 @@ bool have_qemu() { return std::system("command -v qemu-x86_64 >/dev/null 2>&1") 
 const std::string kClean = "env -u T5SCALE_MAX_CPU_ISA -u ONEDNN_MAX_CPU_ISA -u DNNL_MAX_CPU_ISA -u OPENBLAS_CORETYPE "
                            "-u T5SCALE_BF16_EMULATE -u T5SCALE_KEEP_OPENBLAS_CORETYPE";
 
+// `t5scale --version` as `cpu` (a qemu CPU model) runs it; the test skips where qemu is missing.
+testing::CommandResult version_on(const std::string& cpu) {
+  return t5scale_under(kClean + " qemu-x86_64 -cpu " + cpu, "--version");
+}
+
 TEST(Portable, StartsOnAnAvx2OnlyCpuWithItsKernelsAndEmulatedBf16) {
   if (!have_qemu()) GTEST_SKIP() << "qemu-x86_64 not installed (apt-get install qemu-user)";
-  const testing::CommandResult r = t5scale_under(kClean + " qemu-x86_64 -cpu Haswell", "--version");
+  const testing::CommandResult r = version_on("Haswell");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("isa: avx2 (x86-64-v3; AVX2 FMA no AVX-512 no AMX); kernels avx2, oneDNN avx2, "
                                "bf16 matmul emulated"));
@@ -36,7 +41,7 @@ TEST(Portable, StartsOnAnAvx2OnlyCpuWithItsKernelsAndEmulatedBf16) {
 
 TEST(Portable, StartsOnAnX86_64V2CpuWithTheBaselineKernels) {
   if (!have_qemu()) GTEST_SKIP() << "qemu-x86_64 not installed (apt-get install qemu-user)";
-  const testing::CommandResult r = t5scale_under(kClean + " qemu-x86_64 -cpu Nehalem", "--version");
+  const testing::CommandResult r = version_on("Nehalem");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("isa: baseline (x86-64-v2; no AVX-512 no AMX); kernels baseline, oneDNN sse41, "
                                "bf16 matmul emulated"));
@@ -59,6 +64,19 @@ TEST(Portable, TrainsInBf16OnAnAvx2OnlyCpuAsTheCappedRunDoes) {
     const size_t end = out.find_last_not_of('\n'), begin = out.rfind('\n', end);
     return nlohmann::json::parse(out.substr(begin == std::string::npos ? 0 : begin + 1, end + 1));
   };
+  // The summary's cpu_isa block says what ran: qemu's Haswell as detected (its CPUID brand string), the
+  // capped AVX-512 machine as capped; both on avx2 kernels, oneDNN avx2 and emulated bf16.
+  const nlohmann::json as_haswell = summary(emulated_cpu.out)["cpu_isa"], as_capped = summary(capped.out)["cpu_isa"];
+  EXPECT_THAT(as_haswell["model"].get<std::string>(), HasSubstr("Haswell"));
+  EXPECT_EQ(as_haswell["isa_detected"], "avx2");
+  EXPECT_EQ(as_haswell["isa_capped"], false);
+  EXPECT_EQ(as_haswell["features"]["avx512f"], false);
+  EXPECT_EQ(as_capped["isa_active"], "avx2");
+  for (const nlohmann::json* c : {&as_haswell, &as_capped}) {
+    EXPECT_EQ((*c)["kernels"], "avx2") << c->dump();
+    EXPECT_EQ((*c)["onednn_isa"], "avx2") << c->dump();
+    EXPECT_EQ((*c)["bf16_matmul"], "emulated") << c->dump();
+  }
   const double a = summary(emulated_cpu.out)["final_loss"].get<double>();
   const double b = summary(capped.out)["final_loss"].get<double>();
   EXPECT_TRUE(std::isfinite(a)) << emulated_cpu.out;
