@@ -69,6 +69,35 @@ TEST(ShapeSearch, FindsEveryGridShapeWithinTheBudgetNearestFirst) {
   }
 }
 
+// Every value of every knob's grid, written as the search writes it, parses back to that value (widths
+// of 1024 and more are written in full: the grammar reads only whole thousands as multiples of 1024).
+TEST(ShapeSearch, EveryGridValueNamesItself) {
+  const Shape base = parse_shape_name("small");
+  for (const std::string& knob : shape_knobs())
+    for (int64_t v : knob_grid(knob)) {
+      BudgetQuery q;
+      q.base = base;
+      q.knobs = {knob};
+      Shape want = base;
+      if (knob == "nl") want.el = want.dl = v;
+      else if (knob == "el") want.el = v;
+      else if (knob == "dl") want.dl = v;
+      else if (knob == "dm") want.dm = v;
+      else if (knob == "ff") want.ff = v;
+      else if (knob == "kv") want.kv = v;
+      else want.nh = v;
+      q.target = double(count_params(want).total);
+      q.tolerance = 1e-12;
+      bool found = false;
+      for (const BudgetMatch& m : shapes_within_budget(q))
+        if (m.shape.same_structure(want)) {
+          found = true;
+          EXPECT_TRUE(parse_shape_name(m.shape.name).same_structure(want)) << m.shape.name;
+        }
+      EXPECT_TRUE(found) << knob << " " << v;
+    }
+}
+
 TEST(ShapeSearch, FlopBudgetUsesTrainingFlopsPerStep) {
   BudgetQuery q;
   q.kind = ShapeBudget::flops;
