@@ -71,7 +71,7 @@ int run_bench(const std::vector<std::string>& args) {
   add_length_options(opts, config.lengths);
   opts.add_options()
       ("precision", po::value<std::string>(&precision)->default_value("fp32"),
-       "fp32 | bf16 (bf16 matmul operands; \"bf16 (emulated)\" at f32 speed on a CPU without a bf16 matmul)")
+       "fp32 | bf16 (bf16 matmul operands; \"bf16 (emulated)\", no faster than fp32, on a CPU without a bf16 matmul)")
       ("optimizer", po::value<std::string>(&config.optimizer)->default_value("adamw"), "adamw | adafactor")
       ("gemm-backend", po::value<std::string>(&backend)->default_value(to_string(gemm_backend())), "onednn | openblas | naive")
       ("warmup", po::value<int>(&config.warmup_steps)->default_value(2), "untimed steps first")

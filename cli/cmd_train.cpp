@@ -150,7 +150,7 @@ int run_train(const std::vector<std::string>& args) {
   DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
                             c.inputs_length, c.targets_length, synthetic_vocab, c.seed, bad_data_policy);
   c.targets_length = d.targets_length;
-  // The precision as its products run here: "bf16 (emulated)" trains at f32 speed (core/gemm.h).
+  // The precision as its products run here: "bf16 (emulated)" trains no faster than fp32 (core/gemm.h).
   const GemmPrecision products = gemm_precision(c.precision);
   std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}; {}\n",
                            shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),

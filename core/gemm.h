@@ -58,8 +58,8 @@ float round_to_bf16(float x);  // f32 -> bf16 -> f32, the rounding to_bf16 appli
 // bf16 GEMM that emulates the instructions and runs slower than f32) every bf16 product below is
 // emulated with the same numerics: the bf16 operands widened to f32 (exact), oneDNN's f32 matmul (a
 // product of two bf16 values is exact in f32; f32 accumulation), f32 output. Results equal the native
-// ones up to summation order; speed is f32's, so it is labelled "bf16 (emulated)" wherever a rate is
-// shown or recorded. Decided once per process by a probe (a small bf16 matmul primitive, and the CPU
+// ones up to summation order; speed is at best f32's (the operands are converted at every product), so
+// it is labelled "bf16 (emulated)" wherever a rate is shown or recorded. Decided once per process by a probe (a small bf16 matmul primitive, and the CPU
 // ISA oneDNN uses, which ONEDNN_MAX_CPU_ISA caps); T5SCALE_BF16_EMULATE=1 forces emulation.
 bool bf16_matmul_native();
 // Tests and benchmarks: force the emulated path on (or back to the probe's answer) in this process.
