@@ -83,5 +83,14 @@ TEST(Portable, TrainsInBf16OnAnAvx2OnlyCpuAsTheCappedRunDoes) {
   EXPECT_NEAR(a, b, 1e-5 * std::abs(b)) << emulated_cpu.out << "\n" << capped.out;
 }
 
+// A malformed cap is the user's input: one line naming the variable and the value, exit 1, for
+// --version and for any command (before it does any work).
+TEST(Portable, AMalformedCapIsOneLineNamingTheVariable) {
+  const testing::ScopedEnv bad({{"T5SCALE_MAX_CPU_ISA", "avx3"}});
+  const std::string what = "environment variable T5SCALE_MAX_CPU_ISA: unknown instruction-set level 'avx3'";
+  testing::expect_one_line_error(testing::t5scale("--version"), "--version", what);
+  testing::expect_one_line_error(testing::t5scale("info tiny"), "info", what);
+}
+
 }  // namespace
 }  // namespace t5
