@@ -152,8 +152,8 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
                              state_json(config, at, train_data));
   };
 
-  StepProgress progress(config.progress, step, config.steps);
-  if (result.resumed_from > 0) progress.message(fmt::format("resumed from {} at step {}", config.checkpoint_dir, step));
+  StepProgress progress(config.progress, step, config.progress_total > 0 ? config.progress_total : config.steps);
+  if (result.resumed_from > 0 && config.announce_resume) progress.message(fmt::format("resumed from {} at step {}", config.checkpoint_dir, step));
   int64_t tokens_done = 0, last_saved = result.resumed_from, last_eval = -1;
   std::vector<Batch> micro(size_t(config.grad_accum));
   model.zero_grads();  // once: afterwards every update leaves the buffer zeroed

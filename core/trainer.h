@@ -41,6 +41,9 @@ struct TrainConfig {
   Precision precision = Precision::fp32;  // of the training passes (bf16: mixed precision, issue 6);
                                           // held-out evaluation always runs fp32
   bool progress = false;         // force the stderr progress line (default: only when stderr is a TTY)
+  int64_t progress_total = 0;    // the step the progress line's ETA counts to (0 = steps); a caller that
+                                 // trains in chunks (fine-tuning between validations) gives its last step
+  bool announce_resume = true;   // say "resumed from ..." (a chunked caller resumes by design each chunk)
 };
 
 struct StepMetrics {
