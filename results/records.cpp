@@ -257,6 +257,7 @@ nlohmann::ordered_json make_record(const RecordParts& r) {
                     {"final_train_loss", std::isfinite(r.final_train_loss) ? oj(r.final_train_loss) : oj(nullptr)},
                     {"loss_curve", loss_curve_summary(r.train_curve)}};
   rec["data"] = r.data;
+  if (!r.downstream.is_null()) rec["downstream"] = r.downstream;
   rec["context"] = r.context;
   return rec;
 }

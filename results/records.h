@@ -104,6 +104,7 @@ struct RecordParts {
   double final_train_loss = 0;
   std::vector<std::pair<int64_t, double>> train_curve;
   nlohmann::json data = nlohmann::json::object();
+  nlohmann::json downstream;                // the downstream stage (sweeps/downstream_stage.h); null = none
   nlohmann::json context = nlohmann::json::object();
 };
 nlohmann::ordered_json make_record(const RecordParts& parts);

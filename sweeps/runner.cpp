@@ -24,6 +24,7 @@
 #include "core/progress.h"
 #include "core/step_bench.h"
 #include "results/context.h"
+#include "sweeps/downstream_stage.h"
 #include "results/records.h"
 
 namespace t5 {
@@ -64,6 +65,7 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
   p.final_train_loss = o.train_curve.empty() ? std::nan("") : o.train_curve.back().second;
   p.train_curve = o.train_curve;
   p.data = o.data;
+  p.downstream = o.downstream;
   json context = run_context();
   context["resumed_from_step"] = o.resumed_from;
   p.context = context;
@@ -171,7 +173,7 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
     std::unique_ptr<Claim> claim = scheduler->claim();
     if (!claim) break;
     const Variant v = claim->variant();
-    const VariantContext context{layout.checkpoint(v.id), layout.steps(v.id)};
+    const VariantContext context{layout.checkpoint(v.id), layout.steps(v.id), layout.downstream(v.id)};
     reset_peak_rss();
     const auto start = std::chrono::steady_clock::now();
     VariantOutcome outcome;
@@ -194,7 +196,10 @@ SweepSummary run_sweep(const SweepSpec& spec, const Expansion& expansion, const 
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     scheduler->publish(std::move(claim), make_record(record_parts(spec, v, outcome, status, error, options.gemm_ceiling)));
-    if (status == "ok" && !options.keep_checkpoints) std::filesystem::remove_all(context.checkpoint_dir);
+    if (status == "ok" && !options.keep_checkpoints) {
+      std::filesystem::remove_all(context.checkpoint_dir);
+      prune_downstream_dir(context.downstream_dir);
+    }
     ++summary.ran;
     summary.failed += status == "failed";
     summary.diverged += status == "diverged";

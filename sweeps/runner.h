@@ -31,11 +31,13 @@ struct VariantOutcome {
   int64_t eval_tokens = 0;
   int64_t resumed_from = 0;
   nlohmann::json data = nlohmann::json::object();  // the data source's description
+  nlohmann::json downstream;                       // the downstream stage's block (null: none)
 };
 
 struct VariantContext {
   std::string checkpoint_dir;     // results/<name>/checkpoints/<id>
   std::string steps_log;          // results/<name>/steps/<id>.jsonl
+  std::string downstream_dir;     // results/<name>/downstream/<id>: the variant's fine-tuning runs
 };
 
 // Runs one variant; throws (t5::Error or anything) for a failed run.

@@ -44,6 +44,7 @@ struct ResultsLayout {
   std::string lock(const std::string& id) const { return dir + "/locks/" + id + ".lock"; }
   std::string steps(const std::string& id) const { return dir + "/steps/" + id + ".jsonl"; }
   std::string checkpoint(const std::string& id) const { return dir + "/checkpoints/" + id; }
+  std::string downstream(const std::string& id) const { return dir + "/downstream/" + id; }   // fine-tuning runs
   std::string spec() const { return dir + "/spec.json"; }
 };
 

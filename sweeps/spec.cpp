@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/names.h"
+#include "downstream/tasks.h"
 
 namespace t5 {
 
@@ -178,6 +179,54 @@ void parse_settings(const Reader& r, RunSettings& s) {
              s.data);
 }
 
+// A non-empty array of distinct non-negative integers (seeds).
+std::vector<uint64_t> parse_seeds(const Reader& r, const std::string& key) {
+  const json& seeds = r.array(key);
+  std::vector<uint64_t> out;
+  std::set<uint64_t> seen;
+  for (size_t i = 0; i < seeds.size(); ++i) {
+    T5_CHECK(seeds[i].is_number_integer() && seeds[i].get<int64_t>() >= 0,
+             "{}: key '{}[{}]' must be a non-negative integer, got {}", r.where(), r.full(key), i, seeds[i].dump());
+    const uint64_t s = seeds[i].get<uint64_t>();
+    T5_CHECK(seen.insert(s).second, "{}: key '{}[{}]': seed {} is repeated", r.where(), r.full(key), i, s);
+    out.push_back(s);
+  }
+  return out;
+}
+
+void parse_downstream(const Reader& r, DownstreamSpec& d) {
+  const json& tasks = r.array("tasks");
+  std::set<std::string> seen;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    T5_CHECK(tasks[i].is_string(), "{}: key '{}[{}]' must be a task name, got {}", r.where(), r.full("tasks"), i,
+             tasks[i].dump());
+    const std::string name = tasks[i].get<std::string>();
+    try {
+      task_info(name);
+    } catch (const Error& e) {
+      throw Error(fmt::format("{}: key '{}[{}]': {}", r.where(), r.full("tasks"), i, e.message()), e.hint());
+    }
+    T5_CHECK(seen.insert(name).second, "{}: key '{}[{}]': task {} is repeated", r.where(), r.full("tasks"), i, name);
+    d.tasks.push_back(name);
+  }
+  if (r.has("tasks_dir")) d.tasks_dir = r.string("tasks_dir");
+  if (r.has("tokenizer")) d.tokenizer = r.string("tokenizer");
+  if (r.has("steps")) d.steps = r.integer("steps", 1);
+  if (r.has("batch")) d.batch = r.integer("batch", 1);
+  if (r.has("inputs_length")) d.inputs_length = r.integer("inputs_length", 2);
+  if (r.has("targets_length")) d.targets_length = r.integer("targets_length", 2);
+  if (r.has("optimizer")) d.optimizer = r.string("optimizer", {"adafactor", "adamw"});
+  if (r.has("schedule")) d.schedule = r.string("schedule", {"rsqrt", "constant", "cosine"});
+  if (r.has("lr")) d.lr = r.number("lr", 0.0, true);
+  if (r.has("dropout")) d.dropout = r.number("dropout", 0.0, false);
+  T5_CHECK(d.dropout < 1.0, "{}: key '{}' must be below 1, got {}", r.where(), r.full("dropout"), d.dropout);
+  if (r.has("eval_every")) d.eval_every = r.integer("eval_every", 0);
+  if (r.has("max_eval_examples")) d.max_eval_examples = r.integer("max_eval_examples", 0);
+  if (r.has("beam")) d.beam = r.integer("beam", 1);
+  if (r.has("seeds")) d.seeds = parse_seeds(r, "seeds");
+  if (r.has("from_scratch")) d.from_scratch = r.boolean("from_scratch");
+}
+
 std::string seed_suffix(uint64_t seed) { return fmt::format("-s{}", seed); }
 
 // The id part of one grid coordinate.
@@ -276,7 +325,7 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
                  {"name", "description", "question", "base", "grid", "shapes", "seeds", "budget", "batch",
                   "inputs_length", "targets_length", "optimizer", "schedule", "lr", "warmup_steps", "weight_decay",
                   "max_grad_norm", "z_loss", "eval", "checkpoint_every", "threads", "precision",
-                  "data"});
+                  "data", "downstream"});
   SweepSpec spec;
   spec.path = where;
   spec.source = j;
@@ -312,19 +361,18 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
       spec.shapes.push_back(shapes[i].get<std::string>());
     }
   }
-  if (r.has("seeds")) {
-    spec.seeds.clear();
-    const json& seeds = r.array("seeds");
-    std::set<uint64_t> seen;
-    for (size_t i = 0; i < seeds.size(); ++i) {
-      T5_CHECK(seeds[i].is_number_integer() && seeds[i].get<int64_t>() >= 0, "{}: key 'seeds[{}]' must be a non-negative integer, got {}", where,
-               i, seeds[i].dump());
-      const uint64_t s = seeds[i].get<uint64_t>();
-      T5_CHECK(seen.insert(s).second, "{}: key 'seeds[{}]': seed {} is repeated", where, i, s);
-      spec.seeds.push_back(s);
-    }
-  }
+  if (r.has("seeds")) spec.seeds = parse_seeds(r, "seeds");
   parse_settings(r, spec.settings);
+  if (r.has("downstream")) {
+    parse_downstream(r.object("downstream", {"tasks", "tasks_dir", "tokenizer", "steps", "batch", "inputs_length",
+                                             "targets_length", "optimizer", "schedule", "lr", "dropout", "eval_every",
+                                             "max_eval_examples", "beam", "seeds", "from_scratch"}),
+                     spec.downstream);
+    T5_CHECK_HINT(!spec.downstream.tokenizer.empty() || spec.settings.data.source == "c4",
+                  "give \"downstream\": {\"tokenizer\": ...}: the synthetic pretraining data has none",
+                  "{}: key 'downstream.tokenizer' is needed with synthetic pretraining data", where);
+    if (spec.downstream.tokenizer.empty()) spec.downstream.tokenizer = spec.settings.data.tokenizer;
+  }
   return spec;
 }
 
@@ -441,6 +489,25 @@ ParsedId parse_variant_id(const std::string& id) {
   if (kind) out.shape.feed_forward = *kind;
   if (tied) out.shape.tied = *tied;
   return out;
+}
+
+json to_json(const DownstreamSpec& d) {
+  return {{"tasks", d.tasks},
+          {"tasks_dir", d.tasks_dir},
+          {"tokenizer", d.tokenizer},
+          {"steps", d.steps},
+          {"batch", d.batch},
+          {"inputs_length", d.inputs_length},
+          {"targets_length", d.targets_length},
+          {"optimizer", d.optimizer},
+          {"schedule", d.schedule},
+          {"lr", d.lr},
+          {"dropout", d.dropout},
+          {"eval_every", d.eval_every},
+          {"max_eval_examples", d.max_eval_examples},
+          {"beam", d.beam},
+          {"seeds", d.seeds},
+          {"from_scratch", d.from_scratch}};
 }
 
 json to_json(const RunSettings& s) {

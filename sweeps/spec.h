@@ -64,6 +64,31 @@ struct RunSettings {
   DataSpec data;
 };
 
+// The downstream stage (issue 14): after a variant's pretraining, each task is fine-tuned from its
+// final weights (downstream/finetune.h) once per fine-tuning seed and scored on its test split at the
+// best validation step. `from_scratch` also fine-tunes every variant's shape from random init (the
+// same init seed as its pretraining), the baseline that pretraining must beat.
+struct DownstreamSpec {
+  std::vector<std::string> tasks;        // empty = no downstream stage
+  std::string tasks_dir = "data/tasks";  // DIR/<task>/{train,validation,test}.jsonl
+  std::string tokenizer;                 // default: the pretraining data's tokenizer
+  int64_t steps = 200;
+  int64_t batch = 16;
+  int64_t inputs_length = 64;
+  int64_t targets_length = 16;
+  std::string optimizer = "adafactor";
+  std::string schedule = "constant";
+  double lr = 1e-3;                      // T5 fine-tunes with Adafactor at a constant 1e-3
+  double dropout = 0.1;
+  int64_t eval_every = 50;
+  int64_t max_eval_examples = 0;         // validation examples decoded (0 = all)
+  int64_t beam = 1;
+  std::vector<uint64_t> seeds = {0};     // fine-tuning seeds (data order, dropout) per variant
+  bool from_scratch = false;
+  bool enabled() const { return !tasks.empty(); }
+};
+nlohmann::json to_json(const DownstreamSpec& d);
+
 // One grid axis: a knob of core/names.h (el, dl, nl, dm, ff, kv, nh) with integer values, or
 // feed_forward_proj ("relu" | "gated-gelu"), or tie_word_embeddings (true | false).
 struct GridAxis {
@@ -81,6 +106,7 @@ struct SweepSpec {
   std::vector<std::string> shapes;         // explicit list instead of a grid
   std::vector<uint64_t> seeds = {0};
   RunSettings settings;
+  DownstreamSpec downstream;
   nlohmann::json source;                   // the spec as written (copied beside the records)
 };
 

@@ -16,6 +16,7 @@
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
 #include "results/records.h"
+#include "sweeps/downstream_stage.h"
 
 namespace t5 {
 
@@ -153,8 +154,24 @@ void check_training_lengths(const SweepSpec& spec) {
                 lengths.targets_length, s.targets_length);
 }
 
+// The downstream block's files, before any variant runs: the tokenizer and every task's three splits.
+void check_downstream_data(const SweepSpec& spec) {
+  const DownstreamSpec& d = spec.downstream;
+  if (!d.enabled()) return;
+  T5_CHECK_HINT(fs::is_regular_file(d.tokenizer), "give the tokenizer the variants are pretrained with",
+                "{}: key 'downstream.tokenizer': {} is not a file", spec.path, d.tokenizer);
+  for (const auto& task : d.tasks)
+    for (const char* split : {"train", "validation", "test"}) {
+      const fs::path file = fs::path(d.tasks_dir) / task / (std::string(split) + ".jsonl");
+      T5_CHECK_HINT(fs::is_regular_file(file),
+                    fmt::format("prepare it: t5scale data prepare --tasks {} --out {}", task, d.tasks_dir),
+                    "{}: key 'downstream.tasks': {} does not exist", spec.path, file.string());
+    }
+}
+
 void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
   check_training_lengths(spec);
+  check_downstream_data(spec);
   const RunSettings& s = spec.settings;
   if (s.data.source == "synthetic") return;
   T5_CHECK_HINT(fs::exists(s.data.corpus), "run 't5scale data prepare --offline --out DIR' for the shipped corpus",
@@ -199,6 +216,7 @@ VariantRunner make_training_runner() {
       out.eval_loss = r.evals.back().loss;
       out.eval_tokens = r.evals.back().tokens;
     }
+    if (spec.downstream.enabled() && !r.diverged) out.downstream = run_downstream_stage(spec, v, model, ctx.downstream_dir);
     return out;
   };
 }
