@@ -5,7 +5,8 @@ Usage: /usr/bin/python3 plotting/plot_report.py REPORT_DATA_JSON OUT_DIR
 
 Every number (frontiers, means over seeds, loss curves) was computed by the C++ report; this script
 only draws: quality vs params / FLOPs / step time on log-x axes with the frontier and labelled
-points, the loss curves of every variant, and the depth-sweep curve. Each figure as PNG and SVG.
+points, the loss curves of every variant, the depth-sweep curve and, per downstream task, upstream
+quality against the fine-tuned score. Each figure as PNG and SVG.
 Needs Debian's python3-matplotlib (run with /usr/bin/python3, not a pyenv python).
 """
 import json
@@ -112,6 +113,38 @@ def depth_curve(data, out_dir):
     save(fig, out_dir, "depth_curve")
 
 
+def downstream(data, out_dir):
+    """The paper's figure: upstream quality (x) against the fine-tuned score (y), one point per shape,
+    labelled, with the spread over runs; hollow points: the same shape fine-tuned from random init."""
+    for task, block in (data.get("downstream") or {}).items():
+        points = block["points"]
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.errorbar([p["upstream"] for p in points], [p["score"] for p in points],
+                    xerr=[p["upstream_std"] for p in points], yerr=[p["score_std"] for p in points],
+                    fmt="o", color="tab:blue", ecolor="tab:gray", capsize=3,
+                    label="pretrained, fine-tuned (mean ± std over runs)")
+        for p in points:
+            ax.annotate(p["id"], (p["upstream"], p["score"]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7)
+            if p["on_downstream_frontier"]:
+                ax.plot([p["upstream"]], [p["score"]], "s", markerfacecolor="none",
+                        markeredgecolor="tab:red", markersize=9)
+        scratch = [p for p in points if p["scratch"] is not None]
+        if scratch:
+            ax.errorbar([p["upstream"] for p in scratch], [p["scratch"] for p in scratch],
+                        yerr=[p["scratch_std"] for p in scratch], fmt="o", markerfacecolor="none",
+                        color="tab:orange", capsize=3, label="same shape from random init")
+        ax.plot([], [], "s", markerfacecolor="none", markeredgecolor="tab:red",
+                label="on the downstream frontier (vs params)")
+        better = "higher" if block["higher_is_better"] else "lower"
+        ax.set_xlabel(QUALITY)
+        ax.set_ylabel(f"{task}: test {block['metric']} ({better} is better)")
+        ax.set_title(f"{data['title']}: upstream vs downstream ({task})", fontsize=10)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        save(fig, out_dir, f"downstream_{task}")
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
@@ -123,6 +156,7 @@ def main(argv):
         quality_vs_cost(data, cost, argv[2])
     loss_curves(data, argv[2])
     depth_curve(data, argv[2])
+    downstream(data, argv[2])
     return 0
 
 

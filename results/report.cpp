@@ -1,6 +1,8 @@
 // report.md, frontiers and plot data from a sweep's records (see report.h).
 #include "results/report.h"
 
+#include "results/downstream_report.h"
+
 #include <algorithm>
 #include <random>
 #include <array>
@@ -241,6 +243,8 @@ std::optional<std::string> dimension_value(const json& shape, const std::string&
 
 bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(static_cast<unsigned char>(a[0])); }
 
+}  // namespace
+
 // The 95% bootstrap interval of a row's Δ quality against the first row: 1,000 rounds redraw every
 // shape's seeds with replacement (fixed generator seed), the Δ of the resampled means is taken, and
 // its 2.5th and 97.5th percentiles are the interval. "n seeds" counts the runs behind both rows; with
@@ -268,6 +272,31 @@ std::string effect_interval(const std::vector<const ShapeSummary*>& row, const s
   const double lo = delta[size_t(0.025 * (kRounds - 1) + 0.5)], hi = delta[size_t(0.975 * (kRounds - 1) + 0.5)];
   return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds)", lo, hi, seeds);
 }
+
+std::vector<SweepDimension> sweep_dimensions(const std::vector<ShapeSummary>& shapes) {
+  bool all_equal_depth = true;
+  for (const auto& s : shapes) all_equal_depth &= dimension_value(s.shape, "nl").has_value();
+  std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj", "tie_word_embeddings"};
+  if (all_equal_depth) keys.erase(keys.begin(), keys.begin() + 2), keys.insert(keys.begin(), "nl");
+  std::vector<SweepDimension> out;
+  for (const auto& key : keys) {
+    SweepDimension dim{key, {}, {}};
+    for (const auto& s : shapes) {
+      const auto v = dimension_value(s.shape, key);
+      if (!v) continue;
+      if (!dim.by_value.count(*v)) dim.values.push_back(*v);
+      dim.by_value[*v].push_back(&s);
+    }
+    if (dim.by_value.size() < 2) continue;
+    std::sort(dim.values.begin(), dim.values.end(), [](const std::string& a, const std::string& b) {
+      return numeric_text(a) && numeric_text(b) ? std::stoll(a) < std::stoll(b) : a < b;
+    });
+    out.push_back(std::move(dim));
+  }
+  return out;
+}
+
+namespace {
 
 // "How quality and cost move" along every dimension the shapes vary in: one table per dimension, a
 // row per value with the mean over the shapes holding it, and the change against the first row
@@ -301,27 +330,14 @@ std::string frontier_certainty(const std::vector<ShapeSummary>& shapes, const Fr
 }
 
 std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
-  bool all_equal_depth = true;
-  for (const auto& s : shapes) all_equal_depth &= dimension_value(s.shape, "nl").has_value();
-  std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj", "tie_word_embeddings"};
-  if (all_equal_depth) keys.erase(keys.begin(), keys.begin() + 2), keys.insert(keys.begin(), "nl");
   std::string md =
       "## Per sweep dimension\n\nFor each shape field that varies: the mean over the shapes holding each value "
       "(when other fields vary too, a row averages over them), and the change against the first row — quality "
       "as a difference (positive = better), costs as ratios.\n\n";
-  for (const auto& key : keys) {
-    std::map<std::string, std::vector<const ShapeSummary*>> by_value;
-    std::vector<std::string> values;
-    for (const auto& s : shapes) {
-      const auto v = dimension_value(s.shape, key);
-      if (!v) continue;
-      if (!by_value.count(*v)) values.push_back(*v);
-      by_value[*v].push_back(&s);
-    }
-    if (by_value.size() < 2) continue;
-    std::sort(values.begin(), values.end(), [](const std::string& a, const std::string& b) {
-      return numeric_text(a) && numeric_text(b) ? std::stoll(a) < std::stoll(b) : a < b;
-    });
+  for (const SweepDimension& dim : sweep_dimensions(shapes)) {
+    const std::string& key = dim.key;
+    const std::vector<std::string>& values = dim.values;
+    const auto& by_value = dim.by_value;
     md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
                       "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time | "
                       "Δ 95% interval (seeds) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
@@ -329,7 +345,7 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
     double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
     for (size_t i = 0; i < values.size(); ++i) {
       std::vector<double> q, p, f, t;
-      for (const ShapeSummary* s : by_value[values[i]]) {
+      for (const ShapeSummary* s : by_value.at(values[i])) {
         q.push_back(s->quality_mean);
         p.push_back(double(s->params));
         f.push_back(s->flops_per_step);
@@ -340,7 +356,7 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
                         mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
                         count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2),
-                        i == 0 ? std::string("—") : effect_interval(by_value[values[i]], by_value[values[0]]));
+                        i == 0 ? std::string("—") : effect_interval(by_value.at(values[i]), by_value.at(values[0])));
     }
     md += "\n";
   }
@@ -632,6 +648,8 @@ ReportOutput write_report(const ReportOptions& opt) {
 
   md += frontier_certainty(shapes, frontiers, sure);
   md += dimension_tables(shapes);
+  const DownstreamReport downstream = downstream_report(file.records, shapes);
+  md += downstream.markdown;
 
   // The plot data: everything the script draws, already computed.
   json data = {{"title", sweep_name}, {"budget", budget_text(file.records)}, {"points", json::array()},
@@ -644,6 +662,7 @@ ReportOutput write_report(const ReportOptions& opt) {
   for (const auto& [name, frontier] : costs)
     data["frontiers"][name] = {{"label", cost_label.at(name)}, {"points", to_json(*frontier)}};
   data["curves"] = loss_curves(opt.results_dir + "/steps", shapes, file.records);
+  if (!downstream.plot_data.is_null()) data["downstream"] = downstream.plot_data;
   // Depth curve: quality against depth for shapes that differ only in el/dl.
   std::map<std::string, std::vector<const ShapeSummary*>> families;
   for (const auto& s : shapes) {
@@ -693,7 +712,11 @@ ReportOutput write_report(const ReportOptions& opt) {
       if (rc != 0) out.plot_error = fmt::format("{} {} exited with status {}", opt.python, opt.plot_script, rc);
     }
   }
-  for (const char* stem : {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve"})
+  std::vector<std::string> stems = {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves",
+                                    "depth_curve"};
+  if (!downstream.plot_data.is_null())
+    for (const auto& [task, unused] : downstream.plot_data.items()) stems.push_back("downstream_" + task);
+  for (const std::string& stem : stems)
     for (const char* ext : {".png", ".svg"})
       if (fs::exists(out_dir + "/" + stem + ext)) out.files.push_back(out_dir + "/" + stem + ext);
   return out;

@@ -3,6 +3,7 @@
 // Python only draws (STYLE.md).
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,21 @@ Frontiers compute_frontiers(const std::vector<ShapeSummary>& shapes);
 // The bootstrap probability of each shape (same order) being on the frontier of one cost: "params",
 // "flops" or "step_time" (results/pareto.h, 1000 resamples of the seeds, fixed seed).
 std::vector<double> frontier_probabilities(const std::vector<ShapeSummary>& shapes, const std::string& cost);
+
+// The shape fields a sweep varies, each with its values in order (numbers ascending) and the shapes
+// holding each value; nl replaces el and dl when every shape has el = dl. A field with one value is
+// left out.
+struct SweepDimension {
+  std::string key;
+  std::vector<std::string> values;
+  std::map<std::string, std::vector<const ShapeSummary*>> by_value;
+};
+std::vector<SweepDimension> sweep_dimensions(const std::vector<ShapeSummary>& shapes);
+
+// The 95% bootstrap interval of the difference of mean quality (ShapeSummary::qualities) between the
+// shapes of `row` and those of `first`: 1,000 rounds redraw every shape's seeds with replacement
+// (fixed generator seed). "[lo, hi] (n seeds)", or "— (one seed each)" when nothing can be resampled.
+std::string effect_interval(const std::vector<const ShapeSummary*>& row, const std::vector<const ShapeSummary*>& first);
 
 struct ReportOptions {
   std::string results_dir;        // holds runs.jsonl, spec.json?, steps/, baseline.json?
