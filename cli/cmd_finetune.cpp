@@ -81,6 +81,7 @@ int run_finetune(const std::vector<std::string>& args) {
   T5_CHECK(fs::is_regular_file(c.tokenizer), "--tokenizer {}: not a file", c.tokenizer);
   check_output_path("--out", c.out_dir, OutputKind::directory);
 
+  check_finetune_dir(c);
   const Shape shape = resolve_shape(model_arg);
   Model model(shape);
   if (weights.empty()) init_params(model, init_seed);

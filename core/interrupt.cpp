@@ -5,6 +5,8 @@
 // watcher thread takes them with sigwait() and raises the flag.
 #include "core/interrupt.h"
 
+#include <cstdlib>
+
 #include <array>
 #include <atomic>
 #include <csignal>
@@ -98,6 +100,12 @@ void forward_interrupts_to(const std::vector<pid_t>& pids) {
   g_forward_count.store(pids.size());
   // A signal caught while they were starting reached nobody; a request twice is harmless.
   if (interrupt_requested()) forward(kForwardedSignal);
+}
+
+void crash_point(const std::string& label, int64_t step) {
+  static const char* spec = std::getenv("T5SCALE_TEST_KILL_AT");
+  if (spec == nullptr) return;
+  if (std::string(spec) == label + ":" + std::to_string(step)) std::raise(SIGKILL);
 }
 
 }  // namespace t5

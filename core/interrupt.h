@@ -48,6 +48,12 @@ class Interrupted : public std::runtime_error {
   bool saved_;
 };
 
+// Crash injection for the resume tests: T5SCALE_TEST_KILL_AT="<label>:<step>" makes the process
+// SIGKILL itself when crash_point(label, step) is reached, as a power cut or `kill -9` would (a sweep
+// variant passes its id after each logged step, and 0 as it starts; finetune its task run's label).
+// Does nothing when the variable is unset (normal use).
+void crash_point(const std::string& label, int64_t step);
+
 // Exit code of a command stopped by an interrupt (the shell's 128 + SIGINT).
 constexpr int kInterruptedExitCode = 130;
 

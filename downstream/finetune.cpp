@@ -2,6 +2,7 @@
 #include "downstream/finetune.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -304,6 +305,20 @@ json to_json(const FinetuneResult& r) {
           {"seconds", r.seconds}};
 }
 
+void check_finetune_dir(const FinetuneConfig& config) {
+  const json cfg = config_json(config);
+  const fs::path out(config.out_dir);
+  const std::string result_path = (out / "finetune.json").string(), state_path = (out / "state.json").string();
+  if (fs::exists(result_path)) {
+    const json j = read_json_file(result_path);
+    T5_CHECK_HINT(j.is_object() && j.contains("config") && j["config"] == cfg,
+                  "use another --out, or the same settings as the run there",
+                  "{}: the directory holds a finished fine-tuning run of other settings", result_path);
+  } else if (fs::exists(state_path)) {
+    load_state(state_path, cfg);
+  }
+}
+
 FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::function<void(const StepMetrics&)>& on_step) {
   const auto t0 = Clock::now();
   T5_CHECK(config.steps > 0, "finetune: steps must be positive, got {}", config.steps);
@@ -317,13 +332,8 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
   const std::string checkpoint_dir = (out / "checkpoint").string(), best_dir = (out / "best").string();
 
   // A finished run is a result: read it back (same settings only).
-  if (fs::exists(result_path)) {
-    const json j = read_json_file(result_path);
-    T5_CHECK_HINT(j.is_object() && j.contains("config") && j["config"] == cfg,
-                  "use another --out, or the same settings as the run there",
-                  "{}: the directory holds a finished fine-tuning run of other settings", result_path);
-    return result_from_json(j, result_path);
-  }
+  check_finetune_dir(config);
+  if (fs::exists(result_path)) return result_from_json(read_json_file(result_path), result_path);
   fs::create_directories(out);
 
   const Tokenizer tokenizer(config.tokenizer);
@@ -348,6 +358,14 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
   r.truncated_inputs = train_split.truncated_inputs + validation.truncated_inputs + test.truncated_inputs;
   r.truncated_targets = train_split.truncated_targets + validation.truncated_targets + test.truncated_targets;
 
+  // Inputs are cut as T5 cuts them; a cut target can never be predicted exactly, so say so at once.
+  const int64_t cut_targets = train_split.truncated_targets + validation.truncated_targets + test.truncated_targets;
+  if (cut_targets > 0)
+    std::fprintf(stderr, "%s", fmt::format("finetune {}: warning: {} of {} targets are longer than {} tokens (with EOS) "
+                                           "and were cut, so they cannot be predicted exactly; raise targets_length\n",
+                                           config.task, cut_targets,
+                                           r.train_examples + r.validation_examples + r.test_examples,
+                                           config.targets_length).c_str());
   auto examples = std::make_shared<const std::vector<TokenizedExample>>(std::move(train_split.examples));
   TaskBatchSource data(examples, fmt::format("task {} train", config.task), config.batch, config.inputs_length,
                        config.targets_length, config.seed);
@@ -394,7 +412,11 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
     tc.checkpoint_every = boundary;   // train() saves at its last step; nothing in between is needed
     tc.announce_resume = first_chunk;
     const auto t_train = Clock::now();
-    const TrainResult tr = train(model, data, nullptr, tc, on_step);
+    const std::string crash_label = "finetune-" + config.task;
+    const TrainResult tr = train(model, data, nullptr, tc, [&](const StepMetrics& m) {
+      if (on_step) on_step(m);
+      crash_point(crash_label, m.step);
+    });
     r.train_seconds += seconds_since(t_train);
     if (first_chunk) r.resumed_from = tr.resumed_from;
     first_chunk = false;
@@ -408,6 +430,7 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
     const double score = s.metrics.at(info.primary_metric);
     const bool improved = state.validations.empty() || better(score, state.best.at(info.primary_metric), info.higher_is_better);
     if (improved) save_hf_model(model, best_dir);   // before the state names it
+    crash_point(crash_label + "-validation", boundary);
     state.validations.push_back(v);
     if (improved) {
       state.best_step = boundary;

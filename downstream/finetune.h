@@ -126,6 +126,11 @@ nlohmann::json to_json(const FinetuneResult& r);
 FinetuneResult finetune(Model& model, const FinetuneConfig& config,
                         const std::function<void(const StepMetrics&)>& on_step = {});
 
+// Throws t5::Error when config.out_dir already holds a fine-tuning run (finished or not) of other
+// settings: a directory never mixes two runs. finetune() checks it too; commands call it before they
+// start, so the refusal is all they print.
+void check_finetune_dir(const FinetuneConfig& config);
+
 // Decodes `split`'s inputs with `model` and scores the text against its targets.
 struct SplitScore {
   std::map<std::string, double> metrics;

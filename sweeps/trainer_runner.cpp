@@ -12,6 +12,7 @@
 #include "core/checkpoint.h"
 #include "core/data/c4_source.h"
 #include "core/error.h"
+#include "core/interrupt.h"
 #include "core/model.h"
 #include "core/synthetic_data.h"
 #include "core/trainer.h"
@@ -85,15 +86,6 @@ std::vector<std::pair<int64_t, double>> read_train_curve(const std::string& path
   return curve;
 }
 
-// Crash injection for the resume tests: T5SCALE_TEST_KILL_AT="<variant id>:<step>" makes the process
-// SIGKILL itself right after that step of that variant is logged (step 0: as the variant starts), as
-// a power cut or `kill -9` would. Unset in normal use.
-void maybe_crash(const std::string& id, int64_t step) {
-  static const char* spec = std::getenv("T5SCALE_TEST_KILL_AT");
-  if (spec == nullptr) return;
-  const std::string s = spec;
-  if (s == fmt::format("{}:{}", id, step)) std::raise(SIGKILL);
-}
 
 }  // namespace
 
@@ -189,7 +181,7 @@ void check_training_data(const SweepSpec& spec, const Expansion& expansion) {
 
 VariantRunner make_training_runner() {
   return [](const SweepSpec& spec, const Variant& v, const VariantContext& ctx) {
-    maybe_crash(v.id, 0);
+    crash_point(v.id, 0);
     VariantOutcome out;
     out.eval_loss = std::nan("");
     Model model(v.shape);
@@ -203,7 +195,7 @@ VariantRunner make_training_runner() {
     const TrainResult r = train(
         model, *data.train, data.eval.get(), config, [&](const StepMetrics& m) {
           log.append(step_log_line(m));
-          maybe_crash(v.id, m.step);
+          crash_point(v.id, m.step);
         },
         [&](const EvalMetrics& e) { log.append(eval_log_line(e)); });
     out.diverged = r.diverged;
