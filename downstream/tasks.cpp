@@ -279,8 +279,8 @@ nlohmann::json verify_task_dir(const std::string& task_dir) {
                manifest["files"].size() == 3,
            "{}: expected \"files\" listing train, validation and test", manifest_path);
   for (const nlohmann::json& f : manifest["files"]) try {
-    T5_CHECK(f.is_object() && f.value("path", "").ends_with(".jsonl") && f.value("bytes", -1) >= 0 &&
-                 f.value("crc32", -1) >= 0 && f.value("examples", -1) >= 0,
+    T5_CHECK(f.is_object() && f.value("path", "").ends_with(".jsonl") && f.value("bytes", int64_t(-1)) >= 0 &&
+                 f.value("crc32", int64_t(-1)) >= 0 && f.value("examples", int64_t(-1)) >= 0,
              "{}: a \"files\" entry lacks path, bytes, crc32 or examples", manifest_path);
     const std::string path = task_dir + "/" + f["path"].get<std::string>();
     const std::string bytes = read_bytes(path);
