@@ -187,15 +187,40 @@ int run_prepare(const std::vector<std::string>& args) {
   return 0;
 }
 
+// data verify-tasks DIR: every prepared task under DIR (DIR/<task>/manifest.json) checked against its
+// files: bytes, CRC-32, example counts, every line well-formed (the first bad line is the error).
+int run_verify_tasks(const std::vector<std::string>& args) {
+  po::options_description opts("t5scale data verify-tasks DIR (a --out of data prepare --tasks)");
+  std::string dir;
+  opts.add_options()("dir", po::value<std::string>(&dir)->required(), "directory holding <task>/manifest.json");
+  po::variables_map vm;
+  if (!parse_options("data verify-tasks", args, opts, vm, {{"dir", 1}})) return 0;
+  std::vector<std::pair<std::string, nlohmann::json>> verified;
+  for (const std::string& task : known_tasks())
+    if (fs::exists(fs::path(dir) / task / "manifest.json")) verified.push_back({task, verify_task_dir(dir + "/" + task)});
+  T5_CHECK_HINT(!verified.empty(), "t5scale data prepare --tasks sentiment,supersense,g2p --out DIR",
+                "{}: no prepared task (no <task>/manifest.json for {})", dir, fmt::join(known_tasks(), ", "));
+  std::cout << fmt::format("{:<11} {:>7} {:>11} {:>7}  {}\n", "task", "train", "validation", "test", "files");
+  for (const auto& [task, m] : verified)
+    std::cout << fmt::format("{:<11} {:>7} {:>11} {:>7}  match manifest.json\n", task,
+                             m["files"][0]["examples"].get<int64_t>(), m["files"][1]["examples"].get<int64_t>(),
+                             m["files"][2]["examples"].get<int64_t>());
+  return 0;
+}
+
 int run_data(const std::vector<std::string>& args) {
-  if (!args.empty() && args[0] == "prepare") return run_prepare(std::vector<std::string>(args.begin() + 1, args.end()));
+  const std::vector<std::string> rest = args.empty() ? args : std::vector<std::string>(args.begin() + 1, args.end());
+  if (!args.empty() && args[0] == "prepare") return run_prepare(rest);
+  if (!args.empty() && args[0] == "verify-tasks") return run_verify_tasks(rest);
   if (!args.empty() && (args[0] == "--help" || args[0] == "-h")) {
     std::cout << "usage: t5scale data <subcommand> [options]\n\nsubcommands:\n"
-                 "  prepare    build the C4-layout corpus and tokenizer (or --offline: verify the shipped one)\n\n"
+                 "  prepare       build the C4-layout corpus and tokenizer (or --offline: verify the shipped one),\n"
+                 "                or with --tasks the downstream tasks (sentiment, supersense, g2p)\n"
+                 "  verify-tasks  check prepared tasks against their manifests (bytes, CRC-32, every line)\n\n"
                  "t5scale data prepare --help lists its options.\n";
     return 0;
   }
-  T5_CHECK_HINT(!args.empty(), "t5scale data prepare --help", "missing subcommand: prepare");
+  T5_CHECK_HINT(!args.empty(), "t5scale data prepare --help", "missing subcommand: prepare (or verify-tasks)");
   T5_CHECK_HINT(false, "t5scale data prepare --help", "unknown data subcommand '{}'", args[0]);
   return 2;
 }

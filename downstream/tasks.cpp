@@ -283,10 +283,10 @@ nlohmann::json verify_task_dir(const std::string& task_dir) {
                  f.value("crc32", int64_t(-1)) >= 0 && f.value("examples", int64_t(-1)) >= 0,
              "{}: a \"files\" entry lacks path, bytes, crc32 or examples", manifest_path);
     const std::string path = task_dir + "/" + f["path"].get<std::string>();
+    const size_t examples = read_task_split(path).size();   // a malformed line: its FILE:LINE first
     const std::string bytes = read_bytes(path);
     T5_CHECK(bytes.size() == f["bytes"].get<uint64_t>() && crc32_of(bytes) == f["crc32"].get<uint32_t>(),
              "{}: size or CRC-32 differs from {} (file changed)", path, manifest_path);
-    const size_t examples = read_task_split(path).size();
     T5_CHECK(examples == f["examples"].get<size_t>(), "{}: {} examples, {} says {}", path, examples, manifest_path,
              f["examples"].get<int64_t>());
   } catch (const nlohmann::json::exception& e) {

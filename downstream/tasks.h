@@ -101,8 +101,8 @@ struct TaskPrepareConfig {
 // renamed into place before every file is written). Returns {task: manifest}.
 std::map<std::string, nlohmann::json> prepare_tasks(const TaskPrepareConfig& config);
 
-// Checks DIR/<task>/manifest.json against the split files (bytes, CRC-32, example counts, every line
-// well-formed); returns the manifest. Throws t5::Error naming the first mismatch.
+// Checks DIR/<task>/manifest.json against the split files (every line well-formed, then bytes, CRC-32
+// and example counts); returns the manifest. Throws t5::Error naming the first bad line or mismatch.
 nlohmann::json verify_task_dir(const std::string& task_dir);
 
 // CRC-32 (zlib's, as the corpus manifest uses) of a byte string.

@@ -8,6 +8,7 @@
 // is missing or differs; only a bare `ctest` outside test.sh skips it (saying why).
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -93,6 +94,35 @@ TEST(CliTasks, BadInputIsOneLineAndWritesNothing) {
   EXPECT_THAT(last, HasSubstr("(hint: needs npm with access to the npm registry"));
   EXPECT_FALSE(fs::exists(dir.path("out")));
   EXPECT_FALSE(fs::exists(dir.path("cache/sentiment_5.0.2/package")));
+}
+
+TEST(CliTasks, VerifyTasksChecksEveryFileAndNamesABadLine) {
+  ScratchDir dir("t5scale-cli-tasks-verify");
+  const CommandResult ok = t5scale("data verify-tasks " + kTaskFixture);
+  ASSERT_EQ(ok.exit_code, 0) << ok.err;
+  EXPECT_EQ(numbers_after(ok.out, "sentiment "), (std::vector<double>{64, 16, 16}));
+  EXPECT_EQ(numbers_after(ok.out, "g2p "), (std::vector<double>{64, 16, 16}));
+
+  ASSERT_EQ(t5scale("data prepare --tasks sentiment,g2p --sizes 20/5/5 --out " + dir.path("t") + mini_sources()).exit_code, 0);
+  const CommandResult two = t5scale("data verify-tasks " + dir.path("t"));
+  ASSERT_EQ(two.exit_code, 0) << two.err;
+  EXPECT_EQ(numbers_after(two.out, "sentiment "), (std::vector<double>{20, 5, 5}));
+  EXPECT_EQ(two.out.find("supersense"), std::string::npos);
+  // Line 3 of g2p's validation file loses its closing brace: that file and line, nothing else.
+  const std::string path = dir.path("t/g2p/validation.jsonl");
+  std::string text = slurp(path);
+  size_t at = 0;
+  for (int line = 0; line < 3; ++line) at = text.find('\n', at) + 1;
+  text = text.substr(0, at - 2) + text.substr(at - 1);
+  std::ofstream(path, std::ios::binary) << text;
+  expect_one_line_error(t5scale("data verify-tasks " + dir.path("t")), "data", path + ":3: invalid JSON");
+  // A changed byte that keeps the line well-formed: the CRC-32.
+  text = slurp(dir.path("t/sentiment/test.jsonl"));
+  text[text.find("sentiment: ") + 11] = '#';
+  std::ofstream(dir.path("t/sentiment/test.jsonl"), std::ios::binary) << text;
+  expect_one_line_error(t5scale("data verify-tasks " + dir.path("t")), "data",
+                        "sentiment/test.jsonl: size or CRC-32 differs from");
+  expect_one_line_error(t5scale("data verify-tasks " + dir.path("none")), "data", "no prepared task");
 }
 
 // The committed fixture is what the real prepare makes, on this machine, byte for byte; the default sizes
