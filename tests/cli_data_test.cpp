@@ -339,7 +339,8 @@ TEST(CliData, HelpListsSubcommandsAndBadOnesAreOneLine) {
     EXPECT_THAT(h.out, HasSubstr("\n  prepare "));
     EXPECT_EQ(h.err, "");
   }
-  expect_one_line_error(t5scale("data"), "data", "missing subcommand: prepare (hint: t5scale data prepare --help)");
+  expect_one_line_error(t5scale("data"), "data",
+                        "missing subcommand: prepare (or verify-tasks) (hint: t5scale data prepare --help)");
   expect_one_line_error(t5scale("data fetch"), "data", "unknown data subcommand 'fetch'");
 }
 
