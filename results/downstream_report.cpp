@@ -241,4 +241,30 @@ DownstreamReport downstream_report(const std::vector<json>& records, const std::
   return out;
 }
 
+std::string downstream_summary(const std::vector<json>& records) {
+  std::string out;
+  for (const json& r : records) {
+    if (!r.contains("downstream") || !r["downstream"].is_object()) continue;
+    const json tasks = r["downstream"].value("tasks", json::object());
+    for (const auto& [task, t] : tasks.items()) {
+      const std::string metric = t.value("primary_metric", "");
+      const std::vector<double> pre = run_scores(r, task, "pretrained", metric),
+                                scr = run_scores(r, task, "from_scratch", metric);
+      if (pre.empty()) continue;
+      const auto runs = [](const std::vector<double>& xs) {
+        return fmt::format("{:.3f}{} ({} run{})", mean_of(xs), xs.size() > 1 ? fmt::format(" ± {:.3f}", sd_of(xs)) : "",
+                           xs.size(), xs.size() == 1 ? "" : "s");
+      };
+      out += fmt::format("  {:<32} {} {} {}", r.value("id", std::string("?")), task, metric, runs(pre));
+      if (!scr.empty()) {
+        const double gain = (t.value("higher_is_better", true) ? 1.0 : -1.0) * (mean_of(pre) - mean_of(scr));
+        out += fmt::format("; from random init {}: pretraining {} by {:.3f}", runs(scr), gain > 0 ? "better" : "not better",
+                           std::fabs(gain));
+      }
+      out += "\n";
+    }
+  }
+  return out.empty() ? out : "downstream (test split at the best validation step):\n" + out;
+}
+
 }  // namespace t5

@@ -40,4 +40,9 @@ struct DownstreamReport {
 };
 DownstreamReport downstream_report(const std::vector<nlohmann::json>& records, const std::vector<ShapeSummary>& shapes);
 
+// The lines `report --summary` adds for the downstream stage, one per record and task:
+// "  ID  TASK METRIC 0.797 ± 0.012 (2 runs); from random init 0.750 (1 run): pretraining +0.047"; "" when
+// no record has a downstream block.
+std::string downstream_summary(const std::vector<nlohmann::json>& records);
+
 }  // namespace t5

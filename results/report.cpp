@@ -518,6 +518,7 @@ SummaryTable summary_table(const std::string& results_dir) {
     out += fmt::format("  {:<32} {:<8} {:>10} params  {}\n", r.value("id", std::string("?")),
                        r.value("status", std::string("?")), with_commas(r.value("params", int64_t{0})), loss);
   }
+  out += downstream_summary(records);
   return {out, file.torn_lines};
 }
 
