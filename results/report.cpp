@@ -249,28 +249,63 @@ bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(stat
 // shape's seeds with replacement (fixed generator seed), the Δ of the resampled means is taken, and
 // its 2.5th and 97.5th percentiles are the interval. "n seeds" counts the runs behind both rows; with
 // one seed per shape there is nothing to resample and the interval says so.
+namespace {
+
+// The seeds every shape of `groups` ran, when all ran the same ones (each once); empty otherwise.
+std::vector<int64_t> common_seeds(std::initializer_list<const std::vector<const ShapeSummary*>*> groups) {
+  std::vector<int64_t> common;
+  bool first = true;
+  for (const auto* group : groups)
+    for (const ShapeSummary* s : *group) {
+      std::vector<int64_t> seeds = s->seeds;
+      std::sort(seeds.begin(), seeds.end());
+      if (seeds.size() != s->qualities.size() || std::adjacent_find(seeds.begin(), seeds.end()) != seeds.end()) return {};
+      if (first) common = seeds, first = false;
+      else if (seeds != common) return {};
+    }
+  return common;
+}
+
+// The quality of `s` at `seed` (the seed is one of its seeds).
+double quality_at(const ShapeSummary& s, int64_t seed) {
+  return s.qualities[size_t(std::find(s.seeds.begin(), s.seeds.end(), seed) - s.seeds.begin())];
+}
+
+}  // namespace
+
 std::string effect_interval(const std::vector<const ShapeSummary*>& row, const std::vector<const ShapeSummary*>& first) {
   size_t seeds = 0, most = 0;
   for (const auto* group : {&row, &first})
     for (const ShapeSummary* s : *group) seeds += s->qualities.size(), most = std::max(most, s->qualities.size());
   if (most < 2) return "— (one seed each)";
+  const std::vector<int64_t> paired = common_seeds({&row, &first});
   std::mt19937_64 rng(0);
-  const auto mean_of = [&rng](const std::vector<const ShapeSummary*>& shapes) {
+  std::vector<int64_t> drawn;
+  const auto mean_of = [&](const std::vector<const ShapeSummary*>& shapes) {
     double sum = 0;
     for (const ShapeSummary* s : shapes) {
-      std::uniform_int_distribution<size_t> pick(0, s->qualities.size() - 1);
       double seed_sum = 0;
-      for (size_t k = 0; k < s->qualities.size(); ++k) seed_sum += s->qualities[pick(rng)];
-      sum += seed_sum / double(s->qualities.size());
+      if (!paired.empty()) {
+        for (int64_t seed : drawn) seed_sum += quality_at(*s, seed);
+      } else {
+        std::uniform_int_distribution<size_t> pick(0, s->qualities.size() - 1);
+        for (size_t k = 0; k < s->qualities.size(); ++k) seed_sum += s->qualities[pick(rng)];
+      }
+      sum += seed_sum / double(paired.empty() ? s->qualities.size() : drawn.size());
     }
     return sum / double(shapes.size());
   };
   constexpr int kRounds = 1000;
   std::vector<double> delta(kRounds);
-  for (double& d : delta) d = mean_of(row) - mean_of(first);
+  std::uniform_int_distribution<size_t> pick_seed(0, paired.empty() ? 0 : paired.size() - 1);
+  for (double& d : delta) {
+    drawn.clear();
+    for (size_t k = 0; k < paired.size(); ++k) drawn.push_back(paired[pick_seed(rng)]);
+    d = mean_of(row) - mean_of(first);
+  }
   std::sort(delta.begin(), delta.end());
   const double lo = delta[size_t(0.025 * (kRounds - 1) + 0.5)], hi = delta[size_t(0.975 * (kRounds - 1) + 0.5)];
-  return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds)", lo, hi, seeds);
+  return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds{})", lo, hi, seeds, paired.empty() ? "" : ", paired");
 }
 
 std::vector<SweepDimension> sweep_dimensions(const std::vector<ShapeSummary>& shapes) {
@@ -333,7 +368,9 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
   std::string md =
       "## Per sweep dimension\n\nFor each shape field that varies: the mean over the shapes holding each value "
       "(when other fields vary too, a row averages over them), and the change against the first row — quality "
-      "as a difference (positive = better), costs as ratios.\n\n";
+      "as a difference (positive = better), costs as ratios. The Δ interval is a 95% bootstrap over seeds; it is "
+      "*paired* when every shape of both rows ran the same seeds (seed k reads the same data in the same order "
+      "in every variant, so that shared swing cancels out of the difference).\n\n";
   for (const SweepDimension& dim : sweep_dimensions(shapes)) {
     const std::string& key = dim.key;
     const std::vector<std::string>& values = dim.values;
@@ -389,6 +426,7 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     std::vector<double> quality, loss, flops, step_time;
     for (const json* r : group) {
       s.ids.push_back(r->value("id", ""));
+      if (r->contains("seed") && (*r)["seed"].is_number_integer()) s.seeds.push_back((*r)["seed"].get<int64_t>());
       quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
       loss.push_back(number_at(*r, "quality", "eval_loss"));
       flops.push_back(number_at(*r, "flops", "total"));

@@ -28,6 +28,7 @@ struct ShapeSummary {
   double quality_min = 0, quality_max = 0;   // range over seeds
   double eval_loss_mean = 0;
   std::vector<double> qualities;  // per seed, in record order (the frontier bootstrap resamples them)
+  std::vector<int64_t> seeds;     // the seed of each quality (record "seed"); empty when unknown
 };
 
 // Groups ok records by shape id (the id without its -s<seed>) in first-appearance order.
@@ -54,8 +55,12 @@ struct SweepDimension {
 std::vector<SweepDimension> sweep_dimensions(const std::vector<ShapeSummary>& shapes);
 
 // The 95% bootstrap interval of the difference of mean quality (ShapeSummary::qualities) between the
-// shapes of `row` and those of `first`: 1,000 rounds redraw every shape's seeds with replacement
-// (fixed generator seed). "[lo, hi] (n seeds)", or "— (one seed each)" when nothing can be resampled.
+// shapes of `row` and those of `first`, over 1,000 rounds (fixed generator seed). Paired when every
+// shape of both rows ran the same seeds (a sweep's variants of one seed read the same data in the same
+// order): each round draws seeds with replacement once and every shape takes its runs of those seeds,
+// so the shared data order cancels out of the difference; "[lo, hi] (n seeds, paired)". Otherwise each
+// shape's seeds are redrawn on their own: "[lo, hi] (n seeds)". "— (one seed each)" when nothing can
+// be resampled.
 std::string effect_interval(const std::vector<const ShapeSummary*>& row, const std::vector<const ShapeSummary*>& first);
 
 struct ReportOptions {

@@ -413,5 +413,30 @@ TEST(Report, RealSweepFrontiersMatchBruteForce) {
   fs::remove_all(opt.out_dir);
 }
 
+// Paired seeds: every shape's seed k reads the same data, so the seed-to-seed swing is shared. Shape B
+// is shape A + 0.1 at every seed while the seeds themselves swing by 1.0: the paired interval is
+// exactly [+0.1, +0.1]; without seeds to pair (or with other seeds) each shape is resampled on its own
+// and the interval is wide.
+TEST(Report, PairedSeedsCancelTheSharedSwing) {
+  auto shape = [](std::vector<double> q, std::vector<int64_t> seeds) {
+    ShapeSummary s;
+    s.qualities = std::move(q);
+    s.seeds = std::move(seeds);
+    return s;
+  };
+  const ShapeSummary a = shape({-5.0, -4.0, -4.5, -3.5}, {0, 1, 2, 3});
+  const ShapeSummary b = shape({-3.4, -4.9, -4.4, -3.9}, {3, 0, 2, 1});   // A + 0.1, in another record order
+  EXPECT_EQ(effect_interval({&b}, {&a}), "[+0.1000, +0.1000] (8 seeds, paired)");
+  const ShapeSummary b_unknown = shape(b.qualities, {});
+  const std::string unpaired = effect_interval({&b_unknown}, {&a});
+  EXPECT_THAT(unpaired, Not(HasSubstr("paired")));
+  double lo = 0, hi = 0;
+  ASSERT_EQ(std::sscanf(unpaired.c_str(), "[%lf, %lf]", &lo, &hi), 2) << unpaired;
+  EXPECT_LT(lo, -0.2);
+  EXPECT_GT(hi, 0.4);
+  const ShapeSummary b_other = shape(b.qualities, {4, 5, 6, 7});
+  EXPECT_THAT(effect_interval({&b_other}, {&a}), Not(HasSubstr("paired")));
+}
+
 }  // namespace
 }  // namespace t5
