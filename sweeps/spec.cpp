@@ -325,7 +325,7 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
                  {"name", "description", "question", "base", "grid", "shapes", "seeds", "budget", "batch",
                   "inputs_length", "targets_length", "optimizer", "schedule", "lr", "warmup_steps", "weight_decay",
                   "max_grad_norm", "z_loss", "eval", "checkpoint_every", "threads", "precision",
-                  "data", "downstream"});
+                  "data", "downstream", "vocab_size"});
   SweepSpec spec;
   spec.path = where;
   spec.source = j;
@@ -362,6 +362,7 @@ SweepSpec parse_sweep_spec(const json& j, const std::string& where) {
     }
   }
   if (r.has("seeds")) spec.seeds = parse_seeds(r, "seeds");
+  if (r.has("vocab_size")) spec.vocab_size = r.integer("vocab_size", 1);
   parse_settings(r, spec.settings);
   if (r.has("downstream")) {
     parse_downstream(r.object("downstream", {"tasks", "tasks_dir", "tokenizer", "steps", "batch", "inputs_length",
@@ -410,9 +411,12 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
   std::set<std::string> ids;
   for (const auto& c : candidates) {
     std::string reason = c.problem;
+    // The spec's vocab_size replaces every shape's (ids name the structure; the record holds the vocabulary).
+    Shape shape = c.shape;
+    if (spec.vocab_size > 0) shape.vocab_size = spec.vocab_size;
     if (reason.empty()) {
       try {
-        c.shape.validate();
+        shape.validate();
         const ParsedId back = parse_variant_id(c.shape_id);
         if (!back.shape.same_structure(c.shape)) reason = "its id does not parse back to the same shape";
       } catch (const Error& e) {
@@ -420,18 +424,18 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
       }
     }
     if (reason.empty() && options.memory_limit_bytes > 0) {
-      const int64_t need = estimate_memory(c.shape, len, spec.settings.optimizer == "adamw" ? OptimizerKind::adamw
+      const int64_t need = estimate_memory(shape, len, spec.settings.optimizer == "adamw" ? OptimizerKind::adamw
                                                                                           : OptimizerKind::adafactor)
                                .training_total_bytes;
       if (need > options.memory_limit_bytes)
         reason = fmt::format("training needs about {:.1f} GiB, more than the {:.1f} GiB available", need / 1073741824.0,
                              options.memory_limit_bytes / 1073741824.0);
     }
-    const int64_t steps = reason.empty() ? resolve_steps(spec.settings.budget, c.shape, len) : 0;
+    const int64_t steps = reason.empty() ? resolve_steps(spec.settings.budget, shape, len) : 0;
     if (reason.empty() && steps == 0)
       reason = fmt::format("the budget of {} {} is less than one training step of this shape ({} {})",
                            human_count(spec.settings.budget.value), to_string(spec.settings.budget.kind),
-                           human_count(step_cost(spec.settings.budget.kind, c.shape, len)),
+                           human_count(step_cost(spec.settings.budget.kind, shape, len)),
                            to_string(spec.settings.budget.kind));
     for (uint64_t seed : spec.seeds) {
       const std::string id = c.shape_id + seed_suffix(seed);
@@ -446,7 +450,7 @@ Expansion expand(const SweepSpec& spec, const ExpandOptions& options) {
       Variant v;
       v.id = id;
       v.shape_id = c.shape_id;
-      v.shape = c.shape;
+      v.shape = shape;
       v.shape.name = c.shape_id;
       v.seed = seed;
       v.steps = steps;

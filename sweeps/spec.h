@@ -105,6 +105,8 @@ struct SweepSpec {
   std::vector<GridAxis> grid;              // in knob order el, dl, nl, dm, ff, kv, nh, ffn, tying
   std::vector<std::string> shapes;         // explicit list instead of a grid
   std::vector<uint64_t> seeds = {0};
+  int64_t vocab_size = 0;                  // > 0: every variant's embedding rows (a tokenizer sized for
+                                           // tiny models, e.g. 8,192); 0 = each shape's own (32,128)
   RunSettings settings;
   DownstreamSpec downstream;
   nlohmann::json source;                   // the spec as written (copied beside the records)
