@@ -89,13 +89,15 @@ void print_text(const SweepStatus& s, const json& jobs) {
   }
   size_t width = 20;
   for (const VariantState& v : s.variants) width = std::max(width, v.id.size());
-  std::cout << fmt::format("{:<{}}  {:<8}  {:>13}  {}\n", "id", width, "state", "step", "");
-  for (const VariantState& v : s.variants) {
-    std::string where = claimant_text(v.claimant);
-    if (v.state == "pending" && v.step > 0) where = "resumes from its checkpoint";
-    std::cout << fmt::format("{:<{}}  {:<8}  {:>13}  {}\n", v.id, width, v.state, fmt::format("{}/{}", v.step, v.steps),
-                             where);
-  }
+  const auto row = [&](const std::string& id, const std::string& state, const std::string& step, const std::string& where) {
+    std::string line = fmt::format("{:<{}}  {:<8}  {:>13}  {}", id, width, state, step, where);
+    line.erase(line.find_last_not_of(' ') + 1);
+    std::cout << line << "\n";
+  };
+  row("id", "state", "step", "");
+  for (const VariantState& v : s.variants)
+    row(v.id, v.state, fmt::format("{}/{}", v.step, v.steps),
+        v.state == "pending" && v.step > 0 ? "resumes from its checkpoint" : claimant_text(v.claimant));
   if (s.flops_left == 0) {
     std::cout << "ETA 0s: every variant has a record\n";
   } else if (!std::isfinite(s.eta_seconds)) {

@@ -245,7 +245,9 @@ SlurmJobState query_slurm_job(const std::string& job_id) {
   for (std::string line; std::getline(lines, line);) {
     const size_t a = line.find('|'), b = line.find('|', a + 1);
     if (a == std::string::npos || b == std::string::npos) continue;
-    s.tasks.push_back({line.substr(0, a), line.substr(a + 1, b - a - 1), line.substr(b + 1)});
+    std::string detail = line.substr(b + 1);   // a pending task's reason comes in parentheses: "(Resources)"
+    if (detail.size() >= 2 && detail.front() == '(' && detail.back() == ')') detail = detail.substr(1, detail.size() - 2);
+    s.tasks.push_back({line.substr(0, a), line.substr(a + 1, b - a - 1), detail});
   }
   if (!s.tasks.empty()) {
     s.known = true;

