@@ -36,6 +36,7 @@ done
 [[ -x $PY ]] || fail "$PY not found (Debian python3)"
 
 W=$(mktemp -d /tmp/t5scale_slurm.XXXXXX)
+chmod 755 "$W"   # munged wants its socket's directories searchable by all
 export SLURM_CONF=$W/slurm.conf   # every Slurm command of this script (and t5scale's sbatch) uses this cluster
 DAEMON_PIDS=()
 
@@ -66,8 +67,11 @@ cleanup() {
   set +e
   if ((status != 0)); then log_tails; fi
   if ((${#DAEMON_PIDS[@]} > 0)); then
-    scancel --full --quiet --user=root >/dev/null 2>&1   # this cluster's jobs (SLURM_CONF), not another's
-    for _ in $(seq 50); do [[ -z $(squeue -h 2>/dev/null) ]] && break; sleep 0.1; done
+    # This cluster's jobs (SLURM_CONF), not another's; only while slurmctld lives to answer.
+    if [[ -n ${ctld_pid:-} ]] && kill -0 "$ctld_pid" 2>/dev/null; then
+      timeout 10 scancel --full --quiet --user=root >/dev/null 2>&1
+      for _ in $(seq 50); do [[ -z $(timeout 2 squeue -h 2>/dev/null) ]] && break; sleep 0.1; done
+    fi
     kill "${DAEMON_PIDS[@]}" 2>/dev/null
     for _ in $(seq 50); do kill -0 "${DAEMON_PIDS[@]}" 2>/dev/null || break; sleep 0.1; done
     # Step daemons or job processes left behind (a job that outlived its slurmd): ours by SLURM_CONF.
@@ -159,7 +163,7 @@ slurmd_pid=$!
 node_idle() {
   kill -0 "$ctld_pid" 2>/dev/null || fail "slurmctld exited"
   kill -0 "$slurmd_pid" 2>/dev/null || fail "slurmd exited"
-  [[ $(sinfo -h -n localhost -o %T 2>/dev/null) == idle ]]
+  [[ $(timeout 2 sinfo -h -n localhost -o %T 2>/dev/null) == idle ]]
 }
 wait_until 30 "the node to be idle in sinfo" node_idle
 say "slurmctld, slurmd and munged up ($(sinfo -h -o '%N %c CPUs %m MB %T'))"
