@@ -82,8 +82,9 @@ void print_text(const SweepStatus& s, const json& jobs) {
   std::cout << fmt::format("sweep {} ({}): {} variants: {} ok, {} diverged, {} failed, {} running, {} pending\n", s.name,
                            s.out_dir, s.variants.size(), s.ok, s.diverged, s.failed, s.running, s.pending);
   for (const json& job : jobs) {
-    const std::string head = fmt::format("slurm job {} (submitted {}, {} tasks)", job.value("job_id", "?"),
-                                         job.value("submitted", "?"), job.contains("tasks") ? job["tasks"].dump() : "?");
+    const std::string tasks = job.contains("tasks") ? job["tasks"].dump() : "?";
+    const std::string head = fmt::format("slurm job {} (submitted {}, {} task{})", job.value("job_id", "?"),
+                                         job.value("submitted", "?"), tasks, tasks == "1" ? "" : "s");
     if (!job.value("slurm_known", false)) std::cout << fmt::format("{}: {}\n", head, job.value("slurm_note", "unknown"));
     else std::cout << fmt::format("{}: {}\n", head, tasks_text(job["slurm_tasks"]));
   }

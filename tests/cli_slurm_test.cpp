@@ -303,7 +303,11 @@ TEST(CliStatus, CountsClaimsAndEtaOfAHandMadeDirectory) {
   EXPECT_DOUBLE_EQ(s["logged_seconds"].get<double>(), 8.5);
   EXPECT_EQ(s["workers"], 1);
   EXPECT_NEAR(s["eta_seconds"].get<double>(), 12.0, 1e-9);
-  const double f = s["variant_states"][0]["train_flops_per_step"].get<double>();
+  // F by hand (dm = inner = 32, ff 64, 8 / 4 tokens, tests/sweep_run_test.cpp's ETA test): forward per
+  // example 4 x 139,264 (encoder layers) + 4 x 120,832 (decoder layers) + 8,224,768 (lm head)
+  // = 9,265,152; training x3, batch 2: 55,590,912.
+  const double f = 55590912;
+  EXPECT_EQ(s["variant_states"][0]["train_flops_per_step"].get<double>(), f);
   EXPECT_NEAR(s["flops_left"].get<double>(), 24 * f, 1e-6 * f);
   EXPECT_NEAR(s["flops_per_second_per_worker"].get<double>(), f / 0.5, 1e-9 * f);
   const std::vector<std::pair<std::string, int>> want = {{"ok", 10}, {"running", 4}, {"pending", 2}, {"pending", 0}};
@@ -319,8 +323,9 @@ TEST(CliStatus, CountsClaimsAndEtaOfAHandMadeDirectory) {
   EXPECT_THAT(r.out, HasSubstr(fmt::format("sweep seeds4 ({}): 4 variants: 1 ok, 0 diverged, 0 failed, 1 running, 2 pending\n", out)));
   EXPECT_THAT(r.out, HasSubstr(id + "1  running            4/10  slurm task 12_1 on node7, pid 4321\n"));
   EXPECT_THAT(r.out, HasSubstr(id + "2  pending            2/10  resumes from its checkpoint\n"));
-  EXPECT_THAT(r.out, HasSubstr("ETA 12s at 1 worker ("));
-  EXPECT_THAT(r.out, HasSubstr("measured over 17 logged steps"));
+  // F / 0.5 s = 111,181,824 FLOP/s; 24 F = 1,334,181,888 FLOPs.
+  EXPECT_THAT(r.out, HasSubstr("ETA 12s at 1 worker (111.18M FLOP/s each, measured over 17 logged steps; 1.33G "
+                               "training FLOPs left)\n"));
   // sweep SPEC --status prints the same.
   const std::string spec_path = scratch.write("seeds4.json", spec.dump());
   EXPECT_EQ(t5scale(fmt::format("sweep {} --out {} --status", spec_path, out)).out, r.out);
@@ -346,6 +351,11 @@ TEST(CliStatus, ReportsTheSlurmJobsStates) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, ::testing::ContainsRegex(
                          "slurm job 12 \\(submitted [0-9T:Z-]+, 2 tasks\\): RUNNING 12_0 \\(node1\\); PENDING 12_1 \\(Resources\\)\n"));
+  // A one-task submission says so in the singular.
+  slurm.add("sbatch", "echo 14");
+  ASSERT_EQ(t5scale_under(slurm.env(), fmt::format("sweep {} --out {} --slurm --tasks 1", spec, out)).exit_code, 0);
+  EXPECT_THAT(t5scale_under(slurm.env(), fmt::format("status {}", out)).out,
+              ::testing::ContainsRegex("slurm job 14 \\(submitted [0-9T:Z-]+, 1 task\\): "));
   json s = json::parse(t5scale_under(slurm.env(), fmt::format("status {} --json", out)).out);
   EXPECT_EQ(s["slurm_jobs"][0]["slurm_tasks"],
             json::parse(R"J([{"id": "12_0", "state": "RUNNING", "detail": "node1"},
