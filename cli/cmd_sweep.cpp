@@ -247,8 +247,7 @@ int submit_to_slurm(const SweepSpec& spec, const std::string& spec_path, const E
     std::cout << script;
     return 0;
   }
-  T5_CHECK_HINT(!find_on_path("sbatch").empty(), "submit from a Slurm login node, or install slurm-client",
-                "--slurm: sbatch not found on PATH");
+  find_sbatch();   // before anything is written
   SubmissionRollback rollback;
   rollback.out_dir = out_dir;
   rollback.script = slurm.script();

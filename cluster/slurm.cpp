@@ -207,11 +207,15 @@ ProgramResult run_program(const std::vector<std::string>& argv) {
   return r;
 }
 
-std::string submit_batch(const std::string& script_path, const std::vector<std::string>& sbatch_args) {
+std::string find_sbatch() {
   const std::string sbatch = find_on_path("sbatch");
   T5_CHECK_HINT(!sbatch.empty(), "submit from a Slurm login node, or install slurm-client",
                 "--slurm: sbatch not found on PATH");
-  std::vector<std::string> argv = {sbatch, "--parsable"};
+  return sbatch;
+}
+
+std::string submit_batch(const std::string& script_path, const std::vector<std::string>& sbatch_args) {
+  std::vector<std::string> argv = {find_sbatch(), "--parsable"};
   argv.insert(argv.end(), sbatch_args.begin(), sbatch_args.end());
   argv.push_back(script_path);
   const ProgramResult r = run_program(argv);

@@ -62,6 +62,9 @@ struct ProgramResult {
 };
 ProgramResult run_program(const std::vector<std::string>& argv);
 
+// sbatch as found on PATH; throws t5::Error (one line, with a hint) when it is not there.
+std::string find_sbatch();
+
 // `sbatch --parsable ARGS SCRIPT`: the job id it printed. Throws t5::Error (one line, sbatch's own
 // message in it) when sbatch is not on PATH, fails, or prints no job id.
 std::string submit_batch(const std::string& script_path, const std::vector<std::string>& sbatch_args);
