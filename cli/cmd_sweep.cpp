@@ -33,7 +33,6 @@
 #include "core/gemm.h"
 #include "core/interrupt.h"
 #include "core/progress.h"
-#include "results/context.h"
 #include "results/records.h"
 #include "sweeps/ceiling.h"
 #include "sweeps/runner.h"
@@ -272,17 +271,22 @@ int submit_to_slurm(const SweepSpec& spec, const std::string& spec_path, const E
     rollback();
     throw;
   }
+  const nlohmann::json from = claimant_context();
   nlohmann::ordered_json job;
   job["job_id"] = job_id;
-  job["submitted"] = run_context()["date"];
+  job["submitted"] = from["since"];
   job["tasks"] = array.tasks;
   job["threads"] = array.threads;
   job["variants_left"] = left;
   job["retried"] = rollback.retried.size();
   job["script"] = slurm.script();
   job["sbatch_args"] = sbatch_args;
-  job["submitted_from"] = claimant_context();
-  append_record(slurm.jobs(), job);
+  job["submitted_from"] = from;
+  try {
+    append_record(slurm.jobs(), job);
+  } catch (const Error& e) {   // the job runs: say which, so it can be watched and cancelled by hand
+    throw Error(fmt::format("Slurm job {} was submitted, but {}", job_id, e.message()), "squeue -j " + job_id);
+  }
   std::cout << job_id << "\n";
   std::cerr << fmt::format(
       "sweep {}: submitted Slurm job {}: {} task{} x {} thread{} for {} variant{} without a record{}; logs {}/{}_*.out; "
@@ -308,7 +312,9 @@ int run_sweep_command(const std::vector<std::string>& args) {
       ("spec", po::value<std::string>(&spec_path)->required(), "sweep spec (sweeps/*.json)")
       ("out", po::value<std::string>(&out), "results directory (default results/<spec name>)")
       ("jobs", po::value<int>(&jobs)->default_value(1), "worker processes training variants at once");
-  add_threads_option(opts, threads, "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)");
+  add_threads_option(opts, threads,
+                     "threads per worker (default: the spec's 'threads', else the cores divided among the jobs; with "
+                     "--slurm: the CPUs of each task, default the spec's 'threads', else 1)");
   opts.add_options()
       ("keep-checkpoints", po::bool_switch(), "keep finished variants' checkpoints (default: removed)")
       ("retry-failed", po::bool_switch(),
