@@ -169,11 +169,11 @@ wait_until 30 "the node to be idle in sinfo" node_idle
 say "slurmctld, slurmd and munged up ($(sinfo -h -o '%N %c CPUs %m MB %T'))"
 
 # --- 2. the reference -----------------------------------------------------------------------------
-# Four variants of 1-2 s on one thread; a checkpoint every 10 of 80 steps.
+# Four variants of about a second each on one thread; a checkpoint every 10 of 60 steps.
 SPEC=$W/toy.json
 cat >"$SPEC" <<'EOF'
 {"name": "slurmtoy", "base": "tiny-dm64-ff128-nh2-kv32", "grid": {"nl": [1, 2, 3, 4]},
- "budget": {"steps": 80}, "batch": 4, "inputs_length": 32, "targets_length": 8,
+ "budget": {"steps": 60}, "batch": 4, "inputs_length": 32, "targets_length": 8,
  "optimizer": "adafactor", "schedule": "constant", "lr": 0.01, "eval": {"batches": 2},
  "checkpoint_every": 10, "threads": 1, "data": {"source": "synthetic"}}
 EOF
@@ -280,7 +280,7 @@ grep -q "\"id\":\"$vid\"" "$B/runs.jsonl" 2>/dev/null && fail "$vid finished bef
 cut_at=$(json_get 'j["step"]' <"$B/checkpoints/$vid/state.json")
 grep -q "sweep: interrupted at step $cut_at of $vid; rerun the same command to resume" "$B/slurm/logs/$vtask.out" ||
   fail "task $vtask's log does not say it checkpointed $vid at step $cut_at: $(tail -n 3 "$B/slurm/logs/$vtask.out")"
-((cut_at >= 10 && cut_at < 80)) || fail "$vid checkpointed at step $cut_at"
+((cut_at >= 10 && cut_at < 60)) || fail "$vid checkpointed at step $cut_at"
 say "scancel $vtask: $vid checkpointed at step $cut_at, no record"
 # The rest of the array as a time limit ends it: SIGTERM to the batch shell alone, which is what
 # --signal=B:TERM@120 sends; the worker is that shell (exec), checkpoints and exits 130.
