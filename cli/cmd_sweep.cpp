@@ -5,10 +5,15 @@
 // checkpoints its running variant at its last finished step, leaves it without a record and exits
 // 130; the same command resumes (core/interrupt.h). A sweep that ends with failed variants still prints
 // its summary and exits 2, so scripts notice; diverged variants are results, not failures.
+// --slurm [--tasks N] [--sbatch "ARGS"] submits the sweep as a Slurm job array whose tasks are workers
+// of the same results directory (cluster/slurm.h), prints the job id and returns; --status prints where
+// the sweep stands (cli/sweep_status.h, as `t5scale status`).
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <thread>
 
 #include <spawn.h>
@@ -18,6 +23,9 @@
 #include <fmt/ranges.h>
 
 #include "cli/command.h"
+#include "cli/sweep_status.h"
+#include "cluster/slurm.h"
+#include "core/atomic_file.h"
 #include "core/counts.h"
 #include "core/describe.h"
 #include "core/error.h"
@@ -151,19 +159,162 @@ nlohmann::json sweep_summary(const Expansion& e, const std::string& out_dir, con
           {"retried", retried}};
 }
 
+// What `sweep --slurm` was asked for.
+struct SlurmRequest {
+  std::string out_dir;
+  int tasks = 0;                 // 0: one task per variant without a record
+  int threads = 0;               // 0: the spec's threads, else 1
+  std::string sbatch;            // --sbatch "ARGS"
+  bool dry_run = false, retry_failed = false, keep_checkpoints = false;
+};
+
+// The binary running now, by absolute path: what every task of the array runs.
+std::string this_binary() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  T5_CHECK(!ec, "--slurm: cannot find this program's path: {}", ec.message());
+  return self.string();
+}
+
+// Undoes what a submission wrote before sbatch failed, so a failed `sweep --slurm` leaves the
+// directory as it found it: the retried records go back, the script is restored (or removed), and
+// directories this submission created are removed.
+struct SubmissionRollback {
+  std::string out_dir, script;
+  bool out_dir_existed = false, slurm_dir_existed = false, script_existed = false;
+  std::string old_script;
+  std::vector<nlohmann::json> retried;
+  void operator()() const {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!retried.empty()) restore_retried(ResultsLayout{out_dir}, retried);
+    if (!out_dir_existed) {
+      fs::remove_all(out_dir, ec);
+      return;
+    }
+    if (!slurm_dir_existed) {
+      fs::remove_all(slurm_layout(out_dir).dir, ec);
+      return;
+    }
+    if (script_existed) write_text_atomic(script, old_script);
+    else fs::remove(script, ec);
+  }
+};
+
+// sweep --slurm: writes results/NAME/slurm/sweep.sbatch, submits it, records the job in
+// slurm/jobs.jsonl and prints its id (--dry-run: prints the script, writes and submits nothing).
+int submit_to_slurm(const SweepSpec& spec, const std::string& spec_path, const Expansion& expansion,
+                    const SlurmRequest& request) {
+  namespace fs = std::filesystem;
+  const std::vector<std::string> sbatch_args = split_sbatch_args(request.sbatch);
+  T5_CHECK_HINT(!expansion.variants.empty(), "check the grid", "{}: no variant to train ({} skipped)", spec_path,
+                expansion.skipped.size());
+  // The files every task will read, checked here, once, rather than failing in every task.
+  check_training_data(spec, expansion);
+  const std::string out_dir = fs::absolute(request.out_dir).lexically_normal().string();
+  const ResultsLayout layout{out_dir};
+  const SlurmLayout slurm = slurm_layout(out_dir);
+  // One task per variant left (those without a record; with --retry-failed the failed ones too).
+  const RecordFile records = read_records(layout.runs());
+  int64_t left = 0;
+  for (const Variant& v : expansion.variants) {
+    bool failed = false, recorded = false;
+    for (const auto& r : records.records)
+      if (r.contains("id") && r["id"] == v.id) {
+        recorded = true;
+        failed = r.value("status", "") == "failed";
+      }
+    left += !recorded || (failed && request.retry_failed);
+  }
+  if (left == 0) {
+    std::cerr << fmt::format("sweep {}: every variant has a record in {}; nothing to submit{}\n", spec.name,
+                             layout.runs(), request.retry_failed ? "" : " (failed ones run again with --retry-failed)");
+    return 0;
+  }
+  SlurmArray array;
+  array.sweep_name = spec.name;
+  array.binary = this_binary();
+  array.spec_path = fs::absolute(spec_path).lexically_normal().string();
+  array.out_dir = out_dir;
+  array.workdir = fs::current_path().string();
+  array.tasks = int(request.tasks > 0 ? std::min<int64_t>(request.tasks, left) : left);
+  array.threads = request.threads > 0 ? request.threads : spec.settings.threads > 0 ? int(spec.settings.threads) : 1;
+  array.keep_checkpoints = request.keep_checkpoints;
+  array.sbatch_args = sbatch_args;
+  const std::string script = sbatch_script(array);
+  if (request.dry_run) {
+    std::cout << script;
+    return 0;
+  }
+  find_sbatch();   // before anything is written
+  SubmissionRollback rollback;
+  rollback.out_dir = out_dir;
+  rollback.script = slurm.script();
+  rollback.out_dir_existed = fs::exists(out_dir);
+  rollback.slurm_dir_existed = fs::exists(slurm.dir);
+  rollback.script_existed = fs::exists(slurm.script());
+  if (rollback.script_existed) {
+    std::ifstream in(slurm.script(), std::ios::binary);
+    rollback.old_script.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  std::string job_id;
+  try {
+    prepare_results_dir(spec, out_dir);   // spec.json, or the check that the directory holds this spec
+    fs::create_directories(slurm.logs());  // Slurm does not create the directory of --output
+    write_text_atomic(slurm.script(), script);
+    fs::permissions(slurm.script(), fs::perms::owner_exec | fs::perms::group_exec | fs::perms::others_exec,
+                    fs::perm_options::add);
+    // Before the job exists, so no task of it sees the failed variants as finished.
+    if (request.retry_failed) rollback.retried = release_for_retry(layout, expansion.variants, {"failed"});
+    job_id = submit_batch(slurm.script(), sbatch_args);
+  } catch (...) {
+    rollback();
+    throw;
+  }
+  const nlohmann::json from = claimant_context();
+  nlohmann::ordered_json job;
+  job["job_id"] = job_id;
+  job["submitted"] = from["since"];
+  job["tasks"] = array.tasks;
+  job["threads"] = array.threads;
+  job["variants_left"] = left;
+  job["retried"] = rollback.retried.size();
+  job["script"] = slurm.script();
+  job["sbatch_args"] = sbatch_args;
+  job["submitted_from"] = from;
+  try {
+    append_record(slurm.jobs(), job);
+  } catch (const Error& e) {   // the job runs: say which, so it can be watched and cancelled by hand
+    throw Error(fmt::format("Slurm job {} was submitted, but {}", job_id, e.message()), "squeue -j " + job_id);
+  }
+  std::cout << job_id << "\n";
+  std::cerr << fmt::format(
+      "sweep {}: submitted Slurm job {}: {} task{} x {} thread{} for {} variant{} without a record{}; logs {}/{}_*.out; "
+      "watch it with: t5scale status {}\n",
+      spec.name, job_id, array.tasks, array.tasks == 1 ? "" : "s", array.threads, array.threads == 1 ? "" : "s", left,
+      left == 1 ? "" : "s",
+      rollback.retried.empty() ? "" : fmt::format(" ({} failed moved to {} for retry)", rollback.retried.size(), layout.retried()),
+      slurm.logs(), job_id, out_dir);
+  return 0;
+}
+
 int run_sweep_command(const std::vector<std::string>& args) {
   po::options_description opts(
       "t5scale sweep SPEC [--out results/NAME] [--jobs N] [--retry-failed] [--dry-run]\n"
+      "t5scale sweep SPEC --slurm [--tasks N] [--sbatch \"ARGS\"] [--threads T] [--retry-failed] [--dry-run]\n"
+      "t5scale sweep SPEC --status\n"
       "exit status: 0 every variant has a record, ok or diverged; 2 some variants failed (the summary is still "
       "printed; fix the cause and rerun with --retry-failed); 130 interrupted (rerun to resume); 1 any other error");
-  std::string spec_path, out;
+  std::string spec_path, out, sbatch_args;
   double assume_gflops = 0;
-  int jobs = 1, threads = 0, worker = 0;
+  int jobs = 1, threads = 0, worker = 0, slurm_tasks = 0;
   opts.add_options()
       ("spec", po::value<std::string>(&spec_path)->required(), "sweep spec (sweeps/*.json)")
       ("out", po::value<std::string>(&out), "results directory (default results/<spec name>)")
       ("jobs", po::value<int>(&jobs)->default_value(1), "worker processes training variants at once");
-  add_threads_option(opts, threads, "threads per worker (default: the spec's 'threads', else the cores divided among the jobs)");
+  add_threads_option(opts, threads,
+                     "threads per worker (default: the spec's 'threads', else the cores divided among the jobs; with "
+                     "--slurm: the CPUs of each task, default the spec's 'threads', else 1)");
   opts.add_options()
       ("keep-checkpoints", po::bool_switch(), "keep finished variants' checkpoints (default: removed)")
       ("retry-failed", po::bool_switch(),
@@ -172,8 +323,17 @@ int run_sweep_command(const std::vector<std::string>& args) {
        "step 0); a variant another worker is running is left alone. Without it a variant with any record is done")
       ("quiet", po::bool_switch(), "no progress lines on stderr")
       ("worker", po::value<int>(&worker)->default_value(0), "(internal) worker number of a --jobs sweep")
-      ("dry-run", po::bool_switch(), "print the variants with params, FLOPs and estimated time; train nothing")
-      ("assume-gflops", po::value<double>(&assume_gflops), "--dry-run: training speed in GFLOP/s for the estimate");
+      ("dry-run", po::bool_switch(), "print the variants with params, FLOPs and estimated time; train nothing "
+       "(with --slurm: print the batch script; write and submit nothing)")
+      ("assume-gflops", po::value<double>(&assume_gflops), "--dry-run: training speed in GFLOP/s for the estimate")
+      ("slurm", po::bool_switch(),
+       "submit the sweep to Slurm as a job array (results/NAME/slurm/sweep.sbatch) whose every task is one more worker "
+       "on the results directory, print the job id and return; a preempted or timed-out task checkpoints its variant "
+       "and the next array resumes it; rerun the same command to submit the rest")
+      ("tasks", po::value<int>(&slurm_tasks), "--slurm: array tasks (default: one per variant without a record)")
+      ("sbatch", po::value<std::string>(&sbatch_args),
+       "--slurm: more sbatch options, e.g. \"--partition=cpu --time=02:00:00\" (given to sbatch on its command line)")
+      ("status", po::bool_switch(), "print where the sweep stands (as `t5scale status results/NAME`) and return");
   po::variables_map vm;
   if (!parse_options("sweep", args, opts, vm, {{"spec", 1}})) return 0;
   const SweepSpec spec = load_sweep_spec(spec_path);
@@ -186,6 +346,32 @@ int run_sweep_command(const std::vector<std::string>& args) {
   T5_CHECK(!(retry_failed && worker != 0), "--retry-failed is for the first worker only, not --worker {}", worker);
   T5_CHECK(jobs >= 1, "--jobs must be at least 1, got {}", jobs);
   if (vm.count("assume-gflops")) check_positive("--assume-gflops", assume_gflops);
+  const std::string out_dir = out.empty() ? "results/" + spec.name : out;
+  const bool slurm = vm["slurm"].as<bool>();
+  if (vm["status"].as<bool>()) {
+    T5_CHECK(!slurm && !vm["dry-run"].as<bool>() && !retry_failed && !vm.count("tasks") && !vm.count("sbatch"),
+             "--status only reads the results directory: it takes no --slurm, --dry-run, --retry-failed, --tasks or "
+             "--sbatch");
+    return show_sweep_status(out_dir, false);
+  }
+  for (const char* needs_slurm : {"tasks", "sbatch"})
+    T5_CHECK_HINT(slurm || !vm.count(needs_slurm), "add --slurm", "--{} is an option of --slurm", needs_slurm);
+  if (slurm) {
+    T5_CHECK_HINT(!vm.count("tasks") || slurm_tasks >= 1, "give a whole number of tasks, 1 or more",
+                  "--tasks must be at least 1, got {}", slurm_tasks);
+    T5_CHECK_HINT(jobs == 1 && worker == 0, "use --tasks N: each task is one worker",
+                  "--slurm: --jobs and --worker are for workers on this machine");
+    check_output_path("--out", out_dir, OutputKind::directory);
+    SlurmRequest request;
+    request.out_dir = out_dir;
+    request.tasks = slurm_tasks;
+    request.threads = threads;
+    request.sbatch = sbatch_args;
+    request.dry_run = vm["dry-run"].as<bool>();
+    request.retry_failed = retry_failed;
+    request.keep_checkpoints = vm["keep-checkpoints"].as<bool>();
+    return submit_to_slurm(spec, spec_path, expansion, request);
+  }
   if (vm["dry-run"].as<bool>()) {
     check_training_lengths(spec);   // the corpus itself may not be there yet
     double rate = assume_gflops * 1e9;
@@ -214,7 +400,7 @@ int run_sweep_command(const std::vector<std::string>& args) {
   set_num_threads(threads);
 
   SweepOptions options;
-  options.out_dir = out.empty() ? "results/" + spec.name : out;
+  options.out_dir = out_dir;
   check_output_path("--out", options.out_dir, OutputKind::directory);
   options.keep_checkpoints = vm["keep-checkpoints"].as<bool>();
   options.progress = !vm["quiet"].as<bool>();

@@ -1,5 +1,5 @@
 // The context block of every record t5scale writes (STYLE.md, Google Benchmark's JSON): date, host,
-// CPU, threads, build type, compiler, library versions and git commit.
+// CPU, threads, build type, compiler, library versions and git commit, and where a Slurm job ran it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -7,5 +7,12 @@
 namespace t5 {
 
 nlohmann::json run_context();
+
+// The Slurm job this process runs in, from the environment Slurm sets for a batch job
+// (SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, SLURM_CLUSTER_NAME, SLURMD_NODENAME):
+// {"job_id": "12", "array_job_id": "11", "array_task_id": 1, "task": "11_1", "cluster", "node"}, the
+// keys whose variable is set; an empty object outside Slurm. run_context() carries it as "slurm"
+// when it is not empty (records written outside Slurm, and older ones, have no such key).
+nlohmann::json slurm_context();
 
 }  // namespace t5

@@ -50,8 +50,21 @@ struct ResultsLayout {
 
 // flock(LOCK_EX|LOCK_NB) on <dir>/locks/<id>.lock claims a variant; finished = a record of the id in
 // runs.jsonl. The kernel drops the lock when the process dies (kill -9 included), so an interrupted
-// variant becomes claimable again and resumes from its checkpoint.
+// variant becomes claimable again and resumes from its checkpoint. While it holds a claim, a worker
+// keeps who it is in the lock file (claimant_context(), for `t5scale status`), and empties it when
+// it publishes or gives the claim back. A variant found locked is tried once more after a moment
+// before the worker concludes that nothing is left for it, so a status probe holding a lock for a
+// few microseconds never makes a worker stop early.
 std::unique_ptr<Scheduler> make_file_lock_scheduler(const ResultsLayout& layout, std::vector<Variant> variants);
+
+// Who this process is, as a worker writes it into the lock file of the variant it claims:
+// {host, pid, since (UTC), slurm (results/context.h slurm_context, when in a Slurm job)}.
+nlohmann::json claimant_context();
+
+// The claimant of variant `id` when a process holds its claim (the lock file's JSON; an empty
+// object if the holder wrote none), std::nullopt when nobody holds it. Probes with a shared lock
+// taken and dropped at once (see make_file_lock_scheduler for why a worker is not misled by it).
+std::optional<nlohmann::json> variant_claimant(const ResultsLayout& layout, const std::string& id);
 
 // Makes finished variants claimable again (`sweep --retry-failed`): the records of `variants` whose
 // status is one of `statuses` are moved from runs.jsonl to runs.retried.jsonl (results/records.h
@@ -59,5 +72,11 @@ std::unique_ptr<Scheduler> make_file_lock_scheduler(const ResultsLayout& layout,
 // the others' locks are held until runs.jsonl is rewritten. Returns the moved records, in file order.
 std::vector<nlohmann::json> release_for_retry(const ResultsLayout& layout, const std::vector<Variant>& variants,
                                               const std::vector<std::string>& statuses);
+
+// Undoes release_for_retry for `records` (what it returned) when what was to run them again did not
+// start (a Slurm submission that failed): each moves from runs.retried.jsonl back to runs.jsonl, unless
+// a worker has claimed its variant since (then it runs, and its old record stays history). Returns
+// how many came back.
+size_t restore_retried(const ResultsLayout& layout, const std::vector<nlohmann::json>& records);
 
 }  // namespace t5

@@ -63,15 +63,6 @@ Streams make_streams(const SweepSpec& spec, uint64_t seed) {
   return d;
 }
 
-// The step of the checkpoint a resumed run will start from (0 = none, or a state.json too damaged to
-// say: train() then names what is wrong with it).
-int64_t checkpoint_step(const std::string& dir) {
-  if (!is_training_checkpoint(dir)) return 0;
-  const json state = json::parse(std::ifstream(dir + "/state.json"), nullptr, false);
-  return state.is_object() && state.contains("step") && state["step"].is_number_integer() ? state["step"].get<int64_t>()
-                                                                                          : 0;
-}
-
 // (step, loss) of every step line of a steps log, in order.
 std::vector<std::pair<int64_t, double>> read_train_curve(const std::string& path) {
   std::vector<std::pair<int64_t, double>> curve;
@@ -88,6 +79,13 @@ std::vector<std::pair<int64_t, double>> read_train_curve(const std::string& path
 
 
 }  // namespace
+
+int64_t checkpoint_step(const std::string& dir) {
+  if (!is_training_checkpoint(dir)) return 0;
+  const json state = json::parse(std::ifstream(dir + "/state.json"), nullptr, false);
+  return state.is_object() && state.contains("step") && state["step"].is_number_integer() ? state["step"].get<int64_t>()
+                                                                                          : 0;
+}
 
 TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir) {
   const RunSettings& s = spec.settings;

@@ -22,6 +22,10 @@ SpanCorruptionConfig span_corruption_config(const SweepSpec& spec);
 // the variant's steps and seed; checkpoints into `checkpoint_dir`, resuming from it.
 TrainConfig train_config(const SweepSpec& spec, const Variant& v, const std::string& checkpoint_dir);
 
+// The step of the checkpoint a resumed run will start from (0 = none, or a state.json too damaged to
+// say: train() then names what is wrong with it).
+int64_t checkpoint_step(const std::string& checkpoint_dir);
+
 // The checks of check_training_data that read no file (what `sweep --dry-run` can check without the
 // corpus): the schedule, synthetic lengths, and that targets_length is what span corruption makes
 // of inputs_length. Throws t5::Error naming the spec key.

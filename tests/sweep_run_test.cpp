@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "core/error.h"
@@ -23,6 +25,7 @@
 #include "core/progress.h"
 #include "results/records.h"
 #include "sweeps/runner.h"
+#include "sweeps/schedule.h"
 
 namespace t5 {
 namespace {
@@ -309,6 +312,61 @@ TEST(SweepRun, TwoConcurrentSweepsSplitTheVariants) {
   for (const auto& r : f.records) ids.insert(r["id"].get<std::string>());
   EXPECT_EQ(f.records.size(), 8u);
   EXPECT_EQ(ids.size(), 8u);
+  fs::remove_all(dir);
+}
+
+// A worker keeps who it is in the lock file of the variant it holds (what `status` shows: host, pid,
+// the Slurm task when there is one) and empties it when it publishes; variant_claimant reads it while
+// the claim is held and says nobody once it is not.
+TEST(SweepSchedule, TheClaimantIsReadableWhileTheClaimIsHeld) {
+  const std::string dir = temp_dir("claimant");
+  const SweepSpec spec = spec_with(1);
+  const ResultsLayout layout{dir};
+  const auto scheduler = make_file_lock_scheduler(layout, expand(spec).variants);
+  const std::string id = expand(spec).variants[0].id;
+  EXPECT_EQ(variant_claimant(layout, id), std::nullopt);
+  std::unique_ptr<Claim> claim = scheduler->claim();
+  ASSERT_NE(claim, nullptr);
+  const std::optional<json> claimant = variant_claimant(layout, id);
+  ASSERT_TRUE(claimant.has_value());
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  EXPECT_EQ((*claimant)["host"], host);
+  EXPECT_EQ((*claimant)["pid"], ::getpid());
+  EXPECT_EQ(claimant->contains("slurm"), std::getenv("SLURM_JOB_ID") != nullptr);
+  // Probing took nothing away: the claim is still this worker's, and the variant nobody else's.
+  EXPECT_EQ(make_file_lock_scheduler(layout, expand(spec).variants)->claim(), nullptr);
+  scheduler->publish(std::move(claim), {{"id", id}, {"status", "ok"}});
+  EXPECT_EQ(variant_claimant(layout, id), std::nullopt);
+  std::ifstream lock(layout.lock(id));
+  EXPECT_EQ(std::string(std::istreambuf_iterator<char>(lock), {}), "");
+  fs::remove_all(dir);
+}
+
+// A variant locked at the moment a worker looks (a `status` probe holds the lock for microseconds) is
+// looked at again before the worker concludes that nothing is left: it gets the variant once the
+// probe's lock is gone. Held longer (a real worker), the variant stays the other's.
+TEST(SweepSchedule, AVariantLockedBrieflyIsClaimedOnTheSecondLook) {
+  const std::string dir = temp_dir("probe");
+  const SweepSpec spec = spec_with(1);
+  const ResultsLayout layout{dir};
+  const auto scheduler = make_file_lock_scheduler(layout, expand(spec).variants);
+  const auto hold_for = [&](std::chrono::milliseconds how_long) {
+    const int fd = ::open(layout.lock(expand(spec).variants[0].id).c_str(), O_RDONLY | O_CREAT, 0644);
+    EXPECT_EQ(::flock(fd, LOCK_SH | LOCK_NB), 0);
+    return std::thread([fd, how_long] {
+      std::this_thread::sleep_for(how_long);
+      ::close(fd);
+    });
+  };
+  std::thread briefly = hold_for(std::chrono::milliseconds(5));
+  std::unique_ptr<Claim> claim = scheduler->claim();
+  briefly.join();
+  ASSERT_NE(claim, nullptr);
+  claim.reset();
+  std::thread long_held = hold_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(scheduler->claim(), nullptr);
+  long_held.join();
   fs::remove_all(dir);
 }
 
