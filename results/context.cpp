@@ -22,7 +22,7 @@ std::string utc_now() {
 }
 }  // namespace
 
-nlohmann::json run_context() {
+nlohmann::json run_context(int ranks) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   return {{"date", utc_now()},
@@ -31,6 +31,8 @@ nlohmann::json run_context() {
           {"cpu_isa", cpu_context()},
           {"num_cpus", std::thread::hardware_concurrency()},
           {"threads", omp_get_max_threads()},
+          {"ranks", ranks},
+          {"threads_per_rank", omp_get_max_threads()},
           {"build_type", T5SCALE_BUILD_TYPE},
           {"compiler", T5SCALE_CXX_COMPILER},
           {"arch", T5SCALE_ARCH},

@@ -1,11 +1,12 @@
 // The context block of every record t5scale writes (STYLE.md, Google Benchmark's JSON): date, host,
-// CPU, threads, build type, compiler, library versions and git commit.
+// CPU, threads (ranks x threads per rank), build type, compiler, library versions and git commit.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 namespace t5 {
 
-nlohmann::json run_context();
+// `ranks`: the MPI ranks of the job that ran (issue 15; threads_per_rank is this process's).
+nlohmann::json run_context(int ranks = 1);
 
 }  // namespace t5
