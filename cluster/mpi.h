@@ -14,12 +14,8 @@
 
 namespace t5::cluster {
 
-// An error every rank raises identically (it follows from the command line and the launch alone):
-// rank 0 alone prints it, so K ranks give one line, not K.
-class SameOnEveryRank : public Error {
- public:
-  using Error::Error;
-};
+// An error every rank raises identically (core/collective.h): rank 0 alone prints it.
+using SameOnEveryRank = t5::SameOnEveryRank;
 
 // What the launcher's environment says about this process: OMPI_COMM_WORLD_{SIZE,RANK} (Open MPI's
 // mpirun), PMIX_RANK with SLURM_STEP_NUM_TASKS (srun --mpi=pmix), PMI_{SIZE,RANK}. size 1 and

@@ -7,7 +7,17 @@
 #include <cstdint>
 #include <utility>
 
+#include "core/error.h"
+
 namespace t5 {
+
+// An error every rank raises identically: from the command line and the launch alone, or from the
+// result of a collective operation (an agreement check). Rank 0 alone prints it, so K ranks give one
+// line, not K, and every rank ends normally (none is left waiting in a collective).
+class SameOnEveryRank : public Error {
+ public:
+  using Error::Error;
+};
 
 // What the collective operations cost so far (the benchmark's allreduce cost per step).
 struct CollectiveStats {

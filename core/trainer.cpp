@@ -82,14 +82,17 @@ uint64_t params_fingerprint(const Model& model) {
 void check_ranks_agree(Collective* collective, const Model& model, int64_t step, const TrainConfig& config,
                        const char* when) {
   if (!collective) return;
+  // Every rank sees the same minimum and maximum, so every rank throws the same error (one line).
   const auto [lo, hi] = collective->min_max(uint64_t(step));
-  T5_CHECK_HINT(lo == hi,
-                "the checkpoint directory must be on a filesystem every rank sees (a shared results directory)",
-                "data parallelism: {} the ranks are at different steps ({} to {}; this is rank {} at step {}) in {}",
-                when, lo, hi, collective->rank(), step, config.checkpoint_dir.empty() ? "(no checkpoint dir)" : config.checkpoint_dir);
+  if (lo != hi)
+    throw SameOnEveryRank(
+        fmt::format("data parallelism: {} the ranks are at different steps ({} to {}) of checkpoint directory {}",
+                    when, lo, hi, config.checkpoint_dir),
+        "the checkpoint directory must be one every rank sees (a shared filesystem, the same path)");
   const auto [wlo, whi] = collective->min_max(params_fingerprint(model));
-  T5_CHECK_HINT(wlo == whi, "start every rank from the same --init-seed or --weights",
-                "data parallelism: {} the ranks hold different weights (rank {})", when, collective->rank());
+  if (wlo != whi)
+    throw SameOnEveryRank(fmt::format("data parallelism: {} the ranks hold different weights", when),
+                          "start every rank from the same --init-seed or --weights");
 }
 
 // Restores model, optimizer and data position from `dir`; returns the checkpoint's step.

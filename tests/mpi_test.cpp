@@ -212,6 +212,37 @@ TEST(Mpi, BadInputUnderMpirunIsOneLine) {
   fs::remove_all(dir);
 }
 
+// Ranks that do not see the same checkpoint directory (results not shared between nodes): simulated
+// with one rank per working directory (mpirun's MPMD form) and a relative --checkpoint-dir; only
+// rank 0's holds a checkpoint. The ranks' agreement check is one line, and nothing is overwritten.
+TEST(Mpi, CheckpointDirectoryNotSharedIsOneLine) {
+  if (!have_mpirun()) GTEST_SKIP() << "built without MPI (T5SCALE_MPI=OFF)";
+  const fs::path dir = scratch("unshared");
+  fs::create_directories(dir / "node0");
+  fs::create_directories(dir / "node1");
+  for (const char* node : {"node0", "node1"}) fs::copy_file(dir / "shape.json", dir / node / "shape.json");
+  const std::string args = fmt::format("train --model shape.json --data {} --batch 4 --inputs-length 32 --threads 1 "
+                                       "--checkpoint-dir ckpt", kFixture);
+  const Outcome first = shell(fmt::format("cd node0 && {} {} --steps 4", mpirun(2), args), dir);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  const std::string before = slurp(dir / "node0" / "ckpt" / "state.json");
+  const std::string one_rank = fmt::format("-np 1 {} {} --steps 8 --resume", T5SCALE_BINARY, args);
+  const std::string mpmd = fmt::format(
+      "OMP_NUM_THREADS=1 timeout 120 {} -q --allow-run-as-root --oversubscribe --bind-to none -wdir {} {} : -wdir {} {}",
+      T5SCALE_MPIRUN, (dir / "node0").string(), one_rank, (dir / "node1").string(), one_rank);
+  const Outcome r = shell(mpmd, dir);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  // Rank 0's announcement of the run, then one error line (found once training began: not two ranks' two).
+  ASSERT_EQ(lines(r.err), 2) << r.err;
+  const std::string error = r.err.substr(r.err.find('\n') + 1);
+  EXPECT_THAT(error, ::testing::StartsWith("t5scale train: error: data parallelism: at the start the ranks are at "
+                                           "different steps (0 to 4) of checkpoint directory ckpt"));
+  EXPECT_THAT(r.err, HasSubstr("every rank sees"));
+  EXPECT_EQ(slurp(dir / "node0" / "ckpt" / "state.json"), before);
+  EXPECT_FALSE(fs::exists(dir / "node1" / "ckpt"));
+  fs::remove_all(dir);
+}
+
 // A build without MPI started as one of K > 1 processes refuses (the check its MpiSession makes; this
 // build has MPI, so the check is called directly), and the launch is read from the launchers' variables.
 TEST(Mpi, LaunchFromEnvironmentAndTheRefusalWithoutMpi) {
