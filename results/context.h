@@ -1,5 +1,5 @@
 // The context block of every record t5scale writes (STYLE.md, Google Benchmark's JSON): date, host,
-// CPU, threads (ranks x threads per rank), build type, compiler, library versions and git commit.
+// CPU, threads (this process's), MPI ranks and threads per rank, build type, compiler, library versions and git commit.
 #pragma once
 
 #include <nlohmann/json.hpp>
