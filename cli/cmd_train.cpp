@@ -2,12 +2,17 @@
 // from the data pipeline), with schedule, periodic eval and checkpoints, resume, a progress
 // line on stderr and per-step/per-eval records as JSON Lines. A thin shell over t5::train().
 // Ctrl-C / SIGTERM checkpoints the last finished step and exits 130 (core/interrupt.h).
+// Under `mpirun -np K` the K ranks train one model data-parallel (core/trainer.h TrainConfig::collective,
+// cluster/mpi.h); rank 0 alone prints and writes the log, the summary and the checkpoints.
 #include <cmath>
 #include <filesystem>
 #include <iostream>
 
+#include <omp.h>
+
 #include "cli/command.h"
 #include "cli/optimizer_options.h"
+#include "cluster/mpi.h"
 #include "core/checkpoint.h"
 #include "core/cpu_isa.h"
 #include "core/data/c4_source.h"
@@ -110,34 +115,51 @@ int run_train(const std::vector<std::string>& args) {
   add_seed_option(opts, "init-seed", init_seed, 0, "parameter init seed");
   add_threads_option(opts, threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   add_optimizer_options(opts);
+  cluster::MpiSession* const session = cluster::current_session();
+  Collective* const collective = session ? session->collective() : nullptr;
+  const int rank = collective ? collective->rank() : 0, ranks = collective ? collective->size() : 1;
+  const bool writer = rank == 0;   // of the log, the summary and the checkpoints (the trainer's rule)
   po::variables_map vm;
-  if (!parse_options("train", args, opts, vm)) return 0;
+  BadDataPolicy bad_data_policy{};
+  // The command line is every rank's: a mistake in it is one line, from rank 0 (cluster/mpi.h).
+  try {
+    if (!parse_options("train", args, opts, vm)) return 0;
+    bad_data_policy = parse_bad_data_policy(on_bad_data);
+    c.optimizer = optimizer_config_from_options(vm);
+    c.schedule.kind = parse_schedule_kind(schedule);
+    c.precision = parse_precision(precision);
+    c.schedule.total_steps = c.steps;
+    c.schedule.warmup_steps = warmup >= 0 ? warmup : scaled_warmup(c.steps);
+    T5_CHECK(c.steps > 0, "--steps must be positive, got {}", c.steps);
+    T5_CHECK(c.batch > 0 && c.grad_accum > 0 && c.batch % c.grad_accum == 0,
+             "--batch {} must be a positive multiple of --grad-accum {}", c.batch, c.grad_accum);
+    check_lengths({.inputs = c.inputs_length, .targets = c.targets_length, .batch = c.batch});
+    T5_CHECK_HINT((c.batch / c.grad_accum) % ranks == 0,
+                  "each rank takes an equal slice of every micro-batch: make batch / grad-accum a multiple of the ranks",
+                  "--batch {} / --grad-accum {} = {} rows per micro-batch do not split over {} MPI ranks", c.batch,
+                  c.grad_accum, c.batch / c.grad_accum, ranks);
+    T5_CHECK(!vm.count("warmup") || warmup >= 0, "--warmup must not be negative, got {}", warmup);
+    T5_CHECK(c.eval_every >= 0 && c.checkpoint_every >= 0, "--eval-every and --checkpoint-every must not be negative");
+    T5_CHECK(c.eval_batches >= 1, "--eval-batches must be at least 1, got {}", c.eval_batches);
+    check_positive("--lr", c.schedule.lr);
+    check_range("--final-fraction", c.schedule.final_fraction, 0, 1);
+    check_range("--z-loss", c.z_loss, 0, INFINITY);
+    T5_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got {}", c.dropout);
+    T5_CHECK(!c.resume || !c.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
+  } catch (const cluster::SameOnEveryRank&) {
+    throw;
+  } catch (const Error& e) {
+    if (ranks > 1) throw cluster::SameOnEveryRank(e.message(), e.hint());
+    throw;
+  }
   watch_for_interrupts();   // before any compute thread starts, so every one leaves the signals alone
   apply_threads_option(threads);
-  const BadDataPolicy bad_data_policy = parse_bad_data_policy(on_bad_data);
-  c.optimizer = optimizer_config_from_options(vm);
-  c.schedule.kind = parse_schedule_kind(schedule);
-  c.precision = parse_precision(precision);
-  c.schedule.total_steps = c.steps;
-  c.schedule.warmup_steps = warmup >= 0 ? warmup : scaled_warmup(c.steps);
-  T5_CHECK(c.steps > 0, "--steps must be positive, got {}", c.steps);
-  T5_CHECK(c.batch > 0 && c.grad_accum > 0 && c.batch % c.grad_accum == 0,
-           "--batch {} must be a positive multiple of --grad-accum {}", c.batch, c.grad_accum);
-  check_lengths({.inputs = c.inputs_length, .targets = c.targets_length, .batch = c.batch});
-  T5_CHECK(!vm.count("warmup") || warmup >= 0, "--warmup must not be negative, got {}", warmup);
-  T5_CHECK(c.eval_every >= 0 && c.checkpoint_every >= 0, "--eval-every and --checkpoint-every must not be negative");
-  T5_CHECK(c.eval_batches >= 1, "--eval-batches must be at least 1, got {}", c.eval_batches);
-  check_positive("--lr", c.schedule.lr);
-  check_range("--final-fraction", c.schedule.final_fraction, 0, 1);
-  check_range("--z-loss", c.z_loss, 0, INFINITY);
-  T5_CHECK(c.dropout >= 0 && c.dropout < 1, "--dropout must be in [0, 1), got {}", c.dropout);
   if (vm.count("json-out")) check_output_path("--json-out", json_out, OutputKind::file);
   if (vm.count("checkpoint-dir")) check_output_path("--checkpoint-dir", c.checkpoint_dir, OutputKind::directory);
   if (!c.checkpoint_dir.empty() && !c.resume)
     T5_CHECK_HINT(!is_training_checkpoint(c.checkpoint_dir), "pass --resume to continue it, or choose another directory",
                   "--checkpoint-dir {}: already holds a checkpoint", c.checkpoint_dir);
-  T5_CHECK(!c.resume || !c.checkpoint_dir.empty(), "--resume needs --checkpoint-dir");
-  if (c.resume && !is_training_checkpoint(c.checkpoint_dir))
+  if (c.resume && !is_training_checkpoint(c.checkpoint_dir) && writer)
     std::cerr << fmt::format("train: --resume: no checkpoint in {} yet; starting at step 0\n", c.checkpoint_dir);
 
   const Shape shape = resolve_shape(model_arg);
@@ -150,24 +172,30 @@ int run_train(const std::vector<std::string>& args) {
   DataSources d = make_data(data, tokenizer, vm["hf-data"].as<bool>(), shape, c.batch / c.grad_accum,
                             c.inputs_length, c.targets_length, synthetic_vocab, c.seed, bad_data_policy);
   c.targets_length = d.targets_length;
+  c.collective = collective;
+  c.progress = c.progress && writer;
+  c.announce_resume = writer;
   // The precision as its products run here: "bf16 (emulated)" trains no faster than fp32 (core/gemm.h).
   const GemmPrecision products = gemm_precision(c.precision);
-  std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}; {}\n",
-                           shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),
-                           c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
-                           c.schedule.warmup_steps, precision_label(products));
+  const std::string parallel = ranks > 1 ? fmt::format("; {} MPI ranks x {} threads", ranks, omp_get_max_threads()) : "";
+  if (writer)
+    std::cerr << fmt::format("train {}: {} parameters; {}; {} steps of {} examples; {} {} lr {} warmup {}; {}{}\n",
+                             shape.name.empty() ? model_arg : shape.name, model.num_params(), d.train->describe(),
+                             c.steps, c.batch, c.optimizer.name, to_string(c.schedule.kind), c.schedule.lr,
+                             c.schedule.warmup_steps, precision_label(products), parallel);
 
   // --json-out is a log written as the run goes (a killed run keeps every step it finished), opened
   // at the first record so a run that fails to start leaves no file. A resumed run keeps the lines
   // up to its checkpoint and replaces the rest, so the file always holds the whole run once.
   std::unique_ptr<LineLog> log;
   auto open_log = [&](int64_t resumed_from) {
-    if (json_out.empty() || log) return;
+    if (json_out.empty() || log || !writer) return;
     if (resumed_from > 0) trim_steps_log(json_out, resumed_from);
     log = std::make_unique<LineLog>(json_out, /*truncate=*/resumed_from == 0);
   };
   // Under --on-bad-data skip the bad lines met are reported at the end, as batches does.
   auto report_bad_data = [&] {
+    if (!writer) return;   // every rank read the same stream
     for (const auto& [label, source] : {std::pair{"train: training data", d.train.get()},
                                         std::pair{"train: held-out data", d.eval.get()}})
       if (const auto* c4 = dynamic_cast<const C4Source*>(source))
@@ -191,7 +219,7 @@ int run_train(const std::vector<std::string>& args) {
                              : c.resume ? "rerun the same command to resume"
                                         : "rerun the same command with --resume to continue";
     report_bad_data();
-    std::cerr << fmt::format("train: interrupted at step {}; {}\n", e.step(), next);
+    if (writer) std::cerr << fmt::format("train: interrupted at step {}; {}\n", e.step(), next);
     return kInterruptedExitCode;
   }
   report_bad_data();
@@ -212,7 +240,17 @@ int run_train(const std::vector<std::string>& args) {
                             {"precision_path", to_string(precision_path(products))},
                             {"cpu_isa", cpu_context()},
                             {"tokens_per_second", step_seconds > 0 ? double(tokens) / step_seconds : 0.0},
-                            {"seconds", r.seconds}};
+                            {"seconds", r.seconds},
+                            {"ranks", ranks},
+                            {"threads_per_rank", omp_get_max_threads()},
+                            {"hosts", session ? session->hostnames() : std::vector<std::string>{}}};
+  if (collective && !r.steps.empty()) {
+    // What the allreduces cost per training step (the few bytes of the evaluations included).
+    const CollectiveStats cost = collective->stats();
+    summary["allreduce_bytes_per_step"] = double(cost.bytes) / double(r.steps.size());
+    summary["allreduce_seconds_per_step"] = cost.seconds / double(r.steps.size());
+  }
+  if (!writer) return 0;
   open_log(r.resumed_from);
   if (log) log->append(summary);
   std::cout << summary.dump() << "\n";

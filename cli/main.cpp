@@ -3,9 +3,11 @@
 #include <filesystem>
 #include <iostream>
 #include <new>
+#include <optional>
 
 #include "build_info.h"
 #include "cli/command.h"
+#include "cluster/mpi.h"
 #include "core/error.h"
 #include "core/cpu_isa.h"
 #include "core/gemm.h"
@@ -29,10 +31,10 @@ std::string kernel_variant_names() {
 void print_version() {
   std::cout << fmt::format(
       "t5scale {}\ngit commit: {}\nbuild type: {}\ncompiler: {}\narch: {} ({}; kernel variants: {})\ncpu: {}\n"
-      "isa: {}\nOpenBLAS: {}\nOpenBLAS library: {}\noneDNN: {}\n",
+      "isa: {}\nOpenBLAS: {}\nOpenBLAS library: {}\noneDNN: {}\nMPI: {}\n",
       T5SCALE_VERSION, T5SCALE_GIT_COMMIT, T5SCALE_BUILD_TYPE, T5SCALE_CXX_COMPILER, T5SCALE_ARCH, T5SCALE_ARCH_FLAGS,
       kernel_variant_names(), t5::cpu_model_name(), t5::cpu_summary(), t5::openblas_config(),
-      T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version());
+      T5SCALE_OPENBLAS_LIBRARY, t5::onednn_version(), t5::cluster::mpi_library());
 }
 
 // A failed filesystem operation (a directory that cannot be created, a rename across devices) is the
@@ -74,23 +76,36 @@ int main(int argc, char** argv) {
     print_usage(std::cerr);
     return 2;
   }
+  // Under mpirun (issue 15) every rank runs this; an error one rank alone meets names its rank and
+  // ends the whole job (its peers may be waiting for it in a collective).
+  std::optional<t5::cluster::MpiSession> mpi;
+  const auto where = [&] {
+    return mpi && mpi->size() > 1 ? fmt::format("t5scale {} (rank {} of {})", name, mpi->rank(), mpi->size())
+                                  : "t5scale " + name;
+  };
   try {
     (void)t5::active_kernels();  // a malformed T5SCALE_MAX_CPU_ISA fails here, before any work
+    mpi.emplace();
+    if (name != "train") t5::cluster::require_single_process(name);
     return it->second.run(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const t5::cluster::SameOnEveryRank& e) {
+    // Every rank raised it before any collective: rank 0 says it once, all end normally.
+    const int rank = mpi ? mpi->rank() : t5::cluster::launch_from_environment().rank;
+    if (rank == 0) std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";
+    return 1;
   } catch (const t5::Error& e) {
-    std::cerr << "t5scale " << name << ": error: " << e.what() << "\n";
+    std::cerr << where() << ": error: " << e.what() << "\n";
+    if (mpi && mpi->size() > 1) mpi->abort(1);
     return 1;
   } catch (const std::filesystem::filesystem_error& e) {
-    std::cerr << "t5scale " << name << ": error: " << filesystem_message(e)
-              << " (hint: check the path and its permissions)\n";
-    return 1;
+    std::cerr << where() << ": error: " << filesystem_message(e) << " (hint: check the path and its permissions)\n";
   } catch (const std::bad_alloc&) {
-    std::cerr << "t5scale " << name
+    std::cerr << where()
               << ": error: out of memory (hint: a smaller shape, --batch or --inputs-length; 't5scale info' "
                  "estimates the training memory)\n";
-    return 1;
   } catch (const std::exception& e) {
-    std::cerr << "t5scale " << name << ": internal error: " << e.what() << "\n";
-    return 1;
+    std::cerr << where() << ": internal error: " << e.what() << "\n";
   }
+  if (mpi && mpi->size() > 1) mpi->abort(1);
+  return 1;
 }

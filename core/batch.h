@@ -37,6 +37,23 @@ struct Batch {
   }
 };
 
+// Rows [first, first + count) of `b`: a data-parallel rank's slice of a micro-batch (core/trainer.h).
+inline Batch batch_rows(const Batch& b, int64_t first, int64_t count) {
+  Batch s;
+  s.batch = count;
+  s.inputs_length = b.inputs_length;
+  s.targets_length = b.targets_length;
+  const auto rows = [&](const std::vector<int32_t>& v, int64_t length) {
+    return std::vector<int32_t>(v.begin() + first * length, v.begin() + (first + count) * length);
+  };
+  s.input_ids = rows(b.input_ids, b.inputs_length);
+  s.encoder_segment_ids = rows(b.encoder_segment_ids, b.inputs_length);
+  s.decoder_input_ids = rows(b.decoder_input_ids, b.targets_length);
+  s.decoder_segment_ids = rows(b.decoder_segment_ids, b.targets_length);
+  s.labels = rows(b.labels, b.targets_length);
+  return s;
+}
+
 // A stream of batches of one fixed geometry (batch, inputs_length, targets_length). Training and
 // evaluation read from it; the data pipeline (span corruption over C4-layout text) and the synthetic
 // tasks implement it. position()/seek() make a checkpointed run resume the stream exactly.

@@ -1,8 +1,10 @@
 // The training loop (core/trainer.h). One optimizer step: forward/backward every micro-batch into the
 // zeroed gradient buffer (each weighted by its share of the step's label tokens, so accumulation
-// equals one big batch), [data-parallel all-reduce hook], global gradient norm, divergence check,
-// schedule, optimizer update, which also zeroes the gradients for the next step (StepOptions). Dropout seeds derive from (seed, step, micro-batch), so the only state a resume
-// needs is the weights, the optimizer state, the step and the data position.
+// equals one big batch), with K data-parallel ranks the sum of the gradients over ranks (each rank ran
+// its slice of the rows; TrainConfig::collective), global gradient norm, divergence check, schedule,
+// optimizer update, which also zeroes the gradients for the next step (StepOptions). Dropout seeds
+// derive from (seed, step, micro-batch, rank), so the only state a resume needs is the weights, the
+// optimizer state, the step and the data position.
 #include "core/trainer.h"
 
 #include <chrono>
@@ -67,6 +69,32 @@ void check_state_keys(const nlohmann::json& s, const std::string& where) {
                 s["data"].dump());
 }
 
+// FNV-1a over the bytes of the parameters: ranks compare it to know they hold the same weights.
+uint64_t params_fingerprint(const Model& model) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(model.params());
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (size_t i = 0; i < size_t(model.num_params()) * sizeof(float); ++i) h = (h ^ bytes[i]) * 0x100000001b3ull;
+  return h;
+}
+
+// Data parallelism: the ranks must start (and stay) on the same weights and step, or their
+// gradients would be summed over different models.
+void check_ranks_agree(Collective* collective, const Model& model, int64_t step, const TrainConfig& config,
+                       const char* when) {
+  if (!collective) return;
+  // Every rank sees the same minimum and maximum, so every rank throws the same error (one line).
+  const auto [lo, hi] = collective->min_max(uint64_t(step));
+  if (lo != hi)
+    throw SameOnEveryRank(
+        fmt::format("data parallelism: {} the ranks are at different steps ({} to {}) of checkpoint directory {}",
+                    when, lo, hi, config.checkpoint_dir),
+        "the checkpoint directory must be one every rank sees (a shared filesystem, the same path)");
+  const auto [wlo, whi] = collective->min_max(params_fingerprint(model));
+  if (wlo != whi)
+    throw SameOnEveryRank(fmt::format("data parallelism: {} the ranks hold different weights", when),
+                          "start every rank from the same --init-seed or --weights");
+}
+
 // Restores model, optimizer and data position from `dir`; returns the checkpoint's step.
 int64_t resume_from(const std::string& dir, Model& model, Optimizer& optimizer, BatchSource& data,
                     const TrainConfig& config) {
@@ -101,16 +129,28 @@ int64_t resume_from(const std::string& dir, Model& model, Optimizer& optimizer, 
   return step;
 }
 
+// Rank r's slice of the rows of a micro-batch (the whole batch for one process).
+Batch rank_rows(Batch b, const Collective* collective) {
+  if (!collective || collective->size() == 1) return b;
+  const int64_t k = collective->size();
+  T5_CHECK_HINT(b.batch % k == 0, "choose --batch / --grad-accum (the micro-batch) a multiple of the ranks",
+                "data parallelism: a micro-batch of {} rows does not split over {} ranks", b.batch, k);
+  const int64_t rows = b.batch / k;
+  return batch_rows(b, collective->rank() * rows, rows);
+}
+
 }  // namespace
 
-EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches) {
-  double sum = 0;
-  int64_t tokens = 0;
+EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches, Collective* collective) {
+  double sums[2] = {0, 0};   // cross entropy, label tokens (exact in a double below 2^53)
   for (int64_t i = 0; i < batches; ++i) {
-    const LossResult r = model.evaluate(source.next());
-    sum += r.sum_cross_entropy;
-    tokens += r.label_tokens;
+    const LossResult r = model.evaluate(rank_rows(source.next(), collective));
+    sums[0] += r.sum_cross_entropy;
+    sums[1] += double(r.label_tokens);
   }
+  if (collective) collective->sum(sums, 2);
+  const double sum = sums[0];
+  const int64_t tokens = int64_t(sums[1]);
   EvalMetrics m;
   m.loss = tokens > 0 ? sum / double(tokens) : 0.0;
   m.tokens = tokens;
@@ -137,17 +177,22 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
                   step, config.steps);
     result.resumed_from = step;
   }
+  Collective* const collective = config.collective;
+  const int rank = collective ? collective->rank() : 0;
+  const int64_t ranks = collective ? collective->size() : 1;
+  check_ranks_agree(collective, model, step, config, "at the start");
   // Every evaluation reads the same held-out batches.
   const nlohmann::json eval_start = eval_data ? eval_data->position() : nlohmann::json();
   auto run_eval = [&](int64_t at) {
     eval_data->seek(eval_start);
-    EvalMetrics m = evaluate(model, *eval_data, config.eval_batches);
+    EvalMetrics m = evaluate(model, *eval_data, config.eval_batches, collective);
     m.step = at;
     result.evals.push_back(m);
     if (on_eval) on_eval(m);
     return m;
   };
   auto save = [&](int64_t at) {
+    if (rank != 0) return;   // the ranks hold the same state; rank 0 writes it
     save_training_checkpoint(config.checkpoint_dir, model.table(), model.params(), optimizer->state(),
                              state_json(config, at, train_data));
   };
@@ -171,24 +216,34 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
              micro[0].batch);
     double sum_ce = 0, sum_z = 0;
     for (size_t i = 0; i < micro.size(); ++i) {
-      const int64_t labels = micro[i].label_tokens();
+      const Batch mine = rank_rows(std::move(micro[i]), collective);
+      const int64_t labels = mine.label_tokens();
       if (labels == 0) continue;
       ForwardOptions opt;
       opt.z_loss = config.z_loss;
       opt.dropout = config.dropout;
       opt.precision = config.precision;
-      opt.seed = mix_seed(config.seed, step, int64_t(i));
+      opt.seed = mix_seed(config.seed, step, int64_t(i) * ranks + rank);   // one process: (step, i)
+      // This slice's share of the whole step's label tokens (all ranks, all micro-batches).
       const float share = float(double(labels) / double(m.label_tokens));
-      const LossResult r = model.forward_backward(micro[i], opt, share);
+      const LossResult r = model.forward_backward(mine, opt, share);
       sum_ce += r.sum_cross_entropy;
       sum_z += r.z_loss * double(labels);
     }
+    // Data parallelism: each rank's gradient is its slices' share-weighted sum, so the sum over ranks
+    // is the step's gradient. The loss sums and an interrupt on any rank travel in one small sum,
+    // so every rank stops after the same step.
+    bool interrupted = interrupt_requested();
+    if (collective) {
+      collective->sum(model.grads(), model.num_params());
+      double sums[3] = {sum_ce, sum_z, interrupted ? 1.0 : 0.0};
+      collective->sum(sums, 3);
+      sum_ce = sums[0];
+      sum_z = sums[1];
+      interrupted = sums[2] > 0;
+    }
     m.loss = m.label_tokens > 0 ? sum_ce / double(m.label_tokens) : 0.0;
     m.z_loss = m.label_tokens > 0 ? sum_z / double(m.label_tokens) : 0.0;
-
-    // ---- HOOK (data-parallel training): all-reduce model.grads() (num_params floats, one
-    // contiguous buffer) across ranks here, averaging by label-token share, before the norm and
-    // the optimizer step see it. ----
 
     m.grad_norm = global_norm(model.grads(), model.num_params());
     if (!std::isfinite(m.loss) || !std::isfinite(m.grad_norm)) {
@@ -216,7 +271,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
       last_saved = m.step;
     }
     // Ctrl-C / SIGTERM (core/interrupt.h): keep this step. After the last one the run just finishes.
-    if (interrupt_requested() && m.step < config.steps) {
+    if ((collective ? interrupted : interrupt_requested()) && m.step < config.steps) {
       const bool saved = !config.checkpoint_dir.empty();
       if (saved && last_saved != m.step) save(m.step);
       progress.finish();
@@ -224,6 +279,7 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
     }
   }
   result.final_step = step;
+  check_ranks_agree(collective, model, step, config, "at the end");
   if (!result.diverged) {
     if (eval_data && last_eval != step) run_eval(step);
     if (!config.checkpoint_dir.empty() && last_saved != step) save(step);

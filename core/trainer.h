@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/batch.h"
+#include "core/collective.h"
 #include "core/model.h"
 #include "core/optimizer.h"
 #include "core/schedule.h"
@@ -44,6 +45,12 @@ struct TrainConfig {
   int64_t progress_total = 0;    // the step the progress line's ETA counts to (0 = steps); a caller that
                                  // trains in chunks (fine-tuning between validations) gives its last step
   bool announce_resume = true;   // say "resumed from ..." (a chunked caller resumes by design each chunk)
+  // Data parallelism (issue 15): null = one process. Else every rank reads the same whole stream
+  // (so the position a checkpoint keeps is the job's), runs forward/backward on its slice of the rows
+  // of every micro-batch (rank r: rows [r·b/K, (r+1)·b/K)), weighted by its label tokens' share of the
+  // whole step's, and the gradients are summed before the norm and the identical optimizer step: the
+  // single-process step up to the order of the sums. Rank 0 alone writes checkpoints. Not owned.
+  Collective* collective = nullptr;
 };
 
 struct StepMetrics {
@@ -81,7 +88,9 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
                   const std::function<void(const StepMetrics&)>& on_step = {},
                   const std::function<void(const EvalMetrics&)>& on_eval = {});
 
-// Mean cross entropy over all label tokens of `batches` batches read from `source`.
-EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches);
+// Mean cross entropy over all label tokens of `batches` batches read from `source`. With a collective
+// of K ranks each evaluates its slice of the rows of every batch and the sums are summed: the same
+// number as one process (up to the order of the sums).
+EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches, Collective* collective = nullptr);
 
 }  // namespace t5

@@ -48,7 +48,7 @@ nlohmann::json slurm_context() {
   return slurm;
 }
 
-nlohmann::json run_context() {
+nlohmann::json run_context(int ranks) {
   char host[256] = {0};
   gethostname(host, sizeof host - 1);
   nlohmann::json context = {{"date", utc_now()},
@@ -57,6 +57,8 @@ nlohmann::json run_context() {
           {"cpu_isa", cpu_context()},
           {"num_cpus", std::thread::hardware_concurrency()},
           {"threads", omp_get_max_threads()},
+          {"ranks", ranks},
+          {"threads_per_rank", omp_get_max_threads()},
           {"build_type", T5SCALE_BUILD_TYPE},
           {"compiler", T5SCALE_CXX_COMPILER},
           {"arch", T5SCALE_ARCH},

@@ -1,12 +1,14 @@
 // The context block of every record t5scale writes (STYLE.md, Google Benchmark's JSON): date, host,
-// CPU, threads, build type, compiler, library versions and git commit, and where a Slurm job ran it.
+// CPU, threads (this process's), MPI ranks and threads per rank, build type, compiler, library versions,
+// git commit, and where a Slurm job ran it.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 namespace t5 {
 
-nlohmann::json run_context();
+// `ranks`: the MPI ranks of the job that ran (issue 15; threads_per_rank is this process's).
+nlohmann::json run_context(int ranks = 1);
 
 // The Slurm job this process runs in, from the environment Slurm sets for a batch job
 // (SLURM_JOB_ID, SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, SLURM_CLUSTER_NAME, SLURMD_NODENAME):

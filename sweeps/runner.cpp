@@ -100,7 +100,9 @@ void trim_steps_log(const std::string& path, int64_t upto) {
       if (j["step"].get<int64_t>() <= upto) kept += line + "\n";
     }
   }
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  // A bare file name ("run.jsonl") has no directory to create (create_directories("") is an error).
+  if (const auto parent = std::filesystem::path(path).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);
   write_text_atomic(path, kept);
 }
 
