@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "core/checkpoint.h"
 #include "core/data/tokenizer.h"
+#include "core/gemm.h"
 #include "core/error.h"
 #include "core/json_file.h"
 #include "core/names.h"
@@ -81,6 +82,46 @@ std::string output_text(const Tokenizer& tokenizer, const std::vector<int32_t>& 
   return tokenizer.decode(std::span<const int32_t>(ids.data(), n));
 }
 
+// --bench N: one warm-up decode, N timed ones; the median decode's rate. Outputs of the last decode go
+// into --json (the benchmark script compares them with the peer's).
+int run_bench(Model& model, const std::vector<std::vector<int32_t>>& inputs, const GenerateOptions& g, int64_t repeats,
+              bool json) {
+  std::vector<std::vector<int32_t>> outputs = generate(model, inputs, g);
+  std::vector<double> seconds;
+  for (int64_t r = 0; r < repeats; ++r) {
+    const double t0 = now_seconds();
+    outputs = generate(model, inputs, g);
+    seconds.push_back(now_seconds() - t0);
+    std::cerr << fmt::format("generate bench {}/{}: {:.3f} s\n", r + 1, repeats, seconds.back());
+  }
+  int64_t tokens = 0, input_tokens = 0;
+  for (const auto& o : outputs) tokens += int64_t(o.size());
+  for (const auto& x : inputs) input_tokens += int64_t(x.size());
+  const double med = median(seconds);
+  if (json) {
+    std::cout << nlohmann::json{{"implementation", "t5scale"},
+                                {"threads", num_threads()},
+                                {"examples", inputs.size()},
+                                {"input_tokens", input_tokens},
+                                {"generated_tokens", tokens},
+                                {"num_beams", g.num_beams},
+                                {"batch", g.batch},
+                                {"max_new_tokens", g.max_new_tokens},
+                                {"ignore_eos", g.ignore_eos},
+                                {"seconds", med},
+                                {"seconds_all", seconds},
+                                {"tokens_per_second", double(tokens) / med},
+                                {"output_ids", outputs}}
+                     .dump()
+              << "\n";
+  } else {
+    std::cout << fmt::format("generate: {} inputs ({} tokens), {} generated tokens, threads {}: {:.3f} s median of {}, "
+                             "{:.0f} generated tokens/s\n",
+                             inputs.size(), input_tokens, tokens, num_threads(), med, repeats, double(tokens) / med);
+  }
+  return 0;
+}
+
 int run_generate(const std::vector<std::string>& args) {
   po::options_description opts(
       "t5scale generate --model CONFIG --weights DIR (--input TEXT | --inputs FILE.jsonl) [options]");
@@ -102,7 +143,12 @@ int run_generate(const std::vector<std::string>& args) {
       ("early-stopping", po::bool_switch(&g.early_stopping),
        "beam: an input is done as soon as it has --beam finished hypotheses (HF early_stopping=True)")
       ("batch", po::value(&g.batch)->default_value(32), "inputs decoded together")
-      ("json", po::bool_switch(), "one JSON object a line: output_ids (and text with --tokenizer)");
+      ("json", po::bool_switch(), "one JSON object a line: output_ids (and text with --tokenizer)")
+      ("ignore-eos", po::bool_switch(&g.ignore_eos),
+       "benchmarks (greedy): every input runs --max-length steps, EOS treated as any token")
+      ("bench", po::value<int64_t>()->default_value(0),
+       "decode the inputs once to warm up, then N times timed; print the timing (median seconds, "
+       "generated tokens/s = generated tokens / wall time of a whole decode, encoder included) instead of outputs");
   add_threads_option(opts, threads, "threads (0 = OMP_NUM_THREADS or all cores)");
   po::variables_map vm;
   if (!parse_options("generate", args, opts, vm)) return 0;
@@ -113,6 +159,9 @@ int run_generate(const std::vector<std::string>& args) {
   T5_CHECK(g.num_beams >= 1 && g.num_beams <= 1024, "--beam must be in [1, 1024], got {}", g.num_beams);
   T5_CHECK(g.batch >= 1, "--batch must be at least 1, got {}", g.batch);
   check_range("--length-penalty", g.length_penalty, -INFINITY, INFINITY);
+  const int64_t bench = vm["bench"].as<int64_t>();
+  T5_CHECK(bench >= 0, "--bench must not be negative, got {}", bench);
+  T5_CHECK(!g.ignore_eos || g.num_beams == 1, "--ignore-eos is for greedy decoding (--beam 1) only");
   T5_CHECK_HINT(vm.count("input") == 0 || vm.count("tokenizer"), "give --tokenizer SPM (e.g. corpus/demo/spiece.model)",
                 "--input is text, which needs --tokenizer");
 
@@ -128,6 +177,7 @@ int run_generate(const std::vector<std::string>& args) {
   Model model(shape);
   load_hf_weights(model, hf_weights_path(weights));
 
+  if (bench > 0) return run_bench(model, inputs, g, bench, vm["json"].as<bool>());
   const int64_t n = int64_t(inputs.size());
   StepProgress progress(/*forced=*/n > g.batch, 0, n, kProgressSeconds, "example");
   const double start = now_seconds();

@@ -54,12 +54,12 @@ class StepModel {
 
 // ---------------------------------------------------------------- the search
 
-// First index of the largest logit (torch.argmax).
+// First index of the largest logit (torch.argmax; logits are never NaN here). Two vectorised passes.
 int32_t argmax(const float* row, int64_t V) {
-  int64_t best = 0;
-  for (int64_t v = 1; v < V; ++v)
-    if (row[v] > row[best]) best = v;
-  return int32_t(best);
+  float mx = row[0];
+#pragma omp simd reduction(max : mx)
+  for (int64_t v = 0; v < V; ++v) mx = std::max(mx, row[v]);
+  return int32_t(std::find(row, row + V, mx) - row);
 }
 
 // log Σ exp(row) in double.
@@ -246,6 +246,9 @@ struct FeedForwardOffsets {
   int64_t norm, wi, wi_0, wi_1, wo;
 };
 
+// Multiply-adds below which a step's attention loop runs on one thread.
+constexpr int64_t kParallelWork = int64_t(1) << 18;
+
 class CachedDecoder final : public StepModel {
  public:
   CachedDecoder(const Model& model, int64_t max_examples, int64_t max_rows, int64_t max_steps)
@@ -290,7 +293,7 @@ class CachedDecoder final : public StepModel {
     self_v_.assign(size_t(s_.dl), std::vector<float>(cache));
     spare_.resize(cache);
     const int64_t R = max_rows_, width = std::max({3 * inner, s_.gated() ? 2 * s_.ff : s_.ff, dm});
-    y_.resize(size_t(R * dm)), xn_.resize(size_t(R * dm)), rstd_.resize(size_t(R)), out_.resize(size_t(R * dm));
+    y_.resize(size_t(R * dm)), xn_.resize(size_t(R * dm)), out_.resize(size_t(R * dm));
     proj_.resize(size_t(R * width)), ctx_.resize(size_t(R * inner)), hidden_.resize(size_t(R * s_.ff));
     logits_.resize(size_t(R * s_.vocab_size));
     tokens_.resize(size_t(R));
@@ -358,11 +361,11 @@ class CachedDecoder final : public StepModel {
     if (t > 0) gather_caches(parent, t);
     for (int64_t i = 0; i < R; ++i) tokens_[size_t(i)] = prefix[size_t(i)].back();
     float* y = y_.data();
-    embedding_forward(y, tokens_.data(), P_ + shared_, R, dm);
+    for (int64_t i = 0; i < R; ++i) std::copy_n(P_ + shared_ + int64_t(tokens_[size_t(i)]) * dm, dm, y + i * dm);
     for (int64_t l = 0; l < s_.dl; ++l) {
       // ---- self-attention: the new key and value join the cache at position t
       const AttentionOffsets& sp = dec_self_[size_t(l)];
-      rmsnorm_forward(xn_.data(), rstd_.data(), y, P_ + sp.norm, R, dm, s_.layer_norm_epsilon);
+      rms_norm_rows(xn_.data(), y, P_ + sp.norm, R);
       if (sp.qkv_fused) {
         linear_forward(proj_.data(), xn_.data(), P_ + sp.q, R, dm, 3 * inner);
       } else {
@@ -373,7 +376,7 @@ class CachedDecoder final : public StepModel {
       }
       float* K = self_k_[size_t(l)].data();
       float* V = self_v_[size_t(l)].data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (R * nh * (t + 1) * kv >= kParallelWork)
       for (int64_t rh = 0; rh < R * nh; ++rh) {
         const int64_t i = rh / nh, hd = rh % nh;
         const float* src = proj_.data() + i * 3 * inner + hd * kv;
@@ -383,14 +386,14 @@ class CachedDecoder final : public StepModel {
                dec_bias_.data() + hd * T_, t, scores_.data() + rh * std::max(Le_, T_));
       }
       linear_forward(out_.data(), ctx_.data(), P_ + sp.o, R, inner, dm);
-      add_into(y, out_.data(), R * dm);
+      add_rows(y, out_.data(), R * dm);
       // ---- cross-attention over the example's encoder positions
       const AttentionOffsets& cp = dec_cross_[size_t(l)];
-      rmsnorm_forward(xn_.data(), rstd_.data(), y, P_ + cp.norm, R, dm, s_.layer_norm_epsilon);
+      rms_norm_rows(xn_.data(), y, P_ + cp.norm, R);
       linear_forward(proj_.data(), xn_.data(), P_ + cp.q, R, dm, inner);
       const float* CK = cross_k_[size_t(l)].data();
       const float* CV = cross_v_[size_t(l)].data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (R * nh * Le_ * kv >= kParallelWork)
       for (int64_t rh = 0; rh < R * nh; ++rh) {
         const int64_t i = rh / nh, hd = rh % nh, e = example[size_t(i)];
         const int64_t head = (e * nh + hd) * Le_ * kv;
@@ -398,12 +401,11 @@ class CachedDecoder final : public StepModel {
                lengths_[size_t(e)], nullptr, 0, scores_.data() + rh * std::max(Le_, T_));
       }
       linear_forward(out_.data(), ctx_.data(), P_ + cp.o, R, inner, dm);
-      add_into(y, out_.data(), R * dm);
+      add_rows(y, out_.data(), R * dm);
       // ---- feed-forward
-      feed_forward(dec_ff_[size_t(l)], y, xn_.data(), rstd_.data(), proj_.data(),
-                   s_.gated() ? proj_.data() + R * s_.ff : nullptr, hidden_.data(), out_.data(), R);
+      step_feed_forward(dec_ff_[size_t(l)], y, proj_.data(), proj_.data() + R * s_.ff, R);
     }
-    rmsnorm_forward(xn_.data(), rstd_.data(), y, P_ + dec_final_, R, dm, s_.layer_norm_epsilon);
+    rms_norm_rows(xn_.data(), y, P_ + dec_final_, R);
     if (s_.tied) {  // Mesh TF / HF: tied embeddings rescale the decoder output by dm^-½
       const float scale = float(1.0 / std::sqrt(double(dm)));
       for (int64_t i = 0; i < R * dm; ++i) xn_[size_t(i)] *= scale;
@@ -413,6 +415,42 @@ class CachedDecoder final : public StepModel {
   }
 
  private:
+  // A step works on a few rows: its element-wise operations run on the calling thread (a parallel
+  // region's fork and join cost more than they save at this size, and much more on a loaded machine).
+  static void add_rows(float* x, const float* y, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) x[i] += y[i];
+  }
+
+  // out = x · rsqrt(mean(x²) + eps) · w per row (T5LayerNorm), on the calling thread.
+  void rms_norm_rows(float* out, const float* x, const float* w, int64_t rows) const {
+    const int64_t d = s_.dm;
+    for (int64_t i = 0; i < rows; ++i) {
+      const float* xi = x + i * d;
+      float ss = 0;
+#pragma omp simd reduction(+ : ss)
+      for (int64_t j = 0; j < d; ++j) ss += xi[j] * xi[j];
+      const float r = 1.0f / std::sqrt(ss / float(d) + float(s_.layer_norm_epsilon));
+      for (int64_t j = 0; j < d; ++j) out[i * d + j] = xi[j] * r * w[j];
+    }
+  }
+
+  // x += wo · act(norm(x)) for the step's rows; a, b [rows, ff] scratch (b gated only).
+  void step_feed_forward(const FeedForwardOffsets& fp, float* x, float* a, float* b, int64_t rows) {
+    const int64_t dm = s_.dm, ff = s_.ff, n = rows * ff;
+    float* h = hidden_.data();
+    rms_norm_rows(xn_.data(), x, P_ + fp.norm, rows);
+    if (s_.gated()) {
+      linear_forward(a, xn_.data(), P_ + fp.wi_0, rows, dm, ff);
+      linear_forward(b, xn_.data(), P_ + fp.wi_1, rows, dm, ff);
+      for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(a[i]) * b[i];
+    } else {
+      linear_forward(h, xn_.data(), P_ + fp.wi, rows, dm, ff);
+      for (int64_t i = 0; i < n; ++i) h[i] = std::max(h[i], 0.0f);
+    }
+    linear_forward(out_.data(), h, P_ + fp.wo, rows, ff, dm);
+    add_rows(x, out_.data(), rows * dm);
+  }
+
   static void add_into(float* x, const float* y, int64_t n) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) x[i] += y[i];
@@ -494,7 +532,7 @@ class CachedDecoder final : public StepModel {
   std::vector<float> enc_out_;
   std::vector<int64_t> lengths_;                      // valid encoder positions per example
   std::vector<int32_t> tokens_;
-  std::vector<float> y_, xn_, rstd_, out_, proj_, ctx_, hidden_, logits_, scores_;
+  std::vector<float> y_, xn_, out_, proj_, ctx_, hidden_, logits_, scores_;
 };
 
 // ---------------------------------------------------------------- the recomputing decoder (oracle)
