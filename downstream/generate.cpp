@@ -31,9 +31,12 @@
 #include <limits>
 #include <numeric>
 
+#include <omp.h>
+
 #include "core/batch.h"
 #include "core/error.h"
 #include "core/layers.h"
+#include "core/parallel.h"
 
 namespace t5 {
 namespace {
@@ -246,8 +249,8 @@ struct FeedForwardOffsets {
   int64_t norm, wi, wi_0, wi_1, wo;
 };
 
-// Multiply-adds below which a step's attention loop runs on one thread.
-constexpr int64_t kParallelWork = int64_t(1) << 18;
+// Rows per thread at least in a decoder step (fewer rows run on fewer threads).
+constexpr int64_t kMinRowsPerThread = 4;
 
 class CachedDecoder final : public StepModel {
  public:
@@ -292,9 +295,10 @@ class CachedDecoder final : public StepModel {
     self_k_.assign(size_t(s_.dl), std::vector<float>(cache));
     self_v_.assign(size_t(s_.dl), std::vector<float>(cache));
     spare_.resize(cache);
-    const int64_t R = max_rows_, width = std::max({3 * inner, s_.gated() ? 2 * s_.ff : s_.ff, dm});
+    const int64_t R = max_rows_, width = 3 * inner;
     y_.resize(size_t(R * dm)), xn_.resize(size_t(R * dm)), out_.resize(size_t(R * dm));
     proj_.resize(size_t(R * width)), ctx_.resize(size_t(R * inner)), hidden_.resize(size_t(R * s_.ff));
+    if (s_.gated()) gate_a_.resize(size_t(R * s_.ff)), gate_b_.resize(size_t(R * s_.ff));
     logits_.resize(size_t(R * s_.vocab_size));
     tokens_.resize(size_t(R));
     (void)max_examples;
@@ -355,66 +359,103 @@ class CachedDecoder final : public StepModel {
 
   const float* step(int64_t t, const std::vector<int32_t>& example, const std::vector<int32_t>& parent,
                     const std::vector<std::vector<int32_t>>& prefix) override {
-    const int64_t R = int64_t(example.size()), dm = s_.dm, inner = s_.inner(), nh = s_.nh, kv = s_.kv;
+    const int64_t R = int64_t(example.size()), dm = s_.dm;
     T5_CHECK(R <= max_rows_ && t < T_, "generate: internal: {} rows at step {} (room for {} rows, {} steps)", R, t,
              max_rows_, T_);
     if (t > 0) gather_caches(parent, t);
     for (int64_t i = 0; i < R; ++i) tokens_[size_t(i)] = prefix[size_t(i)].back();
-    float* y = y_.data();
-    for (int64_t i = 0; i < R; ++i) std::copy_n(P_ + shared_ + int64_t(tokens_[size_t(i)]) * dm, dm, y + i * dm);
+    // The decoder layers in one parallel region, the rows split between the threads: every product
+    // inside runs on its thread (core/gemm.h plans one thread inside a region), so a step costs one
+    // fork and join instead of one per product and attention loop (on a shared machine each join
+    // waits for the slowest thread's time slice).
+    const int threads = int(std::clamp<int64_t>(R / kMinRowsPerThread, 1, omp_get_max_threads()));
+    FirstException errors;
+#pragma omp parallel num_threads(threads)
+    errors.run([&] {
+      const int64_t n = omp_get_num_threads(), id = omp_get_thread_num();
+      const int64_t r0 = R * id / n, r1 = R * (id + 1) / n;
+      if (r1 > r0) decode_rows(t, example, r0, r1);
+    });
+    errors.rethrow();
+    rms_norm_rows(xn_.data(), y_.data(), P_ + dec_final_, R);
+    if (s_.tied) {  // Mesh TF / HF: tied embeddings rescale the decoder output by dm^-½
+      const float scale = float(1.0 / std::sqrt(double(dm)));
+      for (int64_t i = 0; i < R * dm; ++i) xn_[size_t(i)] *= scale;
+    }
+    linear_forward(logits_.data(), xn_.data(), P_ + out_w_, R, dm, s_.vocab_size);  // all threads
+    return logits_.data();
+  }
+
+ private:
+  // Rows [r0, r1) of a step through every decoder layer, on the calling thread. Scratch buffers are
+  // [rows, ...] and each thread touches its rows only.
+  void decode_rows(int64_t t, const std::vector<int32_t>& example, int64_t r0, int64_t r1) {
+    const int64_t n = r1 - r0, dm = s_.dm, inner = s_.inner(), nh = s_.nh, kv = s_.kv, ff = s_.ff;
+    const int64_t score_len = std::max(Le_, T_);
+    float* y = y_.data() + r0 * dm;
+    float* xn = xn_.data() + r0 * dm;
+    float* proj = proj_.data() + r0 * 3 * inner;
+    float* ctx = ctx_.data() + r0 * inner;
+    float* out = out_.data() + r0 * dm;
+    for (int64_t i = 0; i < n; ++i)
+      std::copy_n(P_ + shared_ + int64_t(tokens_[size_t(r0 + i)]) * dm, dm, y + i * dm);
     for (int64_t l = 0; l < s_.dl; ++l) {
       // ---- self-attention: the new key and value join the cache at position t
       const AttentionOffsets& sp = dec_self_[size_t(l)];
-      rms_norm_rows(xn_.data(), y, P_ + sp.norm, R);
+      rms_norm_rows(xn, y, P_ + sp.norm, n);
       if (sp.qkv_fused) {
-        linear_forward(proj_.data(), xn_.data(), P_ + sp.q, R, dm, 3 * inner);
+        linear_forward(proj, xn, P_ + sp.q, n, dm, 3 * inner);
       } else {
         int64_t c = 0;
         for (int64_t w : {sp.q, sp.k, sp.v})
-          matmul<float>(Trans::N, Trans::T, R, inner, dm, 1.0f, xn_.data(), dm, P_ + w, dm, 0.0f,
-                        proj_.data() + inner * c++, 3 * inner);
+          matmul<float>(Trans::N, Trans::T, n, inner, dm, 1.0f, xn, dm, P_ + w, dm, 0.0f, proj + inner * c++,
+                        3 * inner);
       }
       float* K = self_k_[size_t(l)].data();
       float* V = self_v_[size_t(l)].data();
-#pragma omp parallel for schedule(static) if (R * nh * (t + 1) * kv >= kParallelWork)
-      for (int64_t rh = 0; rh < R * nh; ++rh) {
+      for (int64_t rh = r0 * nh; rh < r1 * nh; ++rh) {
         const int64_t i = rh / nh, hd = rh % nh;
         const float* src = proj_.data() + i * 3 * inner + hd * kv;
         std::copy_n(src + inner, kv, K + (rh * T_ + t) * kv);
         std::copy_n(src + 2 * inner, kv, V + (rh * T_ + t) * kv);
         attend(ctx_.data() + i * inner + hd * kv, src, K + rh * T_ * kv, V + rh * T_ * kv, t + 1,
-               dec_bias_.data() + hd * T_, t, scores_.data() + rh * std::max(Le_, T_));
+               dec_bias_.data() + hd * T_, t, scores_.data() + rh * score_len);
       }
-      linear_forward(out_.data(), ctx_.data(), P_ + sp.o, R, inner, dm);
-      add_rows(y, out_.data(), R * dm);
+      linear_forward(out, ctx, P_ + sp.o, n, inner, dm);
+      add_rows(y, out, n * dm);
       // ---- cross-attention over the example's encoder positions
       const AttentionOffsets& cp = dec_cross_[size_t(l)];
-      rms_norm_rows(xn_.data(), y, P_ + cp.norm, R);
-      linear_forward(proj_.data(), xn_.data(), P_ + cp.q, R, dm, inner);
+      rms_norm_rows(xn, y, P_ + cp.norm, n);
+      linear_forward(proj, xn, P_ + cp.q, n, dm, inner);
       const float* CK = cross_k_[size_t(l)].data();
       const float* CV = cross_v_[size_t(l)].data();
-#pragma omp parallel for schedule(static) if (R * nh * Le_ * kv >= kParallelWork)
-      for (int64_t rh = 0; rh < R * nh; ++rh) {
+      for (int64_t rh = r0 * nh; rh < r1 * nh; ++rh) {
         const int64_t i = rh / nh, hd = rh % nh, e = example[size_t(i)];
         const int64_t head = (e * nh + hd) * Le_ * kv;
-        attend(ctx_.data() + i * inner + hd * kv, proj_.data() + i * inner + hd * kv, CK + head, CV + head,
-               lengths_[size_t(e)], nullptr, 0, scores_.data() + rh * std::max(Le_, T_));
+        attend(ctx_.data() + i * inner + hd * kv, proj + (i - r0) * inner + hd * kv, CK + head, CV + head,
+               lengths_[size_t(e)], nullptr, 0, scores_.data() + rh * score_len);
       }
-      linear_forward(out_.data(), ctx_.data(), P_ + cp.o, R, inner, dm);
-      add_rows(y, out_.data(), R * dm);
-      // ---- feed-forward
-      step_feed_forward(dec_ff_[size_t(l)], y, proj_.data(), proj_.data() + R * s_.ff, R);
+      linear_forward(out, ctx, P_ + cp.o, n, inner, dm);
+      add_rows(y, out, n * dm);
+      // ---- feed-forward: y += wo · act(norm(y))
+      const FeedForwardOffsets& fp = dec_ff_[size_t(l)];
+      float* h = hidden_.data() + r0 * ff;
+      rms_norm_rows(xn, y, P_ + fp.norm, n);
+      if (s_.gated()) {
+        float* a = gate_a_.data() + r0 * ff;
+        float* b = gate_b_.data() + r0 * ff;
+        linear_forward(a, xn, P_ + fp.wi_0, n, dm, ff);
+        linear_forward(b, xn, P_ + fp.wi_1, n, dm, ff);
+        for (int64_t i = 0; i < n * ff; ++i) h[i] = gelu_tanh(a[i]) * b[i];
+      } else {
+        linear_forward(h, xn, P_ + fp.wi, n, dm, ff);
+        for (int64_t i = 0; i < n * ff; ++i) h[i] = std::max(h[i], 0.0f);
+      }
+      linear_forward(out, h, P_ + fp.wo, n, ff, dm);
+      add_rows(y, out, n * dm);
     }
-    rms_norm_rows(xn_.data(), y, P_ + dec_final_, R);
-    if (s_.tied) {  // Mesh TF / HF: tied embeddings rescale the decoder output by dm^-½
-      const float scale = float(1.0 / std::sqrt(double(dm)));
-      for (int64_t i = 0; i < R * dm; ++i) xn_[size_t(i)] *= scale;
-    }
-    linear_forward(logits_.data(), xn_.data(), P_ + out_w_, R, dm, s_.vocab_size);
-    return logits_.data();
   }
 
- private:
   // A step works on a few rows: its element-wise operations run on the calling thread (a parallel
   // region's fork and join cost more than they save at this size, and much more on a loaded machine).
   static void add_rows(float* x, const float* y, int64_t n) {
@@ -432,23 +473,6 @@ class CachedDecoder final : public StepModel {
       const float r = 1.0f / std::sqrt(ss / float(d) + float(s_.layer_norm_epsilon));
       for (int64_t j = 0; j < d; ++j) out[i * d + j] = xi[j] * r * w[j];
     }
-  }
-
-  // x += wo · act(norm(x)) for the step's rows; a, b [rows, ff] scratch (b gated only).
-  void step_feed_forward(const FeedForwardOffsets& fp, float* x, float* a, float* b, int64_t rows) {
-    const int64_t dm = s_.dm, ff = s_.ff, n = rows * ff;
-    float* h = hidden_.data();
-    rms_norm_rows(xn_.data(), x, P_ + fp.norm, rows);
-    if (s_.gated()) {
-      linear_forward(a, xn_.data(), P_ + fp.wi_0, rows, dm, ff);
-      linear_forward(b, xn_.data(), P_ + fp.wi_1, rows, dm, ff);
-      for (int64_t i = 0; i < n; ++i) h[i] = gelu_tanh(a[i]) * b[i];
-    } else {
-      linear_forward(h, xn_.data(), P_ + fp.wi, rows, dm, ff);
-      for (int64_t i = 0; i < n; ++i) h[i] = std::max(h[i], 0.0f);
-    }
-    linear_forward(out_.data(), h, P_ + fp.wo, rows, ff, dm);
-    add_rows(x, out_.data(), rows * dm);
   }
 
   static void add_into(float* x, const float* y, int64_t n) {
@@ -532,7 +556,7 @@ class CachedDecoder final : public StepModel {
   std::vector<float> enc_out_;
   std::vector<int64_t> lengths_;                      // valid encoder positions per example
   std::vector<int32_t> tokens_;
-  std::vector<float> y_, xn_, out_, proj_, ctx_, hidden_, logits_, scores_;
+  std::vector<float> y_, xn_, out_, proj_, ctx_, hidden_, gate_a_, gate_b_, logits_, scores_;
 };
 
 // ---------------------------------------------------------------- the recomputing decoder (oracle)

@@ -83,6 +83,24 @@ TEST_P(GenerateParity, GreedyAndBeamsEqualThePyTorchReference) {
   }
 }
 
+TEST_P(GenerateParity, TwoThreadsSplittingTheRowsGiveTheSameOutputs) {
+  // The decoder step splits its rows between the threads (downstream/generate.cpp): 18 inputs in
+  // batches of 12 give 12 / 6 rows (x beams), so both threads work and share the scratch buffers.
+  GenerateFixture f(GetParam());
+  set_num_threads(2);
+  Ids inputs;
+  for (int r = 0; r < 3; ++r) inputs.insert(inputs.end(), f.inputs.begin(), f.inputs.end());
+  for (const auto& c : f.cases["cases"]) {
+    Ids expected;
+    for (int r = 0; r < 3; ++r) {
+      const Ids once = c["outputs"].get<Ids>();
+      expected.insert(expected.end(), once.begin(), once.end());
+    }
+    EXPECT_EQ(generate(f.model, inputs, options_of(c, 12)), expected) << describe(c, 12);
+  }
+  set_num_threads(1);
+}
+
 TEST_P(GenerateParity, CachedEqualsUncachedTokenForToken) {
   GenerateFixture f(GetParam());
   for (const auto& c : f.cases["cases"]) {
