@@ -12,7 +12,9 @@ transformers' greedy generate with use_cache). Each process decodes once to warm
 drift of a shared machine; the figure is the median over all timed decodes of a side. Rate = generated
 tokens / wall seconds of a whole decode, encoder included. Both sides get the kernel environment of
 benchmarks/compare.py (the same OpenBLAS core type for the CPU at hand). The header names the CPU and
-the load average; the outputs of the two sides are compared token by token (agreement, not required:
+the load average. Beside the wall-time ratio, the ratio of CPU seconds per decode (all threads, user +
+system): on a shared machine wall time stretches with the other jobs, CPU time far less (at 2 threads it
+also counts threads spinning at joins). The outputs of the two sides are compared token by token (agreement, not required:
 fp32 rounding differs and random weights make near-ties).
 
     /usr/bin/python3 benchmarks/generate_compare.py [--model t5-efficient-tiny] [--batch 32] \
@@ -99,11 +101,14 @@ def main():
                 peer.append(run_json(peer_cmd + ["--threads", str(threads)], env))
             ours_s = statistics.median([s for r in ours for s in r["seconds_all"]])
             peer_s = statistics.median([s for r in peer for s in r["seconds_all"]])
+            ours_cpu = statistics.median([s for r in ours for s in r["cpu_seconds_all"]])
+            peer_cpu = statistics.median([s for r in peer for s in r["cpu_seconds_all"]])
             tokens = ours[-1]["generated_tokens"]
             assert tokens == peer[-1]["generated_tokens"] == args.batch * args.max_new_tokens
             rows.append({"threads": threads, "peer_tokens_per_second": tokens / peer_s,
                          "ours_tokens_per_second": tokens / ours_s, "ratio": peer_s / ours_s,
                          "peer_seconds": peer_s, "ours_seconds": ours_s,
+                         "peer_cpu_seconds": peer_cpu, "ours_cpu_seconds": ours_cpu, "cpu_ratio": peer_cpu / ours_cpu,
                          "peer_seconds_all": [s for r in peer for s in r["seconds_all"]],
                          "ours_seconds_all": [s for r in ours for s in r["seconds_all"]],
                          "token_agreement": agreement(ours[-1]["output_ids"], peer[-1]["output_ids"])})
@@ -119,10 +124,11 @@ def main():
     print(f"greedy decode, {args.model}, batch {args.batch}, inputs {args.inputs_length}, {args.max_new_tokens} new "
           f"tokens every row; CPU {meta['cpu']} ({', '.join(meta['cpu_flags'])}); load average "
           f"{load_start} -> {meta['load_average_end']}; medians of {args.repeats} x {args.timed} decodes per side")
-    print(f"{'threads':>7} {'PyTorch tok/s':>14} {'t5scale tok/s':>14} {'ratio':>7} {'same tokens':>12}")
+    print(f"{'threads':>7} {'PyTorch tok/s':>14} {'t5scale tok/s':>14} {'ratio':>7} {'CPU-s ratio':>12} "
+          f"{'same tokens':>12}")
     for r in rows:
         print(f"{r['threads']:>7} {r['peer_tokens_per_second']:>14.0f} {r['ours_tokens_per_second']:>14.0f} "
-              f"{r['ratio']:>6.2f}x {100 * r['token_agreement']:>11.1f}%")
+              f"{r['ratio']:>6.2f}x {r['cpu_ratio']:>11.2f}x {100 * r['token_agreement']:>11.1f}%")
 
 
 if __name__ == "__main__":

@@ -318,41 +318,57 @@ class CachedDecoder final : public StepModel {
       lengths_[size_t(b)] = int64_t(e.size());
     }
     // ---- encoder (the model's pass without dropout): x += SelfAttn(norm(x)); x += FF(norm(x))
-    std::vector<float> x(size_t(Ne * dm)), xn(size_t(Ne * dm)), rstd(static_cast<size_t>(Ne)), out(size_t(Ne * dm));
-    std::vector<float> bias(size_t(nh * Le_ * Le_)), proj(size_t(Ne * inner));
-    std::vector<float> q(size_t(Ne * inner)), k(size_t(Ne * inner)), v(size_t(Ne * inner)), ctx(size_t(Ne * inner));
-    std::vector<float> probs(size_t(B * nh * Le_ * Le_));
-    std::vector<float> a(size_t(Ne * s_.ff)), bb(s_.gated() ? size_t(Ne * s_.ff) : 0), h(size_t(Ne * s_.ff));
-    embedding_forward(x.data(), ids.data(), P_ + shared_, Ne, dm);
-    relative_bias_forward(bias.data(), P_ + enc_table_, nh, Le_, Le_, true, s_.relative_buckets,
+    EncoderScratch& w = enc_;  // kept between batches: no page faults on fresh memory every batch
+    const int64_t qkv_width = enc_attn_[0].qkv_fused ? 3 * inner : inner;
+    for (auto [v, size] : {std::pair{&w.x, Ne * dm}, {&w.xn, Ne * dm}, {&w.rstd, Ne}, {&w.out, Ne * dm},
+                           {&w.bias, nh * Le_ * Le_}, {&w.proj, Ne * std::max(qkv_width, 2 * inner)},
+                           {&w.q, Ne * inner}, {&w.k, Ne * inner}, {&w.v, Ne * inner}, {&w.ctx, Ne * inner},
+                           {&w.probs, B * nh * Le_ * Le_}, {&w.a, Ne * s_.ff}, {&w.b, s_.gated() ? Ne * s_.ff : 0},
+                           {&w.h, Ne * s_.ff}, {&enc_out_, Ne * dm}})
+      if (int64_t(v->size()) < size) v->resize(size_t(size));
+    embedding_forward(w.x.data(), ids.data(), P_ + shared_, Ne, dm);
+    relative_bias_forward(w.bias.data(), P_ + enc_table_, nh, Le_, Le_, true, s_.relative_buckets,
                           s_.relative_max_distance);
     const AttentionDims d{B, nh, Le_, Le_, kv};
     for (int64_t l = 0; l < s_.el; ++l) {
       const AttentionOffsets& ap = enc_attn_[size_t(l)];
-      rmsnorm_forward(xn.data(), rstd.data(), x.data(), P_ + ap.norm, Ne, dm, s_.layer_norm_epsilon);
-      for (auto [w, dst] : {std::pair{ap.q, &q}, std::pair{ap.k, &k}, std::pair{ap.v, &v}}) {
-        linear_forward(proj.data(), xn.data(), P_ + w, Ne, dm, inner);
-        split_heads(dst->data(), proj.data(), B, Le_, nh, kv);
+      rmsnorm_forward(w.xn.data(), w.rstd.data(), w.x.data(), P_ + ap.norm, Ne, dm, s_.layer_norm_epsilon);
+      if (ap.qkv_fused) {  // one [Ne, 3·inner] product, then q | k | v into the head layout
+        linear_forward(w.proj.data(), w.xn.data(), P_ + ap.q, Ne, dm, 3 * inner);
+        int64_t col = 0;
+        for (std::vector<float>* dst : {&w.q, &w.k, &w.v})
+          split_heads_from(dst->data(), w.proj.data(), 3 * inner, inner * col++, B, Le_);
+      } else {
+        for (auto [wt, dst] : {std::pair{ap.q, &w.q}, std::pair{ap.k, &w.k}, std::pair{ap.v, &w.v}}) {
+          linear_forward(w.proj.data(), w.xn.data(), P_ + wt, Ne, dm, inner);
+          split_heads_from(dst->data(), w.proj.data(), inner, 0, B, Le_);
+        }
       }
-      attention_forward(ctx.data(), probs.data(), static_cast<float*>(nullptr), q.data(), k.data(), v.data(),
-                        bias.data(), seg.data(), seg.data(), false, d, Dropout{});
-      merge_heads(proj.data(), ctx.data(), B, Le_, nh, kv);
-      linear_forward(out.data(), proj.data(), P_ + ap.o, Ne, inner, dm);
-      add_into(x.data(), out.data(), Ne * dm);
-      feed_forward(enc_ff_[size_t(l)], x.data(), xn.data(), rstd.data(), a.data(), bb.data(), h.data(), out.data(),
-                   Ne);
+      attention_forward(w.ctx.data(), w.probs.data(), static_cast<float*>(nullptr), w.q.data(), w.k.data(),
+                        w.v.data(), w.bias.data(), seg.data(), seg.data(), false, d, Dropout{});
+      merge_heads(w.proj.data(), w.ctx.data(), B, Le_, nh, kv);
+      linear_forward(w.out.data(), w.proj.data(), P_ + ap.o, Ne, inner, dm);
+      add_into(w.x.data(), w.out.data(), Ne * dm);
+      feed_forward(enc_ff_[size_t(l)], w.x.data(), w.xn.data(), w.rstd.data(), w.a.data(), w.b.data(), w.h.data(),
+                   w.out.data(), Ne);
     }
-    enc_out_.resize(size_t(Ne * dm));
-    rmsnorm_forward(enc_out_.data(), rstd.data(), x.data(), P_ + enc_final_, Ne, dm, s_.layer_norm_epsilon);
+    rmsnorm_forward(enc_out_.data(), w.rstd.data(), w.x.data(), P_ + enc_final_, Ne, dm, s_.layer_norm_epsilon);
     // ---- every decoder layer's cross-attention keys and values, once: [B, nh, Le, kv]
-    cross_k_.assign(size_t(s_.dl), std::vector<float>(size_t(Ne * inner)));
-    cross_v_.assign(size_t(s_.dl), std::vector<float>(size_t(Ne * inner)));
+    cross_k_.resize(size_t(s_.dl)), cross_v_.resize(size_t(s_.dl));
     for (int64_t l = 0; l < s_.dl; ++l) {
       const AttentionOffsets& ap = dec_cross_[size_t(l)];
-      linear_forward(proj.data(), enc_out_.data(), P_ + ap.k, Ne, dm, inner);
-      split_heads(cross_k_[size_t(l)].data(), proj.data(), B, Le_, nh, kv);
-      linear_forward(proj.data(), enc_out_.data(), P_ + ap.v, Ne, dm, inner);
-      split_heads(cross_v_[size_t(l)].data(), proj.data(), B, Le_, nh, kv);
+      for (std::vector<float>* c : {&cross_k_[size_t(l)], &cross_v_[size_t(l)]})
+        if (int64_t(c->size()) < Ne * inner) c->resize(size_t(Ne * inner));
+      if (ap.v == ap.k + inner * dm) {  // k and v stored together: one [Ne, 2·inner] product
+        linear_forward(w.proj.data(), enc_out_.data(), P_ + ap.k, Ne, dm, 2 * inner);
+        split_heads_from(cross_k_[size_t(l)].data(), w.proj.data(), 2 * inner, 0, B, Le_);
+        split_heads_from(cross_v_[size_t(l)].data(), w.proj.data(), 2 * inner, inner, B, Le_);
+      } else {
+        linear_forward(w.proj.data(), enc_out_.data(), P_ + ap.k, Ne, dm, inner);
+        split_heads_from(cross_k_[size_t(l)].data(), w.proj.data(), inner, 0, B, Le_);
+        linear_forward(w.proj.data(), enc_out_.data(), P_ + ap.v, Ne, dm, inner);
+        split_heads_from(cross_v_[size_t(l)].data(), w.proj.data(), inner, 0, B, Le_);
+      }
     }
     scores_.resize(size_t(max_rows_ * nh * std::max(Le_, T_)));
   }
@@ -387,6 +403,20 @@ class CachedDecoder final : public StepModel {
   }
 
  private:
+  struct EncoderScratch {
+    std::vector<float> x, xn, rstd, out, bias, proj, q, k, v, ctx, probs, a, b, h;
+  };
+
+  // dst [B, nh, L, kv] (head layout) from the columns [col, col + nh·kv) of src [B·L, ld].
+  void split_heads_from(float* dst, const float* src, int64_t ld, int64_t col, int64_t B, int64_t L) const {
+    const int64_t nh = s_.nh, kv = s_.kv;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t hd = 0; hd < nh; ++hd)
+        for (int64_t l = 0; l < L; ++l)
+          std::copy_n(src + (b * L + l) * ld + col + hd * kv, kv, dst + ((b * nh + hd) * L + l) * kv);
+  }
+
   // Rows [r0, r1) of a step through every decoder layer, on the calling thread. Scratch buffers are
   // [rows, ...] and each thread touches its rows only.
   void decode_rows(int64_t t, const std::vector<int32_t>& example, int64_t r0, int64_t r1) {
@@ -554,6 +584,7 @@ class CachedDecoder final : public StepModel {
   std::vector<float> spare_;                          // gather target, swapped in
   std::vector<std::vector<float>> cross_k_, cross_v_; // per layer [examples, nh, Le, kv]
   std::vector<float> enc_out_;
+  EncoderScratch enc_;
   std::vector<int64_t> lengths_;                      // valid encoder positions per example
   std::vector<int32_t> tokens_;
   std::vector<float> y_, xn_, out_, proj_, ctx_, hidden_, gate_a_, gate_b_, logits_, scores_;
