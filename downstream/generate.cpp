@@ -254,7 +254,7 @@ constexpr int64_t kMinRowsPerThread = 4;
 
 class CachedDecoder final : public StepModel {
  public:
-  CachedDecoder(const Model& model, int64_t max_examples, int64_t max_rows, int64_t max_steps)
+  CachedDecoder(const Model& model, int64_t max_rows, int64_t max_steps)
       : s_(model.shape()), P_(model.params()), max_rows_(max_rows), T_(max_steps) {
     const ParamTable& table = model.table();
     const int64_t dm = s_.dm, inner = s_.inner();
@@ -301,7 +301,6 @@ class CachedDecoder final : public StepModel {
     if (s_.gated()) gate_a_.resize(size_t(R * s_.ff)), gate_b_.resize(size_t(R * s_.ff));
     logits_.resize(size_t(R * s_.vocab_size));
     tokens_.resize(size_t(R));
-    (void)max_examples;
   }
 
   void begin(const std::vector<const std::vector<int32_t>*>& examples) override {
@@ -681,7 +680,7 @@ std::vector<std::vector<int32_t>> generate(Model& model, const std::vector<std::
   check_request(model, inputs, options);
   if (inputs.empty()) return {};
   const int64_t examples = std::min<int64_t>(options.batch, int64_t(inputs.size()));
-  CachedDecoder decoder(model, examples, examples * options.num_beams, options.max_new_tokens);
+  CachedDecoder decoder(model, examples * options.num_beams, options.max_new_tokens);
   return run(decoder, model.shape().vocab_size, inputs, options);
 }
 
