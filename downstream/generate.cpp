@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <numeric>
 
 #include <omp.h>
@@ -285,12 +286,6 @@ class CachedDecoder final : public StepModel {
     enc_final_ = off(0, -1, Role::final_norm, -1);
     dec_final_ = off(1, -1, Role::final_norm, -1);
 
-    // Causal relative bias of decoder self-attention by distance d = query − key, [nh, T].
-    dec_bias_.resize(size_t(s_.nh * T_));
-    for (int64_t d = 0; d < T_; ++d) {
-      const int b = relative_position_bucket(-d, false, s_.relative_buckets, s_.relative_max_distance);
-      for (int64_t h = 0; h < s_.nh; ++h) dec_bias_[size_t(h * T_ + d)] = P_[dec_table_ + b * s_.nh + h];
-    }
     const size_t cache = size_t(max_rows_ * s_.nh * T_ * s_.kv);
     self_k_.assign(size_t(s_.dl), std::vector<float>(cache));
     self_v_.assign(size_t(s_.dl), std::vector<float>(cache));
@@ -308,6 +303,13 @@ class CachedDecoder final : public StepModel {
     Le_ = 0;
     for (const auto* e : examples) Le_ = std::max(Le_, int64_t(e->size()));
     const int64_t Ne = B * Le_;
+    // Causal relative bias of decoder self-attention by distance d = query − key, [nh, T] (read from
+    // the weights at every batch: a Generator outlives optimizer steps that change them).
+    dec_bias_.resize(size_t(nh * T_));
+    for (int64_t d = 0; d < T_; ++d) {
+      const int bucket = relative_position_bucket(-d, false, s_.relative_buckets, s_.relative_max_distance);
+      for (int64_t h = 0; h < nh; ++h) dec_bias_[size_t(h * T_ + d)] = P_[dec_table_ + bucket * nh + h];
+    }
     std::vector<int32_t> ids(size_t(Ne), kPadId), seg(size_t(Ne), 0);
     lengths_.assign(size_t(B), 0);
     for (int64_t b = 0; b < B; ++b) {
@@ -675,13 +677,32 @@ std::vector<std::vector<int32_t>> run(StepModel& m, int64_t V, const std::vector
 
 }  // namespace
 
+struct Generator::Impl {
+  Model& model;
+  std::unique_ptr<CachedDecoder> decoder;  // for `rows` rows and `steps` steps
+  int64_t rows = 0, steps = 0;
+};
+
+Generator::Generator(Model& model) : impl_(std::make_unique<Impl>(Impl{model, nullptr, 0, 0})) {}
+Generator::~Generator() = default;
+
+std::vector<std::vector<int32_t>> Generator::generate(const std::vector<std::vector<int32_t>>& inputs,
+                                                      const GenerateOptions& options) {
+  Impl& g = *impl_;
+  check_request(g.model, inputs, options);
+  if (inputs.empty()) return {};
+  const int64_t rows = std::min<int64_t>(options.batch, int64_t(inputs.size())) * options.num_beams;
+  if (!g.decoder || rows > g.rows || options.max_new_tokens != g.steps) {
+    g.decoder.reset();  // free the old buffers first
+    g.decoder = std::make_unique<CachedDecoder>(g.model, rows, options.max_new_tokens);
+    g.rows = rows, g.steps = options.max_new_tokens;
+  }
+  return run(*g.decoder, g.model.shape().vocab_size, inputs, options);
+}
+
 std::vector<std::vector<int32_t>> generate(Model& model, const std::vector<std::vector<int32_t>>& inputs,
                                            const GenerateOptions& options) {
-  check_request(model, inputs, options);
-  if (inputs.empty()) return {};
-  const int64_t examples = std::min<int64_t>(options.batch, int64_t(inputs.size()));
-  CachedDecoder decoder(model, examples * options.num_beams, options.max_new_tokens);
-  return run(decoder, model.shape().vocab_size, inputs, options);
+  return Generator(model).generate(inputs, options);
 }
 
 std::vector<std::vector<int32_t>> generate_uncached(Model& model, const std::vector<std::vector<int32_t>>& inputs,

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/model.h"
@@ -40,6 +41,24 @@ struct GenerateOptions {
 // Errors (t5::Error): an empty input, an id outside the vocabulary, options out of range.
 std::vector<std::vector<int32_t>> generate(Model& model, const std::vector<std::vector<int32_t>>& inputs,
                                            const GenerateOptions& options);
+
+// generate() keeping its buffers (KV caches, encoder scratch, logits) between calls, as a loop that
+// decodes a validation split every few hundred steps wants: no fresh memory (page faults) per call.
+// The model's weights may change between calls (they are read at every call); the model must outlive
+// the Generator. Same results as generate().
+class Generator {
+ public:
+  explicit Generator(Model& model);
+  ~Generator();
+  Generator(const Generator&) = delete;
+  Generator& operator=(const Generator&) = delete;
+  std::vector<std::vector<int32_t>> generate(const std::vector<std::vector<int32_t>>& inputs,
+                                             const GenerateOptions& options);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // The same by full recompute of the decoder at every step (no cache): the test oracle.
 std::vector<std::vector<int32_t>> generate_uncached(Model& model, const std::vector<std::vector<int32_t>>& inputs,

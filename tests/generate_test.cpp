@@ -148,6 +148,27 @@ TEST_P(GenerateParity, MaxNewTokensCutsAndOneStepWorks) {
   EXPECT_EQ(all, generate_uncached(f.model, f.inputs, o));
 }
 
+TEST_P(GenerateParity, AGeneratorReusedAcrossCallsAndWeightChangesGivesFreshResults) {
+  GenerateFixture f(GetParam());
+  Generator generator(f.model);
+  for (int64_t batch : {4, 2, 6})  // its buffers sized by the first call, grown by the last
+    for (const auto& c : f.cases["cases"])
+      EXPECT_EQ(generator.generate(f.inputs, options_of(c, batch)), c["outputs"].get<Ids>()) << describe(c, batch);
+  // The optimizer changes the weights in place between calls (fine-tuning): the decoder's relative
+  // bias table, read once per batch, and a projection.
+  const ParamTable& table = f.model.table();
+  for (const char* name : {"decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                           "decoder.block.0.layer.0.SelfAttention.q.weight"}) {
+    const ParamSpec& p = table.at(name);
+    for (int64_t i = 0; i < p.numel; ++i) f.model.params()[p.offset + i] *= -3.0f;
+  }
+  const GenerateOptions o = options_of(f.cases["cases"][0], 4);
+  const Ids changed = generate(f.model, f.inputs, o);
+  EXPECT_NE(changed, f.cases["cases"][0]["outputs"].get<Ids>());
+  EXPECT_EQ(generator.generate(f.inputs, o), changed);
+  EXPECT_EQ(changed, generate_uncached(f.model, f.inputs, o));
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, GenerateParity, ::testing::Values("relu_tied", "gated_untied"));
 
 TEST(Generate, RejectsBadRequests) {
