@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -30,9 +31,10 @@ std::string rate_text(double rate) { return rate >= 100 ? fmt::format("{:.0f}", 
 
 }  // namespace
 
-StepProgress::StepProgress(bool forced, int64_t start, int64_t total, double min_seconds)
+StepProgress::StepProgress(bool forced, int64_t start, int64_t total, double min_seconds, std::string unit)
     : tty_(isatty(STDERR_FILENO) != 0), on_(tty_ || forced), start_(start), total_(total),
-      every_(tty_ ? 1 : std::max<int64_t>(1, (total - start) / 50)), min_seconds_(tty_ ? kRedrawSeconds : min_seconds) {}
+      every_(tty_ ? 1 : std::max<int64_t>(1, (total - start) / 50)), min_seconds_(tty_ ? kRedrawSeconds : min_seconds),
+      unit_(std::move(unit)) {}
 
 void StepProgress::update(int64_t step, double elapsed, int64_t tokens_done, const std::string& detail) {
   if (!on_) return;
@@ -44,8 +46,8 @@ void StepProgress::update(int64_t step, double elapsed, int64_t tokens_done, con
   const double tokens_per_second = elapsed > 0 ? double(tokens_done) / elapsed : 0.0;
   const double eta = steps > 0 ? elapsed / steps * double(total_ - step) : 0.0;
   std::fprintf(stderr, "%s%s", tty_ ? "\r\033[K" : "",
-               fmt::format("step {}/{}  {}{} steps/s  {:.0f} tok/s  ETA {}{}", step, total_,
-                           detail.empty() ? "" : detail + "  ", rate_text(steps_per_second), tokens_per_second,
+               fmt::format("{} {}/{}  {}{} {}s/s  {:.0f} tok/s  ETA {}{}", unit_, step, total_,
+                           detail.empty() ? "" : detail + "  ", rate_text(steps_per_second), unit_, tokens_per_second,
                            format_duration(eta), tty_ ? "" : "\n")
                    .c_str());
   std::fflush(stderr);

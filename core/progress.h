@@ -20,7 +20,8 @@ std::string format_duration(double seconds);
 class StepProgress {
  public:
   // Steps run from `start` (a resumed run's first step is start + 1) to `total`.
-  StepProgress(bool forced, int64_t start, int64_t total, double min_seconds = 0);
+  // `unit` names what is counted ("step"; `generate` counts "example"s): "<unit> k/N ... <unit>s/s".
+  StepProgress(bool forced, int64_t start, int64_t total, double min_seconds = 0, std::string unit = "step");
   // After step `step`: `elapsed` wall seconds and `tokens_done` tokens since this process's first
   // step; `detail` goes after the step count (e.g. "loss 2.1234  lr 0.01").
   void update(int64_t step, double elapsed, int64_t tokens_done, const std::string& detail);
@@ -33,6 +34,7 @@ class StepProgress {
   bool tty_, on_;
   int64_t start_, total_, every_;
   double min_seconds_, last_line_ = 0;
+  std::string unit_;
 };
 
 }  // namespace t5

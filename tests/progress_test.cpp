@@ -52,6 +52,16 @@ TEST(StepProgress, PipedLinesAreSparseAndCarryRatesAndEta) {
   EXPECT_EQ(lines[16], "step 1000/1000  loss 1.5000  10 steps/s  480 tok/s  ETA 0s");
 }
 
+TEST(StepProgress, TheUnitNamesWhatIsCounted) {
+  // `generate` counts examples: 64 of 200 after 8 s with 512 generated tokens.
+  const std::vector<std::string> lines = stderr_lines([] {
+    StepProgress p(/*forced=*/true, 0, 200, /*min_seconds=*/0, "example");
+    p.update(64, 8.0, 512, "");
+  });
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "example 64/200  8 examples/s  64 tok/s  ETA 17s");  // 136 left at 8 a second
+}
+
 TEST(StepProgress, ResumedRunCountsItsOwnStepsAndRatesRound) {
   // Resumed at step 100 of 400 (a line every 6th step): 2 steps in 0.8 s is 2.5 steps/s; 1234 steps/s
   // print without an exponent.
