@@ -268,13 +268,13 @@ std::string TaskBatchSource::describe() const {
                      inputs_length_, targets_length_, seed_);
 }
 
-SplitScore score_split(Model& model, const TokenizedSplit& split, const std::string& task, const Tokenizer& tokenizer,
-                       const GenerateOptions& options, int64_t max_examples) {
+SplitScore score_split(Generator& generator, const TokenizedSplit& split, const std::string& task,
+                       const Tokenizer& tokenizer, const GenerateOptions& options, int64_t max_examples) {
   const size_t n = max_examples > 0 ? std::min(split.examples.size(), size_t(max_examples)) : split.examples.size();
   std::vector<std::vector<int32_t>> inputs;
   inputs.reserve(n);
   for (size_t i = 0; i < n; ++i) inputs.push_back(split.examples[i].inputs);
-  const std::vector<std::vector<int32_t>> outputs = generate(model, inputs, options);
+  const std::vector<std::vector<int32_t>> outputs = generator.generate(inputs, options);
   SplitScore s;
   s.predictions.reserve(n);
   for (const auto& ids : outputs) s.predictions.push_back(prediction_text(tokenizer, ids));
@@ -399,6 +399,7 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
                        [&](const ValidationPoint& v) { return v.step == step; });
   };
 
+  Generator generator(model);   // reads the weights anew at every call
   std::vector<int64_t> boundaries;
   if (config.eval_every > 0)
     for (int64_t s = config.eval_every; s < config.steps; s += config.eval_every) boundaries.push_back(s);
@@ -424,7 +425,7 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
     if (!tr.steps.empty()) r.final_train_loss = tr.steps.back().loss;
 
     const auto t_eval = Clock::now();
-    const SplitScore s = score_split(model, validation, config.task, tokenizer, gen, config.max_eval_examples);
+    const SplitScore s = score_split(generator, validation, config.task, tokenizer, gen, config.max_eval_examples);
     ValidationPoint v{boundary, s.metrics, seconds_since(t_eval)};
     r.eval_seconds += v.seconds;
     const double score = s.metrics.at(info.primary_metric);
@@ -445,7 +446,7 @@ FinetuneResult finetune(Model& model, const FinetuneConfig& config, const std::f
   // T5's rule: the test split is scored once, at the best validation checkpoint.
   load_hf_weights(model, hf_weights_path(best_dir));
   const auto t_test = Clock::now();
-  const SplitScore s = score_split(model, test, config.task, tokenizer, gen);
+  const SplitScore s = score_split(generator, test, config.task, tokenizer, gen);
   r.eval_seconds += seconds_since(t_test);
   r.validations = state.validations;
   r.best_step = state.best_step;

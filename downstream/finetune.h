@@ -136,7 +136,8 @@ struct SplitScore {
   std::map<std::string, double> metrics;
   std::vector<std::string> predictions;
 };
-SplitScore score_split(Model& model, const TokenizedSplit& split, const std::string& task, const Tokenizer& tokenizer,
-                       const GenerateOptions& options, int64_t max_examples = 0);
+// `generator` decodes with `model`'s current weights (it keeps its buffers between validations).
+SplitScore score_split(Generator& generator, const TokenizedSplit& split, const std::string& task,
+                       const Tokenizer& tokenizer, const GenerateOptions& options, int64_t max_examples = 0);
 
 }  // namespace t5
