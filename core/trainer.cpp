@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -106,15 +107,29 @@ int64_t resume_from(const std::string& dir, Model& model, Optimizer& optimizer, 
 EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches) {
   double sum = 0;
   int64_t tokens = 0;
+  std::vector<std::pair<double, int64_t>> per_batch;   // (summed CE, label tokens) for the standard error
   for (int64_t i = 0; i < batches; ++i) {
     const LossResult r = model.evaluate(source.next());
     sum += r.sum_cross_entropy;
     tokens += r.label_tokens;
+    per_batch.emplace_back(r.sum_cross_entropy, r.label_tokens);
   }
   EvalMetrics m;
   m.loss = tokens > 0 ? sum / double(tokens) : 0.0;
   m.tokens = tokens;
+  m.batches = batches;
+  m.loss_standard_error = eval_standard_error(per_batch);
   return m;
+}
+
+double eval_standard_error(const std::vector<std::pair<double, int64_t>>& batches) {
+  double sum = 0, tokens = 0;
+  for (const auto& [s, t] : batches) sum += s, tokens += double(t);
+  if (batches.size() < 2 || tokens <= 0) return std::nan("");
+  const double loss = sum / tokens, n = double(batches.size());
+  double ss = 0;
+  for (const auto& [s, t] : batches) ss += (s - loss * double(t)) * (s - loss * double(t));
+  return std::sqrt(n / (n - 1) * ss) / tokens;
 }
 
 TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data, const TrainConfig& config,

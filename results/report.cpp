@@ -18,7 +18,9 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/json_file.h"
+#include "results/bootstrap.h"
 #include "results/records.h"
+#include "results/scaling_fit.h"
 
 extern char** environ;
 
@@ -241,6 +243,56 @@ std::optional<std::string> dimension_value(const json& shape, const std::string&
 
 bool numeric_text(const std::string& a) { return !a.empty() && std::isdigit(static_cast<unsigned char>(a[0])); }
 
+// The held-out evaluation's own noise for a group of shapes: the root mean square over their runs of
+// each run's standard error over its eval batches (records' quality.eval_loss_standard_error); "—"
+// when no run recorded one (records written before issue 16).
+std::string eval_se_text(const std::vector<const ShapeSummary*>& shapes) {
+  double ss = 0;
+  size_t n = 0;
+  for (const ShapeSummary* s : shapes)
+    for (double se : s->eval_loss_standard_errors)
+      if (std::isfinite(se)) ss += se * se, ++n;
+  return n == 0 ? "—" : fmt::format("{:.4f}", std::sqrt(ss / double(n)));
+}
+
+// "**Evaluation noise.**": the range of the runs' eval standard errors beside the range of the
+// shapes' seed spreads, so a reader sees whether evaluation or training noise dominates. Empty when
+// no record carries a standard error.
+std::string evaluation_noise(const std::vector<ShapeSummary>& shapes, const std::vector<json>& records) {
+  std::vector<double> se, spread;
+  std::set<int64_t> batches, tokens;
+  for (const auto& r : records) {
+    if (r.value("status", "") != "ok") continue;
+    const double v = number_at(r, "quality", "eval_loss_standard_error");
+    if (!std::isfinite(v)) continue;
+    se.push_back(v);
+    const double b = number_at(r, "quality", "eval_batches"), t = number_at(r, "quality", "eval_tokens");
+    if (std::isfinite(b)) batches.insert(int64_t(b));
+    if (std::isfinite(t)) tokens.insert(int64_t(t));
+  }
+  if (se.empty()) return "";
+  for (const auto& s : shapes)
+    if (s.ids.size() > 1) spread.push_back(s.quality_std);
+  const auto range = [](const std::set<int64_t>& v) {
+    return v.empty() ? std::string("?") : v.size() == 1 ? with_commas(*v.begin())
+                                                         : with_commas(*v.begin()) + "–" + with_commas(*v.rbegin());
+  };
+  std::string md = fmt::format(
+      "**Evaluation noise.** Each run's held-out loss is a mean over {} eval batches ({} label tokens); its "
+      "standard error over those batches (the ratio estimator's, core/trainer.h) is {:.4f}–{:.4f} nats across the "
+      "{} runs that recorded it. ",
+      range(batches), range(tokens), *std::min_element(se.begin(), se.end()), *std::max_element(se.begin(), se.end()),
+      se.size());
+  if (spread.empty())
+    md += "With one seed per shape there is no seed spread to set it against.\n\n";
+  else
+    md += fmt::format("The seed spread (sample std over seeds) of the shapes with several seeds is {:.4f}–{:.4f} "
+                      "nats; the evaluation noise is part of it. The tables give both beside every effect (\"eval "
+                      "SE\": root mean square over the runs).\n\n",
+                      *std::min_element(spread.begin(), spread.end()), *std::max_element(spread.begin(), spread.end()));
+  return md;
+}
+
 // The 95% bootstrap interval of a row's Δ quality against the first row: 1,000 rounds redraw every
 // shape's seeds with replacement (fixed generator seed), the Δ of the resampled means is taken, and
 // its 2.5th and 97.5th percentiles are the interval. "n seeds" counts the runs behind both rows; with
@@ -253,19 +305,13 @@ std::string effect_interval(const std::vector<const ShapeSummary*>& row, const s
   std::mt19937_64 rng(0);
   const auto mean_of = [&rng](const std::vector<const ShapeSummary*>& shapes) {
     double sum = 0;
-    for (const ShapeSummary* s : shapes) {
-      std::uniform_int_distribution<size_t> pick(0, s->qualities.size() - 1);
-      double seed_sum = 0;
-      for (size_t k = 0; k < s->qualities.size(); ++k) seed_sum += s->qualities[pick(rng)];
-      sum += seed_sum / double(s->qualities.size());
-    }
+    for (const ShapeSummary* s : shapes) sum += resampled_mean(s->qualities, rng);
     return sum / double(shapes.size());
   };
   constexpr int kRounds = 1000;
   std::vector<double> delta(kRounds);
   for (double& d : delta) d = mean_of(row) - mean_of(first);
-  std::sort(delta.begin(), delta.end());
-  const double lo = delta[size_t(0.025 * (kRounds - 1) + 0.5)], hi = delta[size_t(0.975 * (kRounds - 1) + 0.5)];
+  const auto [lo, hi] = percentile_interval(delta);
   return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds)", lo, hi, seeds);
 }
 
@@ -324,7 +370,7 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
     });
     md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
                       "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time | "
-                      "Δ 95% interval (seeds) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                      "Δ 95% interval (seeds) | eval SE |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                       key, key);
     double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
     for (size_t i = 0; i < values.size(); ++i) {
@@ -337,10 +383,11 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       }
       const double qm = stats(q).mean, pm = stats(p).mean, fm = stats(f).mean, tm = stats(t).mean;
       if (i == 0) q0 = qm, p0 = pm, f0 = fm, t0 = tm;
-      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
                         mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
                         count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2),
-                        i == 0 ? std::string("—") : effect_interval(by_value[values[i]], by_value[values[0]]));
+                        i == 0 ? std::string("—") : effect_interval(by_value[values[i]], by_value[values[0]]),
+                        eval_se_text(by_value[values[i]]));
     }
     md += "\n";
   }
@@ -373,6 +420,7 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     std::vector<double> quality, loss, flops, step_time;
     for (const json* r : group) {
       s.ids.push_back(r->value("id", ""));
+      s.eval_loss_standard_errors.push_back(number_at(*r, "quality", "eval_loss_standard_error"));
       quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
       loss.push_back(number_at(*r, "quality", "eval_loss"));
       flops.push_back(number_at(*r, "flops", "total"));
@@ -607,16 +655,19 @@ ReportOutput write_report(const ReportOptions& opt) {
       problems += fmt::format("- `{}`: {} — {}\n", r.value("id", "?"), r.value("status", "?"),
                               r.contains("error") && r["error"].is_string() ? r["error"].get<std::string>() : "");
   if (!problems.empty()) md += "Runs that did not finish ok (recorded, left out of frontiers):\n\n" + problems + "\n";
+  md += evaluation_noise(shapes, file.records);
 
   bool any_seeds = false;
   for (const auto& s : shapes) any_seeds |= s.ids.size() > 1;
   if (any_seeds) {
     md += "## Seeds\n\nVariants that differ only in their seed are one shape; its point is the mean over seeds, "
-          "its error bar one sample standard deviation.\n\n| shape | seeds | neg. log-ppl mean ± std | min | max |\n"
-          "|---|---:|---:|---:|---:|\n";
+          "its error bar one sample standard deviation; \"eval SE\" is the noise of the held-out evaluation "
+          "itself (root mean square over the seeds' runs).\n\n| shape | seeds | neg. log-ppl mean ± std | min | max | eval SE |\n"
+          "|---|---:|---:|---:|---:|---:|\n";
     for (const auto& s : shapes)
-      md += fmt::format("| {} | {} | {} | {} | {} |\n", s.shape_id, s.ids.size(),
-                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()), fixed(s.quality_min), fixed(s.quality_max));
+      md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", s.shape_id, s.ids.size(),
+                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()), fixed(s.quality_min), fixed(s.quality_max),
+                        eval_se_text({&s}));
     md += "\n";
   }
 
@@ -632,6 +683,9 @@ ReportOutput write_report(const ReportOptions& opt) {
 
   md += frontier_certainty(shapes, frontiers, sure);
   md += dimension_tables(shapes);
+  const nlohmann::ordered_json fits = scaling_fits(shapes);
+  write_text(out_dir + "/fits.json", fits.dump(1) + "\n", out.files);
+  md += scaling_fits_markdown(fits);
 
   // The plot data: everything the script draws, already computed.
   json data = {{"title", sweep_name}, {"budget", budget_text(file.records)}, {"points", json::array()},
@@ -693,7 +747,10 @@ ReportOutput write_report(const ReportOptions& opt) {
       if (rc != 0) out.plot_error = fmt::format("{} {} exited with status {}", opt.python, opt.plot_script, rc);
     }
   }
-  for (const char* stem : {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve"})
+  std::vector<std::string> stems = {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves",
+                                    "depth_curve"};
+  for (size_t i = 0; i < fits["axes"].size(); ++i) stems.push_back(fmt::format("scaling_fit_{}", i));
+  for (const std::string& stem : stems)
     for (const char* ext : {".png", ".svg"})
       if (fs::exists(out_dir + "/" + stem + ext)) out.files.push_back(out_dir + "/" + stem + ext);
   return out;

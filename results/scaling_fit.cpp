@@ -135,11 +135,22 @@ LbfgsResult minimize_lbfgs(const Objective& f, std::vector<double> x, const Lbfg
 
 const char* law_form_name(LawForm form) { return form == LawForm::power_law ? "power_law" : "encoder_decoder"; }
 
+namespace {
+// L = E + A'·Π (x_j / x_ref_j)^(−p_j) from θ = (log E, log A', p...).
+double predict_theta(const std::vector<double>& theta, const std::vector<double>& x_ref, const std::vector<double>& x) {
+  if (theta.empty() || x.size() != x_ref.size()) return std::nan("");
+  double log_reducible = theta[1];
+  for (size_t j = 0; j < x.size(); ++j) log_reducible -= theta[2 + j] * std::log(x[j] / x_ref[j]);
+  return std::exp(theta[0]) + std::exp(log_reducible);
+}
+}  // namespace
+
 double LawFit::predict(const std::vector<double>& x) const {
-  if (!fitted || values.empty()) return std::nan("");
-  double reducible = values[1];
-  for (size_t j = 0; j < x.size(); ++j) reducible *= std::pow(x[j], -values[2 + j]);
-  return values[0] + reducible;
+  return fitted ? predict_theta(theta, x_reference, x) : std::nan("");
+}
+
+double LawFit::predict_round(size_t round, const std::vector<double>& x) const {
+  return round < bootstrap_theta.size() ? predict_theta(bootstrap_theta[round], x_reference, x) : std::nan("");
 }
 
 namespace {
@@ -237,11 +248,10 @@ std::vector<std::vector<double>> best_starts(const Problem& pb, const std::vecto
 }
 
 std::vector<double> natural_values(const std::vector<double>& theta, const std::vector<double>& x_ref) {
-  std::vector<double> v = {std::exp(theta[0]), std::exp(theta[1])};
-  for (size_t j = 0; j < x_ref.size(); ++j) {
-    v[1] *= std::pow(x_ref[j], theta[2 + j]);
-    v.push_back(theta[2 + j]);
-  }
+  double log_a = theta[1];
+  for (size_t j = 0; j < x_ref.size(); ++j) log_a += theta[2 + j] * std::log(x_ref[j]);
+  std::vector<double> v = {std::exp(theta[0]), std::exp(log_a)};   // A may be +inf for a steep fit
+  for (size_t j = 0; j < x_ref.size(); ++j) v.push_back(theta[2 + j]);
   return v;
 }
 
@@ -297,12 +307,19 @@ LawFit fit_law(const std::vector<ScalingPoint>& points, LawForm form, const FitO
     pb.u.push_back(u);
     pb.log_loss.push_back(std::log(mean_of(p.losses)));
   }
+  if (form == LawForm::power_law) {
+    std::vector<std::pair<double, double>> by_x;
+    for (size_t i = 0; i < points.size(); ++i) by_x.push_back({points[i].x[0], pb.log_loss[i]});
+    std::sort(by_x.begin(), by_x.end());
+    for (size_t i = 1; i < by_x.size(); ++i) fit.monotone &= by_x[i].second <= by_x[i - 1].second;
+  }
   const auto grid = start_grid(pb, k);
   const Optimum best = minimize_from(pb, grid, o.lbfgs);
   fit.fitted = true;
   fit.converged = best.converged;
   if (!best.converged)
     fit.reason = fmt::format("L-BFGS did not converge from any of {} starting points (best: {})", grid.size(), best.stop);
+  fit.theta = best.theta;
   fit.values = natural_values(best.theta, fit.x_reference);
   fit.huber_loss = best.value * pb.delta;
   fit.intervals.assign(fit.values.size(), {std::nan(""), std::nan("")});
@@ -329,6 +346,7 @@ LawFit fit_law(const std::vector<ScalingPoint>& points, LawForm form, const FitO
       continue;
     }
     fit.bootstrap_values.push_back(natural_values(b.theta, fit.x_reference));
+    fit.bootstrap_theta.push_back(b.theta);
   }
   if (fit.bootstrap_values.size() < 2) {
     fit.interval_note = fmt::format("{} of {} bootstrap fits converged: no interval", fit.bootstrap_values.size(),
@@ -337,7 +355,8 @@ LawFit fit_law(const std::vector<ScalingPoint>& points, LawForm form, const FitO
   }
   for (size_t j = 0; j < fit.values.size(); ++j) {
     std::vector<double> column;
-    for (const auto& v : fit.bootstrap_values) column.push_back(v[j]);
+    for (const auto& v : fit.bootstrap_values)
+      if (!std::isnan(v[j])) column.push_back(v[j]);
     fit.intervals[j] = percentile_interval(column, o.level);
   }
   if (fit.bootstrap_failed > 0)
@@ -374,11 +393,8 @@ ExtrapolationCheck extrapolation_check(const std::vector<ScalingPoint>& points, 
   c.done = true;
   c.predicted = c.fit.predict(c.x);
   std::vector<double> predictions;
-  for (const auto& v : c.fit.bootstrap_values) {
-    LawFit one = c.fit;
-    one.values = v;
-    predictions.push_back(one.predict(c.x));
-  }
+  for (size_t r = 0; r < c.fit.bootstrap_theta.size(); ++r)
+    if (const double p = c.fit.predict_round(r, c.x); std::isfinite(p)) predictions.push_back(p);
   c.predicted_interval = predictions.size() >= 2 ? percentile_interval(predictions, o.level)
                                                  : std::make_pair(std::nan(""), std::nan(""));
   c.measured_seeds = int(held_losses.size());
@@ -403,10 +419,13 @@ ordered_json to_json(const LawFit& fit) {
   if (!fit.fitted) return j;
   ordered_json params = ordered_json::object();
   for (size_t i = 0; i < fit.names.size(); ++i)
-    params[fit.names[i]] = {{"value", fit.values[i]}, {"lo", number_or_null(fit.intervals[i].first)},
+    params[fit.names[i]] = {{"value", number_or_null(fit.values[i])}, {"lo", number_or_null(fit.intervals[i].first)},
                             {"hi", number_or_null(fit.intervals[i].second)}};
   j["parameters"] = params;
-  j["huber_loss"] = fit.huber_loss;
+  j["huber_loss"] = number_or_null(fit.huber_loss);
+  // A' = A · Π x_ref^(−p): the reducible loss at the smallest x, finite even where A overflows.
+  j["reducible_at_reference"] = number_or_null(std::exp(fit.theta[1]));
+  j["monotone"] = fit.monotone;
   j["x_reference"] = fit.x_reference;
   j["bootstrap"] = {{"rounds", fit.bootstrap_rounds}, {"failed", fit.bootstrap_failed},
                     {"note", fit.interval_note.empty() ? ordered_json(nullptr) : ordered_json(fit.interval_note)}};
@@ -418,13 +437,13 @@ ordered_json to_json(const ExtrapolationCheck& c) {
   return {{"done", true},
           {"held_out", c.held_out},
           {"x", c.x},
-          {"predicted", c.predicted},
+          {"predicted", number_or_null(c.predicted)},
           {"predicted_lo", number_or_null(c.predicted_interval.first)},
           {"predicted_hi", number_or_null(c.predicted_interval.second)},
           {"measured", c.measured},
           {"measured_std", c.measured_std},
           {"measured_seeds", c.measured_seeds},
-          {"relative_error", c.relative_error},
+          {"relative_error", number_or_null(c.relative_error)},
           {"fit", to_json(c.fit)}};
 }
 
@@ -447,25 +466,22 @@ ordered_json band(const LawFit& fit, double x_min, double x_max, int count, doub
   for (int i = 0; i < count; ++i) {
     const double x = std::exp(a + (b - a) * i / double(count - 1));
     std::vector<double> preds;
-    for (const auto& v : fit.bootstrap_values) {
-      LawFit one = fit;
-      one.values = v;
-      preds.push_back(one.predict({x}));
-    }
+    for (size_t r = 0; r < fit.bootstrap_theta.size(); ++r)
+      if (const double p = fit.predict_round(r, {x}); std::isfinite(p)) preds.push_back(p);
     const auto [lo, hi] = preds.size() >= 2 ? percentile_interval(preds, level) : std::make_pair(std::nan(""), std::nan(""));
-    rows.push_back({x, fit.predict({x}), number_or_null(lo), number_or_null(hi)});
+    rows.push_back({x, number_or_null(fit.predict({x})), number_or_null(lo), number_or_null(hi)});
   }
   return rows;
 }
 
-ordered_json points_json(const std::vector<ScalingPoint>& points) {
+ordered_json points_json(const std::vector<ScalingPoint>& points, const LawFit& fit) {
   ordered_json out = ordered_json::array();
   for (const auto& p : points) {
     double m = mean_of(p.losses), ss = 0;
     for (double l : p.losses) ss += (l - m) * (l - m);
     out.push_back({{"id", p.id}, {"x", p.x}, {"loss", m},
                    {"loss_std", p.losses.size() > 1 ? std::sqrt(ss / double(p.losses.size() - 1)) : 0.0},
-                   {"seeds", p.losses.size()}});
+                   {"seeds", p.losses.size()}, {"predicted", number_or_null(fit.predict(p.x))}});
   }
   return out;
 }
@@ -474,7 +490,7 @@ ordered_json one_fit(const std::vector<ScalingPoint>& points, LawForm form, cons
                      const FitOptions& o) {
   const LawFit fit = fit_law(points, form, o);
   ordered_json j = {{"x", x_name}, {"fit", to_json(fit)}, {"extrapolation", to_json(extrapolation_check(points, form, o))},
-                    {"points", points_json(points)}};
+                    {"points", points_json(points, fit)}};
   if (form == LawForm::power_law && fit.fitted) {
     double lo = std::numeric_limits<double>::infinity(), hi = 0;
     for (const auto& p : points) lo = std::min(lo, p.x[0]), hi = std::max(hi, p.x[0]);
@@ -577,34 +593,37 @@ ordered_json scaling_fits(const std::vector<ShapeSummary>& shapes, const FitOpti
 
 namespace {
 
+double num(const ordered_json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
+
 std::string number(double x) {
   if (!std::isfinite(x)) return "—";
   const double a = std::fabs(x);
   return a != 0 && (a >= 1e5 || a < 1e-3) ? fmt::format("{:.4g}", x) : fmt::format("{:.4f}", x);
 }
 
-std::string estimate(const json& p) {
-  const std::string v = number(p.at("value").get<double>());
-  if (p.at("lo").is_null()) return v;
-  return fmt::format("{} [{}, {}]", v, number(p["lo"].get<double>()), number(p["hi"].get<double>()));
+std::string estimate(const ordered_json& p) {
+  const std::string v = p.at("value").is_number() ? number(p["value"].get<double>()) : "beyond a double";
+  if (p.at("lo").is_null() && p.at("hi").is_null()) return v;
+  return fmt::format("{} [{}, {}]", v, p["lo"].is_number() ? number(num(p["lo"])) : "−∞",
+                     p["hi"].is_number() ? number(num(p["hi"])) : "∞");
 }
 
 std::string x_label(const std::string& x) {
   return x == "params" ? "parameters" : x == "flops" ? "training FLOPs" : "encoder, decoder block parameters";
 }
 
-std::string x_value(const std::string& x, const json& coords) {
+std::string x_value(const std::string& x, const ordered_json& coords) {
   std::vector<std::string> parts;
   for (const auto& c : coords) parts.push_back(human_count(c.get<double>()));
   return fmt::format("{} {}", fmt::join(parts, ", "), x == "flops" ? "FLOPs" : "params");
 }
 
-std::string extrapolation_line(const std::string& x, const json& e) {
+std::string extrapolation_line(const std::string& x, const ordered_json& e) {
   if (!e.at("done").get<bool>()) return fmt::format("Extrapolation check: not made ({}).", e.at("reason").get<std::string>());
-  const json& fit = e.at("fit");
+  const ordered_json& fit = e.at("fit");
   std::string interval;
   if (!e.at("predicted_lo").is_null())
-    interval = fmt::format(" [{:.4f}, {:.4f}]", e["predicted_lo"].get<double>(), e["predicted_hi"].get<double>());
+    interval = fmt::format(" [{:.4f}, {:.4f}]", num(e["predicted_lo"]), num(e["predicted_hi"]));
   const int seeds = e.at("measured_seeds").get<int>();
   const std::string measured = seeds > 1 ? fmt::format("{:.4f} ± {:.4f} ({} seeds)", e["measured"].get<double>(),
                                                        e["measured_std"].get<double>(), seeds)
@@ -612,15 +631,15 @@ std::string extrapolation_line(const std::string& x, const json& e) {
   std::string verdict;
   if (!e.at("predicted_lo").is_null()) {
     const double m = e["measured"].get<double>();
-    verdict = m >= e["predicted_lo"].get<double>() && m <= e["predicted_hi"].get<double>()
+    verdict = m >= num(e["predicted_lo"]) && m <= num(e["predicted_hi"])
                   ? "; the measured loss is inside the predicted interval"
                   : "; the measured loss is outside the predicted interval";
   }
   return fmt::format("Extrapolation check: fitted on the {} smaller shapes{}, the law predicts {:.4f}{} at {} ({}); "
                      "measured {}; relative error {:+.2f}%{}.",
                      fit.at("shapes").get<int>(), fit.at("converged").get<bool>() ? "" : " (that fit did not converge)",
-                     e.at("predicted").get<double>(), interval, fmt::join(e.at("held_out"), ", "), x_value(x, e.at("x")),
-                     measured, 100 * e.at("relative_error").get<double>(), verdict);
+                     num(e.at("predicted")), interval, fmt::join(e.at("held_out"), ", "), x_value(x, e.at("x")),
+                     measured, 100 * num(e.at("relative_error")), verdict);
 }
 
 }  // namespace
@@ -643,7 +662,7 @@ std::string scaling_fits_markdown(const ordered_json& fits) {
                       shapes.front().get<std::string>(), shapes.back().get<std::string>());
     for (const auto& one : axis.at("fits")) {
       const std::string x = one.at("x").get<std::string>();
-      const json& fit = one.at("fit");
+      const ordered_json& fit = one.at("fit");
       if (!fit.at("fitted").get<bool>()) {
         md += fmt::format("- against {}: no fit — {}.\n", x_label(x), fit.at("reason").get<std::string>());
         continue;
@@ -651,9 +670,12 @@ std::string scaling_fits_markdown(const ordered_json& fits) {
       std::string params;
       for (const auto& [name, p] : fit.at("parameters").items())
         params += fmt::format("{}{} = {}", params.empty() ? "" : ", ", name, estimate(p));
-      md += fmt::format("- against {} ({} shapes, {} seeds): {}; Σ Huber {:.3g}{}{}.\n", x_label(x),
-                        fit.at("shapes").get<int>(), fit.at("seeds").get<int>(), params,
-                        fit.at("huber_loss").get<double>(),
+      md += fmt::format("- against {} ({} shapes, {} seeds): {}; Σ Huber {:.3g}{}{}{}.\n", x_label(x),
+                        fit.at("shapes").get<int>(), fit.at("seeds").get<int>(), params, num(fit.at("huber_loss")),
+                        fit.at("monotone").get<bool>()
+                            ? ""
+                            : "; the measured losses do not fall monotonically with x, so no law of this form follows "
+                              "them: read it as a summary, not a law",
                         fit.at("converged").get<bool>() ? "" : "; NOT CONVERGED: " + fit.at("reason").get<std::string>(),
                         fit["bootstrap"]["note"].is_null() ? "" : "; " + fit["bootstrap"]["note"].get<std::string>());
       md += "  " + extrapolation_line(x, one.at("extrapolation")) + "\n";

@@ -90,12 +90,20 @@ struct LawFit {
   std::vector<std::pair<double, double>> intervals;   // bootstrap percentile intervals (NaN: none)
   std::string interval_note;           // why there are no intervals, or how many rounds failed
   std::vector<std::vector<double>> bootstrap_values;  // each converged round's values
+  // The same in the searched coordinates θ = (log E, log A', p...), A' = A · Π x_reference_j^(−p_j):
+  // predictions go through these because A alone overflows a double for a steep fit (alpha ≫ 1).
+  std::vector<double> theta;
+  std::vector<std::vector<double>> bootstrap_theta;
   int bootstrap_rounds = 0;            // rounds run
   int bootstrap_failed = 0;            // rounds whose fit did not converge (left out of the intervals)
   double huber_loss = 0;               // Σ Huber of the log residuals at the fit
   std::vector<double> x_reference;     // smallest x_j of the points
   int shapes = 0, seeds = 0;
-  double predict(const std::vector<double>& x) const;   // L at x with `values`
+  // Power law: the seed means never rise with x. When they do, no law of this form follows them and
+  // the fit is a summary (often a step: alpha ≫ 1). Encoder-decoder: not checked (true).
+  bool monotone = true;
+  double predict(const std::vector<double>& x) const;   // L at x with the fit on the seed means
+  double predict_round(size_t round, const std::vector<double>& x) const;   // with bootstrap_theta[round]
 };
 
 // Fits `form` to the points (the mean over seeds of each), with bootstrap intervals. Never throws on

@@ -198,6 +198,8 @@ VariantRunner make_training_runner() {
     if (!r.evals.empty() && !r.diverged) {
       out.eval_loss = r.evals.back().loss;
       out.eval_tokens = r.evals.back().tokens;
+      out.eval_batches = r.evals.back().batches;
+      out.eval_loss_standard_error = r.evals.back().loss_standard_error;
     }
     return out;
   };
