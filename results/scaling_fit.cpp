@@ -602,7 +602,10 @@ std::string number(double x) {
 }
 
 std::string estimate(const ordered_json& p) {
-  const std::string v = p.at("value").is_number() ? number(p["value"].get<double>()) : "beyond a double";
+  // A = A'·x_ref^alpha leaves a double's range for a steep or rising fit (|alpha| ≫ 1).
+  const std::string v = !p.at("value").is_number()       ? "beyond a double"
+                        : p["value"].get<double>() == 0.0 ? "below a double"
+                                                          : number(p["value"].get<double>());
   if (p.at("lo").is_null() && p.at("hi").is_null()) return v;
   return fmt::format("{} [{}, {}]", v, p["lo"].is_number() ? number(num(p["lo"])) : "−∞",
                      p["hi"].is_number() ? number(num(p["hi"])) : "∞");
