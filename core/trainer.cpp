@@ -119,6 +119,10 @@ EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches) {
   m.tokens = tokens;
   m.batches = batches;
   m.loss_standard_error = eval_standard_error(per_batch);
+  for (const auto& [s, t] : per_batch) {
+    m.batch_losses.push_back(t > 0 ? s / double(t) : 0.0);
+    m.batch_tokens.push_back(t);
+  }
   return m;
 }
 

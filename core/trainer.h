@@ -65,6 +65,10 @@ struct EvalMetrics {
   //   SE = sqrt(B/(B−1) · Σ_b (s_b − loss·t_b)²) / Σ_b t_b,
   // which is std(batch losses)/sqrt(B) when every batch has the same tokens. NaN with one batch.
   double loss_standard_error = 0;
+  // Each batch's mean CE and label tokens, in reading order: every evaluation reads the same batches,
+  // so two runs' losses can be compared batch by batch (a paired standard error, results/report.cpp).
+  std::vector<double> batch_losses;
+  std::vector<int64_t> batch_tokens;
 };
 
 struct TrainResult {

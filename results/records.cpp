@@ -259,6 +259,10 @@ nlohmann::ordered_json make_record(const RecordParts& r) {
   if (r.eval_batches > 0) rec["quality"]["eval_batches"] = r.eval_batches;
   if (evaluated && std::isfinite(r.eval_loss_standard_error))
     rec["quality"]["eval_loss_standard_error"] = r.eval_loss_standard_error;
+  if (evaluated && !r.eval_batch_losses.empty()) {
+    rec["quality"]["eval_batch_losses"] = r.eval_batch_losses;
+    rec["quality"]["eval_batch_tokens"] = r.eval_batch_tokens;
+  }
   rec["quality"].update(oj{{"final_train_loss", std::isfinite(r.final_train_loss) ? oj(r.final_train_loss) : oj(nullptr)},
                     {"loss_curve", loss_curve_summary(r.train_curve)}});
   rec["data"] = r.data;

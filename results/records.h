@@ -13,7 +13,8 @@
 // quality: eval_loss (mean CE nats on held-out data), negative_log_perplexity (= −eval_loss),
 //   eval_tokens, eval_batches? and eval_loss_standard_error? (the sampling noise of eval_loss over the
 //   eval batches, core/trainer.h EvalMetrics; absent in records written before issue 16, and when one
-//   batch was read), final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
+//   batch was read), eval_batch_losses? and eval_batch_tokens? (each eval batch's mean CE and label
+//   tokens: every run of a sweep reads the same batches, so the report pairs them), final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
 // Readers ignore fields they do not know. Per-step metrics go to results/<sweep>/steps/<id>.jsonl.
 //
 // Durability: a record is one write() of a whole line to a file opened O_APPEND, then fsync, under an
@@ -105,6 +106,8 @@ struct RecordParts {
   int64_t eval_tokens = 0;
   int64_t eval_batches = 0;                 // 0 = not recorded (the key is then left out)
   double eval_loss_standard_error = std::nan("");   // over eval batches; NaN: left out
+  std::vector<double> eval_batch_losses;    // mean CE per eval batch; empty: left out
+  std::vector<int64_t> eval_batch_tokens;   // label tokens per eval batch
   double final_train_loss = 0;
   std::vector<std::pair<int64_t, double>> train_curve;
   nlohmann::json data = nlohmann::json::object();

@@ -18,6 +18,7 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/json_file.h"
+#include "core/trainer.h"
 #include "results/bootstrap.h"
 #include "results/records.h"
 #include "results/scaling_fit.h"
@@ -255,6 +256,40 @@ std::string eval_se_text(const std::vector<const ShapeSummary*>& shapes) {
   return n == 0 ? "—" : fmt::format("{:.4f}", std::sqrt(ss / double(n)));
 }
 
+// The evaluation noise of a row's Δ against the first row, paired: every run of a sweep reads the same
+// eval batches, so the Δ of the row means is, batch by batch, a difference d_b of summed cross
+// entropies over the same tokens t_b (each row's d_b part the mean over its shapes of the mean over
+// their seeds), and its standard error over the batches is the ratio estimator's
+// (core/trainer.h eval_standard_error). The noise a run's own evaluation adds to that comparison,
+// not to the absolute loss. "—" unless every run of both rows recorded its batches, over the same tokens.
+std::string paired_eval_se(const std::vector<const ShapeSummary*>& row, const std::vector<const ShapeSummary*>& first) {
+  const std::vector<int64_t>* tokens = nullptr;
+  for (const auto* group : {&row, &first})
+    for (const ShapeSummary* s : *group)
+      for (size_t k = 0; k < s->eval_batch_tokens.size(); ++k) {
+        const auto& t = s->eval_batch_tokens[k];
+        if (t.empty() || s->eval_batch_losses[k].size() != t.size()) return "—";
+        if (!tokens) tokens = &t;
+        if (t != *tokens) return "—";
+      }
+  if (!tokens) return "—";
+  const size_t batches = tokens->size();
+  const auto summed = [&](const std::vector<const ShapeSummary*>& shapes) {
+    std::vector<double> s(batches, 0.0);
+    for (const ShapeSummary* shape : shapes)
+      for (size_t k = 0; k < shape->eval_batch_losses.size(); ++k)
+        for (size_t b = 0; b < batches; ++b)
+          s[b] += shape->eval_batch_losses[k][b] * double((*tokens)[b]) /
+                  double(shape->eval_batch_losses.size() * shapes.size());
+    return s;
+  };
+  const std::vector<double> a = summed(row), b = summed(first);
+  std::vector<std::pair<double, int64_t>> d;
+  for (size_t i = 0; i < batches; ++i) d.emplace_back(a[i] - b[i], (*tokens)[i]);
+  const double se = eval_standard_error(d);
+  return std::isfinite(se) ? fmt::format("{:.4f}", se) : "—";
+}
+
 // "**Evaluation noise.**": the range of the runs' eval standard errors beside the range of the
 // shapes' seed spreads, so a reader sees whether evaluation or training noise dominates. Empty when
 // no record carries a standard error.
@@ -284,12 +319,15 @@ std::string evaluation_noise(const std::vector<ShapeSummary>& shapes, const std:
       range(batches), range(tokens), *std::min_element(se.begin(), se.end()), *std::max_element(se.begin(), se.end()),
       se.size());
   if (spread.empty())
-    md += "With one seed per shape there is no seed spread to set it against.\n\n";
+    md += "With one seed per shape there is no seed spread to set it against. ";
   else
     md += fmt::format("The seed spread (sample std over seeds) of the shapes with several seeds is {:.4f}–{:.4f} "
-                      "nats; the evaluation noise is part of it. The tables give both beside every effect (\"eval "
-                      "SE\": root mean square over the runs).\n\n",
+                      "nats. ",
                       *std::min_element(spread.begin(), spread.end()), *std::max_element(spread.begin(), spread.end()));
+  md += "Every run reads the same eval batches, so most of a run's evaluation noise is shared by all runs and "
+        "cancels in a comparison: the per-dimension tables give, beside each Δ's seed interval, \"eval SE of Δ "
+        "(paired)\", the standard error of that Δ over the eval batches taken batch by batch (from the records' "
+        "eval_batch_losses), and the per-run SE (root mean square over the runs).\n\n";
   return md;
 }
 
@@ -370,7 +408,8 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
     });
     md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
                       "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time | "
-                      "Δ 95% interval (seeds) | eval SE |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                      "Δ 95% interval (seeds) | eval SE of Δ (paired) | eval SE (per run) |\n"
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                       key, key);
     double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
     for (size_t i = 0; i < values.size(); ++i) {
@@ -383,10 +422,11 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       }
       const double qm = stats(q).mean, pm = stats(p).mean, fm = stats(f).mean, tm = stats(t).mean;
       if (i == 0) q0 = qm, p0 = pm, f0 = fm, t0 = tm;
-      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
                         mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
                         count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2),
                         i == 0 ? std::string("—") : effect_interval(by_value[values[i]], by_value[values[0]]),
+                        i == 0 ? std::string("—") : paired_eval_se(by_value[values[i]], by_value[values[0]]),
                         eval_se_text(by_value[values[i]]));
     }
     md += "\n";
@@ -421,6 +461,15 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     for (const json* r : group) {
       s.ids.push_back(r->value("id", ""));
       s.eval_loss_standard_errors.push_back(number_at(*r, "quality", "eval_loss_standard_error"));
+      std::vector<double> batch_losses;
+      std::vector<int64_t> batch_tokens;
+      const json q = r->value("quality", json::object());
+      if (q.contains("eval_batch_losses") && q.contains("eval_batch_tokens")) {
+        for (const auto& v : q["eval_batch_losses"]) batch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+        for (const auto& v : q["eval_batch_tokens"]) batch_tokens.push_back(v.is_number_integer() ? v.get<int64_t>() : -1);
+      }
+      s.eval_batch_losses.push_back(batch_losses);
+      s.eval_batch_tokens.push_back(batch_tokens);
       quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
       loss.push_back(number_at(*r, "quality", "eval_loss"));
       flops.push_back(number_at(*r, "flops", "total"));

@@ -28,6 +28,8 @@ struct ShapeSummary {
   double eval_loss_mean = 0;
   std::vector<double> qualities;  // per seed, in record order (the frontier bootstrap resamples them)
   std::vector<double> eval_loss_standard_errors;  // per seed: SE of its eval loss over eval batches (NaN: not recorded)
+  std::vector<std::vector<double>> eval_batch_losses;   // per seed: each eval batch's mean CE (empty: not recorded)
+  std::vector<std::vector<int64_t>> eval_batch_tokens;  // per seed: each eval batch's label tokens
 };
 
 // Groups ok records by shape id (the id without its -s<seed>) in first-appearance order.

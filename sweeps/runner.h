@@ -32,6 +32,8 @@ struct VariantOutcome {
   int64_t eval_tokens = 0;
   int64_t eval_batches = 0;
   double eval_loss_standard_error = std::nan("");  // over eval batches (core/trainer.h); NaN if none
+  std::vector<double> eval_batch_losses;           // per eval batch (core/trainer.h EvalMetrics)
+  std::vector<int64_t> eval_batch_tokens;
   int64_t resumed_from = 0;
   nlohmann::json data = nlohmann::json::object();  // the data source's description
 };

@@ -200,6 +200,8 @@ VariantRunner make_training_runner() {
       out.eval_tokens = r.evals.back().tokens;
       out.eval_batches = r.evals.back().batches;
       out.eval_loss_standard_error = r.evals.back().loss_standard_error;
+      out.eval_batch_losses = r.evals.back().batch_losses;
+      out.eval_batch_tokens = r.evals.back().batch_tokens;
     }
     return out;
   };

@@ -91,6 +91,12 @@ TEST(Records, EvalStandardErrorIsOptional) {
                 R"j("eval_tokens":16,"eval_batches":8,"eval_loss_standard_error":0.0125,"final_train_loss":2.75,)j"),
             std::string::npos)
       << make_record(p).dump();
+  p.eval_batch_losses = {2.25, 2.75};
+  p.eval_batch_tokens = {8, 8};
+  EXPECT_NE(make_record(p).dump().find(
+                R"j("eval_loss_standard_error":0.0125,"eval_batch_losses":[2.25,2.75],"eval_batch_tokens":[8,8],)j"),
+            std::string::npos)
+      << make_record(p).dump();
   p.eval_loss_standard_error = std::nan("");
   EXPECT_FALSE(make_record(p)["quality"].contains("eval_loss_standard_error"));
   EXPECT_EQ(make_record(p)["quality"]["eval_batches"], 8);

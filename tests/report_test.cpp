@@ -100,8 +100,8 @@ TEST(Report, WritesReportAndFrontierFiles) {
   // Its 95% interval over seeds, by hand: nl2's two seeds (-4.0, -4.2) resample to a mean of -4.0, -4.1
   // or -4.2 with probabilities 1/4, 1/2, 1/4, against nl1's one seed at -5.0: Δ is +1.0, +0.9 or +0.8,
   // so the 2.5th and 97.5th percentiles are +0.8 and +1.0; nl4 and nl1 have one seed each.
-  EXPECT_THAT(md, HasSubstr("| 0.225 | 2.25 | [+0.8000, +1.0000] (3 seeds) | — |\n"));
-  EXPECT_THAT(md, HasSubstr("| — (one seed each) | — |\n"));
+  EXPECT_THAT(md, HasSubstr("| 0.225 | 2.25 | [+0.8000, +1.0000] (3 seeds) | — | — |\n"));
+  EXPECT_THAT(md, HasSubstr("| — (one seed each) | — | — |\n"));
   EXPECT_THAT(md, HasSubstr("Note: 1 torn line (6) of runs.jsonl skipped"));
   // All runs, from the records as stored: nl1 (100 params, 100 FLOPs/step, 10 steps, 0.1 s, 3120 tokens/s,
   // MFU 10%, loss 5.0) is the cheapest shape, on every frontier; nl4 (400, 0.15 s, loss 4.5) is dominated
@@ -424,7 +424,8 @@ TEST(Report, RealSweepFrontiersMatchBruteForce) {
 // inside its bootstrap interval and the extrapolation check's error ~0; the seeds' eval standard
 // errors appear beside the seed spread.
 RecordParts synthetic_run(const std::string& shape_name, const nlohmann::json& shape, int seed, int64_t params,
-                          double flops_total, double loss, double eval_se) {
+                          double flops_total, double loss, double eval_se,
+                          const std::vector<double>& batch_offsets = {}) {
   RecordParts p;
   p.id = fmt::format("{}-s{}", shape_name, seed);
   p.sweep = "fits-synthetic";
@@ -445,6 +446,9 @@ RecordParts synthetic_run(const std::string& shape_name, const nlohmann::json& s
   p.eval_tokens = 896;
   p.eval_batches = 16;
   p.eval_loss_standard_error = eval_se;
+  p.eval_batch_losses = batch_offsets;
+  for (double& l : p.eval_batch_losses) l += loss;
+  p.eval_batch_tokens.assign(batch_offsets.size(), 224);
   p.final_train_loss = loss;
   p.data = {{"source", "synthetic"}};
   return p;
@@ -462,6 +466,14 @@ std::string write_sweep(const std::string& name, const std::vector<RecordParts>&
   return dir;
 }
 
+// Four eval batches of 224 tokens whose losses sit at the run's loss + (0.02, −0.01, 0.03, −0.04) ·
+// (1 + 0.1·nl): a shape's batch pattern, the same for its seeds.
+std::vector<double> batch_offsets(int nl) {
+  std::vector<double> out;
+  for (double base : {0.02, -0.01, 0.03, -0.04}) out.push_back(base * (1 + 0.1 * nl));
+  return out;
+}
+
 TEST(Report, ScalingFitsSectionAndFitsJson) {
   const double E = 2.0, A = 300.0, alpha = 0.3;
   std::vector<RecordParts> runs;
@@ -471,7 +483,7 @@ TEST(Report, ScalingFitsSectionAndFitsJson) {
     const double mean = E + A * std::pow(double(params), -alpha);
     for (int seed = 0; seed < 3; ++seed)
       runs.push_back(synthetic_run(fmt::format("tiny-nl{}", nl), shape, seed, params, 1e12 * nl, mean + 0.01 * (seed - 1),
-                                   0.003 + 0.001 * seed));
+                                   0.003 + 0.001 * seed, batch_offsets(nl)));
   }
   const std::string dir = write_sweep("fits", runs);
   ReportOptions opt;
@@ -529,7 +541,12 @@ TEST(Report, ScalingFitsSectionAndFitsJson) {
                             "tokens); its standard error over those batches (the ratio estimator's, core/trainer.h) is "
                             "0.0030–0.0050 nats across the 15 runs that recorded it. The seed spread (sample std over "
                             "seeds) of the shapes with several seeds is 0.0100–0.0100 nats"));
-  EXPECT_THAT(md, HasSubstr("(6 seeds) | 0.0041 |\n"));   // the per-knob table: Δ interval, then eval SE
+  // The per-knob table: Δ interval, the paired eval SE of Δ, the per-run eval SE. nl 2 against nl 1:
+  // batch by batch Δ = (0.02, −0.01, 0.03, −0.04) · 0.1 + the Δ of the means; equal tokens, so its SE
+  // is 0.1 · std(0.02, −0.01, 0.03, −0.04) / sqrt(4) = 0.1 · sqrt(0.003/3) / 2 = 0.0016; nl 4: 0.0047.
+  EXPECT_THAT(md, HasSubstr("(6 seeds) | 0.0016 | 0.0041 |\n"));
+  EXPECT_THAT(md, HasSubstr("(6 seeds) | 0.0047 | 0.0041 |\n"));
+  EXPECT_THAT(md, HasSubstr("\"eval SE of Δ (paired)\", the standard error of that Δ over the eval batches"));
   fs::remove_all(dir);
 }
 

@@ -268,6 +268,11 @@ TEST(Trainer, EvalStandardErrorOverBatches) {
   for (const auto& r : each) var += (r.loss - mean) * (r.loss - mean) / 3;
   EXPECT_GT(var, 0);
   EXPECT_NEAR(e.loss_standard_error, std::sqrt(var / 4), 1e-9);
+  ASSERT_EQ(e.batch_losses.size(), 4u);
+  for (int b = 0; b < 4; ++b) {
+    EXPECT_NEAR(e.batch_losses[b], each[b].loss, 1e-12) << b;
+    EXPECT_EQ(e.batch_tokens[b], each[b].label_tokens) << b;
+  }
   eval->seek(nlohmann::json{{"example", 0}});
   EXPECT_TRUE(std::isnan(evaluate(m, *eval, 1).loss_standard_error));
 }
