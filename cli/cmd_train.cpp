@@ -236,6 +236,10 @@ int run_train(const std::vector<std::string>& args) {
                             {"stop_reason", r.stop_reason},
                             {"final_loss", r.steps.empty() ? nlohmann::json() : nlohmann::json(r.steps.back().loss)},
                             {"eval_loss", r.evals.empty() ? nlohmann::json() : nlohmann::json(r.evals.back().loss)},
+                            {"eval_loss_standard_error",
+                             r.evals.empty() || !std::isfinite(r.evals.back().loss_standard_error)
+                                 ? nlohmann::json()
+                                 : nlohmann::json(r.evals.back().loss_standard_error)},
                             {"precision", to_string(c.precision)},
                             {"precision_path", to_string(precision_path(products))},
                             {"cpu_isa", cpu_context()},

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -142,19 +143,44 @@ Batch rank_rows(Batch b, const Collective* collective) {
 }  // namespace
 
 EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches, Collective* collective) {
-  double sums[2] = {0, 0};   // cross entropy, label tokens (exact in a double below 2^53)
+  // Per batch: summed cross entropy and label tokens (exact in a double below 2^53). With K ranks each
+  // evaluates its rows of every batch and the per-batch sums are summed over the ranks, so the mean and
+  // the standard error over batches are one process's.
+  std::vector<double> sums(size_t(2 * batches), 0.0);
   for (int64_t i = 0; i < batches; ++i) {
     const LossResult r = model.evaluate(rank_rows(source.next(), collective));
-    sums[0] += r.sum_cross_entropy;
-    sums[1] += double(r.label_tokens);
+    sums[size_t(2 * i)] = r.sum_cross_entropy;
+    sums[size_t(2 * i + 1)] = double(r.label_tokens);
   }
-  if (collective) collective->sum(sums, 2);
-  const double sum = sums[0];
-  const int64_t tokens = int64_t(sums[1]);
+  if (collective) collective->sum(sums.data(), int64_t(sums.size()));
+  double sum = 0;
+  int64_t tokens = 0;
+  std::vector<std::pair<double, int64_t>> per_batch;   // (summed CE, label tokens) for the standard error
+  for (int64_t i = 0; i < batches; ++i) {
+    sum += sums[size_t(2 * i)];
+    tokens += int64_t(sums[size_t(2 * i + 1)]);
+    per_batch.emplace_back(sums[size_t(2 * i)], int64_t(sums[size_t(2 * i + 1)]));
+  }
   EvalMetrics m;
   m.loss = tokens > 0 ? sum / double(tokens) : 0.0;
   m.tokens = tokens;
+  m.batches = batches;
+  m.loss_standard_error = eval_standard_error(per_batch);
+  for (const auto& [s, t] : per_batch) {
+    m.batch_losses.push_back(t > 0 ? s / double(t) : 0.0);
+    m.batch_tokens.push_back(t);
+  }
   return m;
+}
+
+double eval_standard_error(const std::vector<std::pair<double, int64_t>>& batches) {
+  double sum = 0, tokens = 0;
+  for (const auto& [s, t] : batches) sum += s, tokens += double(t);
+  if (batches.size() < 2 || tokens <= 0) return std::nan("");
+  const double loss = sum / tokens, n = double(batches.size());
+  double ss = 0;
+  for (const auto& [s, t] : batches) ss += (s - loss * double(t)) * (s - loss * double(t));
+  return std::sqrt(n / (n - 1) * ss) / tokens;
 }
 
 TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data, const TrainConfig& config,

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -68,6 +69,16 @@ struct EvalMetrics {
   int64_t step = 0;
   double loss = 0;               // mean CE (nats) over all eval label tokens
   int64_t tokens = 0;            // eval label tokens
+  int64_t batches = 0;           // eval batches read
+  // The sampling noise of `loss` over eval batches (issue 16): the standard error of a ratio estimate
+  // with batches as the sampled units, loss = Σs_b / Σt_b (s_b summed CE, t_b label tokens of batch b),
+  //   SE = sqrt(B/(B−1) · Σ_b (s_b − loss·t_b)²) / Σ_b t_b,
+  // which is std(batch losses)/sqrt(B) when every batch has the same tokens. NaN with one batch.
+  double loss_standard_error = 0;
+  // Each batch's mean CE and label tokens, in reading order: every evaluation reads the same batches,
+  // so two runs' losses can be compared batch by batch (a paired standard error, results/report.cpp).
+  std::vector<double> batch_losses;
+  std::vector<int64_t> batch_tokens;
 };
 
 struct TrainResult {
@@ -88,9 +99,14 @@ TrainResult train(Model& model, BatchSource& train_data, BatchSource* eval_data,
                   const std::function<void(const StepMetrics&)>& on_step = {},
                   const std::function<void(const EvalMetrics&)>& on_eval = {});
 
-// Mean cross entropy over all label tokens of `batches` batches read from `source`. With a collective
-// of K ranks each evaluates its slice of the rows of every batch and the sums are summed: the same
-// number as one process (up to the order of the sums).
+// Mean cross entropy over all label tokens of `batches` batches read from `source`, with its
+// standard error over the batches. With a collective of K ranks each evaluates its slice of the rows
+// of every batch and the per-batch sums are summed: the same numbers as one process (up to the order
+// of the sums).
 EvalMetrics evaluate(Model& model, BatchSource& source, int64_t batches, Collective* collective = nullptr);
+
+// The ratio estimator's standard error of Σs_b / Σt_b over batches of (summed CE s_b, label tokens
+// t_b) (EvalMetrics::loss_standard_error); NaN with fewer than two batches or no tokens.
+double eval_standard_error(const std::vector<std::pair<double, int64_t>>& batches);
 
 }  // namespace t5

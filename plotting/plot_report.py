@@ -5,8 +5,9 @@ Usage: /usr/bin/python3 plotting/plot_report.py REPORT_DATA_JSON OUT_DIR
 
 Every number (frontiers, means over seeds, loss curves) was computed by the C++ report; this script
 only draws: quality vs params / FLOPs / step time on log-x axes with the frontier and labelled
-points, the loss curves of every variant, the depth-sweep curve and, per downstream task, upstream
-quality against the fine-tuned score. Each figure as PNG and SVG.
+points, the loss curves of every variant, the depth-sweep curve, the scaling-law fits (from fits.json
+beside REPORT_DATA_JSON: one figure per sweep axis, scaling_fit_<index>) and, per downstream task,
+upstream quality against the fine-tuned score. Each figure as PNG and SVG.
 Needs Debian's python3-matplotlib (run with /usr/bin/python3, not a pyenv python).
 """
 import json
@@ -145,6 +146,78 @@ def downstream(data, out_dir):
         save(fig, out_dir, f"downstream_{task}")
 
 
+def short_ids(ids):
+    """The ids without the prefix they all share, cut at a dash ('tiny-dm128-nl1', '...-nl2' -> 'nl1', 'nl2')."""
+    prefix = os.path.commonprefix(ids) if len(ids) > 1 else ""
+    prefix = prefix[: prefix.rfind("-") + 1]
+    return {i: i[len(prefix):] or i for i in ids}
+
+
+def scaling_fits(fits, title, out_dir):
+    """Per sweep axis, one panel per fit: the points (mean ± std over seeds), the fitted law with its
+    bootstrap band, and the extrapolation check's held-out shape with the prediction of the fit on the
+    rest; the encoder-decoder form as predicted against measured loss."""
+    for axis in fits["axes"]:
+        panels = axis["fits"]
+        fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+        for ax, one in zip(axes[0], panels):
+            fit, points, extra = one["fit"], one.get("points", []), one.get("extrapolation", {})
+            short = short_ids([p["id"] for p in points])
+            label = {"params": "parameters", "flops": "training FLOPs"}.get(one["x"], one["x"])
+            if one["x"] == "encoder_decoder_params":
+                shown = [p for p in points if p["predicted"] is not None]
+                if shown:
+                    ax.errorbar([p["predicted"] for p in shown], [p["loss"] for p in shown],
+                                yerr=[p["loss_std"] for p in shown], fmt="o", capsize=3)
+                    lo = min(min(p["predicted"], p["loss"]) for p in shown)
+                    hi = max(max(p["predicted"], p["loss"]) for p in shown)
+                    ax.plot([lo, hi], [lo, hi], ":", color="black", linewidth=1, label="predicted = measured")
+                    for p in shown:
+                        ax.annotate(short[p["id"]], (p["predicted"], p["loss"]), textcoords="offset points",
+                                    xytext=(4, 4), fontsize=7)
+                ax.set_xlabel("L = A N_e^-p_e N_d^-p_d + L_inf (fitted)")
+            else:
+                ax.errorbar([p["x"][0] for p in points], [p["loss"] for p in points],
+                            yerr=[p["loss_std"] for p in points], fmt="o", color="tab:blue", capsize=3,
+                            label="shapes (mean ± std over seeds)")
+                for p in points:
+                    ax.annotate(short[p["id"]], (p["x"][0], p["loss"]), textcoords="offset points",
+                                xytext=(4, 4), fontsize=7)
+                curve = [r for r in one.get("curve", []) if r[1] is not None]
+                if curve:
+                    par = fit["parameters"]
+                    ax.plot([r[0] for r in curve], [r[1] for r in curve], color="tab:red", linewidth=1.5,
+                            label=f"E + A x^-alpha, alpha = {par['alpha']['value']:.3g}")
+                    band = [r for r in curve if r[2] is not None and r[3] is not None]
+                    if band:
+                        ax.fill_between([r[0] for r in band], [r[2] for r in band], [r[3] for r in band],
+                                        color="tab:red", alpha=0.15, linewidth=0, label="95% bootstrap band")
+                if extra.get("done") and extra["predicted"] is not None:
+                    lo, hi = extra["predicted_lo"], extra["predicted_hi"]
+                    yerr = None if lo is None else [[extra["predicted"] - lo], [hi - extra["predicted"]]]
+                    ax.errorbar([extra["x"][0]], [extra["predicted"]], yerr=yerr, fmt="D", color="tab:green",
+                                capsize=3, label="extrapolation: predicted from the smaller shapes")
+                # The y range of the measurements (and the prediction): a steep or rising fit beyond the
+                # last point must not squash them.
+                ys = [p["loss"] + s * p["loss_std"] for p in points for s in (-1, 1)]
+                if extra.get("done") and extra["predicted"] is not None:
+                    ys.append(extra["predicted"])
+                if ys:
+                    pad = max(0.25 * (max(ys) - min(ys)), 0.01)
+                    ax.set_ylim(min(ys) - pad, max(ys) + pad)
+                ax.set_xscale("log")
+                ax.set_xlabel(label + " (log scale)")
+            if not fit.get("fitted"):
+                ax.text(0.5, 0.5, "no fit: " + fit.get("reason", ""), transform=ax.transAxes, ha="center",
+                        fontsize=7, wrap=True)
+            ax.set_ylabel("held-out loss (nats per target token)")
+            ax.set_title(f"{title}: {axis['axis']} vs {label}", fontsize=9)
+            ax.grid(True, which="both", alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
+        save(fig, out_dir, f"scaling_fit_{axis['index']}")
+
+
 def main(argv):
     if len(argv) != 3:
         sys.stderr.write(__doc__)
@@ -157,6 +230,12 @@ def main(argv):
     loss_curves(data, argv[2])
     depth_curve(data, argv[2])
     downstream(data, argv[2])
+
+
+    fits_path = os.path.join(os.path.dirname(os.path.abspath(argv[1])), "fits.json")
+    if os.path.exists(fits_path):
+        with open(fits_path) as f:
+            scaling_fits(json.load(f), data["title"], argv[2])
     return 0
 
 

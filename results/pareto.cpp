@@ -7,6 +7,8 @@
 #include <random>
 #include <unordered_map>
 
+#include "results/bootstrap.h"
+
 namespace t5 {
 
 bool dominates(const OperatingPoint& a, const OperatingPoint& b) {
@@ -57,12 +59,8 @@ std::vector<double> frontier_probabilities(const std::vector<SeededPoint>& point
   for (int round = 0; round < b.resamples; ++round) {
     OperatingPoints frontier;
     for (const SeededPoint& p : points) {
-      const size_t n = p.qualities.size();
-      if (n == 0) continue;
-      std::uniform_int_distribution<size_t> pick(0, n - 1);
-      double sum = 0;
-      for (size_t k = 0; k < n; ++k) sum += p.qualities[pick(rng)];
-      frontier.add(p.cost, sum / double(n), p.id);
+      if (p.qualities.empty()) continue;
+      frontier.add(p.cost, resampled_mean(p.qualities, rng), p.id);
     }
     for (const OperatingPoint& p : frontier.points()) on[index.at(p.id)] += 1.0;
   }

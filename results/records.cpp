@@ -152,8 +152,10 @@ nlohmann::json step_log_line(const StepMetrics& m) {
 }
 
 nlohmann::json eval_log_line(const EvalMetrics& e) {
-  return {{"type", "eval"}, {"step", e.step}, {"loss", e.loss}, {"negative_log_perplexity", -e.loss},
-          {"tokens", e.tokens}};
+  nlohmann::json line = {{"type", "eval"}, {"step", e.step}, {"loss", e.loss}, {"negative_log_perplexity", -e.loss},
+                         {"tokens", e.tokens}, {"batches", e.batches}};
+  if (std::isfinite(e.loss_standard_error)) line["standard_error"] = e.loss_standard_error;
+  return line;
 }
 
 LineLog::LineLog(const std::string& path, bool truncate) : path_(path) {
@@ -253,9 +255,16 @@ nlohmann::ordered_json make_record(const RecordParts& r) {
   const bool evaluated = std::isfinite(r.eval_loss);
   rec["quality"] = {{"eval_loss", evaluated ? oj(r.eval_loss) : oj(nullptr)},
                     {"negative_log_perplexity", evaluated ? oj(-r.eval_loss) : oj(nullptr)},
-                    {"eval_tokens", r.eval_tokens},
-                    {"final_train_loss", std::isfinite(r.final_train_loss) ? oj(r.final_train_loss) : oj(nullptr)},
-                    {"loss_curve", loss_curve_summary(r.train_curve)}};
+                    {"eval_tokens", r.eval_tokens}};
+  if (r.eval_batches > 0) rec["quality"]["eval_batches"] = r.eval_batches;
+  if (evaluated && std::isfinite(r.eval_loss_standard_error))
+    rec["quality"]["eval_loss_standard_error"] = r.eval_loss_standard_error;
+  if (evaluated && !r.eval_batch_losses.empty()) {
+    rec["quality"]["eval_batch_losses"] = r.eval_batch_losses;
+    rec["quality"]["eval_batch_tokens"] = r.eval_batch_tokens;
+  }
+  rec["quality"].update(oj{{"final_train_loss", std::isfinite(r.final_train_loss) ? oj(r.final_train_loss) : oj(nullptr)},
+                    {"loss_curve", loss_curve_summary(r.train_curve)}});
   rec["data"] = r.data;
   if (!r.downstream.is_null()) rec["downstream"] = r.downstream;
   rec["context"] = r.context;

@@ -11,7 +11,10 @@
 //   without a bf16 one, core/gemm.h; settings.precision stays "bf16" for grouping), peak_rss_bytes,
 //   wall_seconds.
 // quality: eval_loss (mean CE nats on held-out data), negative_log_perplexity (= −eval_loss),
-//   eval_tokens, final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
+//   eval_tokens, eval_batches? and eval_loss_standard_error? (the sampling noise of eval_loss over the
+//   eval batches, core/trainer.h EvalMetrics; absent in records written before issue 16, and when one
+//   batch was read), eval_batch_losses? and eval_batch_tokens? (each eval batch's mean CE and label
+//   tokens: every run of a sweep reads the same batches, so the report pairs them), final_train_loss, loss_curve {first, min, last, points [[step, loss], ...]}.
 // Readers ignore fields they do not know. Per-step metrics go to results/<sweep>/steps/<id>.jsonl.
 //
 // Durability: a record is one write() of a whole line to a file opened O_APPEND, then fsync, under an
@@ -101,6 +104,10 @@ struct RecordParts {
   Throughput throughput;
   double eval_loss = 0;                     // NaN when no evaluation finished (written as null)
   int64_t eval_tokens = 0;
+  int64_t eval_batches = 0;                 // 0 = not recorded (the key is then left out)
+  double eval_loss_standard_error = std::nan("");   // over eval batches; NaN: left out
+  std::vector<double> eval_batch_losses;    // mean CE per eval batch; empty: left out
+  std::vector<int64_t> eval_batch_tokens;   // label tokens per eval batch
   double final_train_loss = 0;
   std::vector<std::pair<int64_t, double>> train_curve;
   nlohmann::json data = nlohmann::json::object();
@@ -124,7 +131,7 @@ bool has_record(const RecordFile& file, const std::string& id);
 
 // Lines of a steps log (and of `t5scale train --json-out`): {"type": "step", step, loss, z_loss, lr,
 // grad_norm, seconds, tokens, label_tokens} and {"type": "eval", step, loss, negative_log_perplexity,
-// tokens}.
+// tokens, batches, standard_error? (of loss over the batches; absent with one batch)}.
 nlohmann::json step_log_line(const StepMetrics& m);
 nlohmann::json eval_log_line(const EvalMetrics& e);
 

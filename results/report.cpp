@@ -20,7 +20,10 @@
 #include "core/describe.h"
 #include "core/error.h"
 #include "core/json_file.h"
+#include "results/bootstrap.h"
+#include "results/eval_noise.h"
 #include "results/records.h"
+#include "results/scaling_fit.h"
 
 extern char** environ;
 
@@ -284,14 +287,13 @@ std::string effect_interval(const std::vector<const ShapeSummary*>& row, const s
   const auto mean_of = [&](const std::vector<const ShapeSummary*>& shapes) {
     double sum = 0;
     for (const ShapeSummary* s : shapes) {
-      double seed_sum = 0;
-      if (!paired.empty()) {
-        for (int64_t seed : drawn) seed_sum += quality_at(*s, seed);
-      } else {
-        std::uniform_int_distribution<size_t> pick(0, s->qualities.size() - 1);
-        for (size_t k = 0; k < s->qualities.size(); ++k) seed_sum += s->qualities[pick(rng)];
+      if (paired.empty()) {
+        sum += resampled_mean(s->qualities, rng);
+        continue;
       }
-      sum += seed_sum / double(paired.empty() ? s->qualities.size() : drawn.size());
+      double seed_sum = 0;
+      for (int64_t seed : drawn) seed_sum += quality_at(*s, seed);
+      sum += seed_sum / double(drawn.size());
     }
     return sum / double(shapes.size());
   };
@@ -303,8 +305,7 @@ std::string effect_interval(const std::vector<const ShapeSummary*>& row, const s
     for (size_t k = 0; k < paired.size(); ++k) drawn.push_back(paired[pick_seed(rng)]);
     d = mean_of(row) - mean_of(first);
   }
-  std::sort(delta.begin(), delta.end());
-  const double lo = delta[size_t(0.025 * (kRounds - 1) + 0.5)], hi = delta[size_t(0.975 * (kRounds - 1) + 0.5)];
+  const auto [lo, hi] = percentile_interval(delta);
   return fmt::format("[{:+.4f}, {:+.4f}] ({} seeds{})", lo, hi, seeds, paired.empty() ? "" : ", paired");
 }
 
@@ -377,7 +378,8 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
     const auto& by_value = dim.by_value;
     md += fmt::format("### {}\n\n| {} | shapes | neg. log-ppl (mean ± std over shapes) | Δ neg. log-ppl | params "
                       "(mean) | × params | FLOPs/step (mean) | × FLOPs | step time (s, mean) | × step time | "
-                      "Δ 95% interval (seeds) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+                      "Δ 95% interval (seeds) | eval SE of Δ (paired) | eval SE (per run) |\n"
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
                       key, key);
     double q0 = 0, p0 = 0, f0 = 0, t0 = 0;
     for (size_t i = 0; i < values.size(); ++i) {
@@ -390,10 +392,12 @@ std::string dimension_tables(const std::vector<ShapeSummary>& shapes) {
       }
       const double qm = stats(q).mean, pm = stats(p).mean, fm = stats(f).mean, tm = stats(t).mean;
       if (i == 0) q0 = qm, p0 = pm, f0 = fm, t0 = tm;
-      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
+      md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", values[i], q.size(),
                         mean_pm(stats(q), q.size()), fmt::format("{:+.4f}", qm - q0), count(pm), fixed(pm / p0, 2),
                         count(fm), fixed(fm / f0, 2), fixed(tm, 3), fixed(tm / t0, 2),
-                        i == 0 ? std::string("—") : effect_interval(by_value.at(values[i]), by_value.at(values[0])));
+                        i == 0 ? std::string("—") : effect_interval(by_value.at(values[i]), by_value.at(values[0])),
+                        i == 0 ? std::string("—") : paired_eval_se(by_value.at(values[i]), by_value.at(values[0])),
+                        eval_se_text(by_value.at(values[i])));
     }
     md += "\n";
   }
@@ -427,6 +431,16 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     for (const json* r : group) {
       s.ids.push_back(r->value("id", ""));
       if (r->contains("seed") && (*r)["seed"].is_number_integer()) s.seeds.push_back((*r)["seed"].get<int64_t>());
+      s.eval_loss_standard_errors.push_back(number_at(*r, "quality", "eval_loss_standard_error"));
+      std::vector<double> batch_losses;
+      std::vector<int64_t> batch_tokens;
+      const json q = r->value("quality", json::object());
+      if (q.contains("eval_batch_losses") && q.contains("eval_batch_tokens")) {
+        for (const auto& v : q["eval_batch_losses"]) batch_losses.push_back(v.is_number() ? v.get<double>() : std::nan(""));
+        for (const auto& v : q["eval_batch_tokens"]) batch_tokens.push_back(v.is_number_integer() ? v.get<int64_t>() : -1);
+      }
+      s.eval_batch_losses.push_back(batch_losses);
+      s.eval_batch_tokens.push_back(batch_tokens);
       quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
       loss.push_back(number_at(*r, "quality", "eval_loss"));
       flops.push_back(number_at(*r, "flops", "total"));
@@ -662,16 +676,19 @@ ReportOutput write_report(const ReportOptions& opt) {
       problems += fmt::format("- `{}`: {} — {}\n", r.value("id", "?"), r.value("status", "?"),
                               r.contains("error") && r["error"].is_string() ? r["error"].get<std::string>() : "");
   if (!problems.empty()) md += "Runs that did not finish ok (recorded, left out of frontiers):\n\n" + problems + "\n";
+  md += evaluation_noise(shapes, file.records);
 
   bool any_seeds = false;
   for (const auto& s : shapes) any_seeds |= s.ids.size() > 1;
   if (any_seeds) {
     md += "## Seeds\n\nVariants that differ only in their seed are one shape; its point is the mean over seeds, "
-          "its error bar one sample standard deviation.\n\n| shape | seeds | neg. log-ppl mean ± std | min | max |\n"
-          "|---|---:|---:|---:|---:|\n";
+          "its error bar one sample standard deviation; \"eval SE\" is the noise of the held-out evaluation "
+          "itself (root mean square over the seeds' runs).\n\n| shape | seeds | neg. log-ppl mean ± std | min | max | eval SE |\n"
+          "|---|---:|---:|---:|---:|---:|\n";
     for (const auto& s : shapes)
-      md += fmt::format("| {} | {} | {} | {} | {} |\n", s.shape_id, s.ids.size(),
-                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()), fixed(s.quality_min), fixed(s.quality_max));
+      md += fmt::format("| {} | {} | {} | {} | {} | {} |\n", s.shape_id, s.ids.size(),
+                        mean_pm({s.quality_mean, s.quality_std}, s.ids.size()), fixed(s.quality_min), fixed(s.quality_max),
+                        eval_se_text({&s}));
     md += "\n";
   }
 
@@ -687,6 +704,9 @@ ReportOutput write_report(const ReportOptions& opt) {
 
   md += frontier_certainty(shapes, frontiers, sure);
   md += dimension_tables(shapes);
+  const nlohmann::ordered_json fits = scaling_fits(shapes);
+  write_text(out_dir + "/fits.json", fits.dump(1) + "\n", out.files);
+  md += scaling_fits_markdown(fits);
   const DownstreamReport downstream = downstream_report(file.records, shapes);
   md += downstream.markdown;
 
@@ -755,6 +775,7 @@ ReportOutput write_report(const ReportOptions& opt) {
                                     "depth_curve"};
   if (!downstream.plot_data.is_null())
     for (const auto& [task, unused] : downstream.plot_data.items()) stems.push_back("downstream_" + task);
+  for (size_t i = 0; i < fits["axes"].size(); ++i) stems.push_back(fmt::format("scaling_fit_{}", i));
   for (const std::string& stem : stems)
     for (const char* ext : {".png", ".svg"})
       if (fs::exists(out_dir + "/" + stem + ext)) out.files.push_back(out_dir + "/" + stem + ext);

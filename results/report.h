@@ -29,6 +29,9 @@ struct ShapeSummary {
   double eval_loss_mean = 0;
   std::vector<double> qualities;  // per seed, in record order (the frontier bootstrap resamples them)
   std::vector<int64_t> seeds;     // the seed of each quality (record "seed"); empty when unknown
+  std::vector<double> eval_loss_standard_errors;  // per seed: SE of its eval loss over eval batches (NaN: not recorded)
+  std::vector<std::vector<double>> eval_batch_losses;   // per seed: each eval batch's mean CE (empty: not recorded)
+  std::vector<std::vector<int64_t>> eval_batch_tokens;  // per seed: each eval batch's label tokens
 };
 
 // Groups ok records by shape id (the id without its -s<seed>) in first-appearance order.
@@ -77,8 +80,8 @@ struct ReportOutput {
   std::vector<int64_t> torn_lines;    // 1-based runs.jsonl lines that were not whole records (skipped)
 };
 
-// Writes report.md, frontier_{params,flops,step_time}.json, report_data.json and (when a script is
-// given) the plots. Throws t5::Error when there is no runs.jsonl.
+// Writes report.md, frontier_{params,flops,step_time}.json, fits.json (results/scaling_fit.h),
+// report_data.json and (when a script is given) the plots. Throws t5::Error when there is no runs.jsonl.
 ReportOutput write_report(const ReportOptions& options);
 
 // The held-out loss of every record, smallest model first, against the corpus's unigram baseline:

@@ -62,6 +62,10 @@ RecordParts record_parts(const SweepSpec& spec, const Variant& v, const VariantO
   p.throughput.precision_path = precision_path(parse_gemm_precision(spec.settings.precision));
   p.eval_loss = o.eval_loss;
   p.eval_tokens = o.eval_tokens;
+  p.eval_batches = o.eval_batches;
+  p.eval_loss_standard_error = o.eval_loss_standard_error;
+  p.eval_batch_losses = o.eval_batch_losses;
+  p.eval_batch_tokens = o.eval_batch_tokens;
   p.final_train_loss = o.train_curve.empty() ? std::nan("") : o.train_curve.back().second;
   p.train_curve = o.train_curve;
   p.data = o.data;

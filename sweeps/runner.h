@@ -7,6 +7,7 @@
 // a retry, schedule.h release_for_retry, resumes from them).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -29,6 +30,10 @@ struct VariantOutcome {
   std::vector<std::pair<int64_t, double>> train_curve;   // (step, loss) over the whole run
   double eval_loss = 0;                            // final held-out mean CE (NaN if none)
   int64_t eval_tokens = 0;
+  int64_t eval_batches = 0;
+  double eval_loss_standard_error = std::nan("");  // over eval batches (core/trainer.h); NaN if none
+  std::vector<double> eval_batch_losses;           // per eval batch (core/trainer.h EvalMetrics)
+  std::vector<int64_t> eval_batch_tokens;
   int64_t resumed_from = 0;
   nlohmann::json data = nlohmann::json::object();  // the data source's description
   nlohmann::json downstream;                       // the downstream stage's block (null: none)

@@ -205,6 +205,10 @@ VariantRunner make_training_runner() {
     if (!r.evals.empty() && !r.diverged) {
       out.eval_loss = r.evals.back().loss;
       out.eval_tokens = r.evals.back().tokens;
+      out.eval_batches = r.evals.back().batches;
+      out.eval_loss_standard_error = r.evals.back().loss_standard_error;
+      out.eval_batch_losses = r.evals.back().batch_losses;
+      out.eval_batch_tokens = r.evals.back().batch_tokens;
     }
     if (spec.downstream.enabled() && !r.diverged) out.downstream = run_downstream_stage(spec, v, model, ctx.downstream_dir);
     return out;

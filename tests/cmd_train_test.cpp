@@ -97,6 +97,8 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   ASSERT_EQ(evals.size(), 2u);
   EXPECT_DOUBLE_EQ(evals[1]["loss"].get<double>(), r.evals[1].loss);
   EXPECT_DOUBLE_EQ(evals[1]["negative_log_perplexity"].get<double>(), -r.evals[1].loss);
+  EXPECT_DOUBLE_EQ(evals[1]["standard_error"].get<double>(), r.evals[1].loss_standard_error);
+  EXPECT_EQ(evals[1]["batches"], 2);
   // Label tokens of an evaluation by hand: 2 batches x 4 examples x (5 copied tokens + EOS), no padding.
   EXPECT_EQ(evals[0]["tokens"], 2 * 4 * (5 + 1));
   EXPECT_EQ(evals[1]["tokens"], 2 * 4 * (5 + 1));
@@ -106,6 +108,7 @@ TEST(CmdTrain, RecordsEqualLibraryTrainAndResumeIsGuarded) {
   EXPECT_EQ(summary, records.back());
   EXPECT_DOUBLE_EQ(summary["final_loss"].get<double>(), r.steps.back().loss);
   EXPECT_DOUBLE_EQ(summary["eval_loss"].get<double>(), r.evals.back().loss);
+  EXPECT_DOUBLE_EQ(summary["eval_loss_standard_error"].get<double>(), r.evals.back().loss_standard_error);
   double tokens = 0, seconds = 0;
   for (const auto& s : steps) {
     tokens += s["tokens"].get<double>();

@@ -80,6 +80,31 @@ TEST(Records, GoldenLine) {
   EXPECT_EQ(make_record(golden_parts()).dump(), golden);
 }
 
+// The held-out loss's standard error over eval batches (issue 16) is an optional field after
+// eval_tokens: written when measured, left out otherwise (the golden line above has none, as records
+// written before it), and never for a run without an eval loss.
+TEST(Records, EvalStandardErrorIsOptional) {
+  RecordParts p = golden_parts();
+  p.eval_batches = 8;
+  p.eval_loss_standard_error = 0.0125;
+  EXPECT_NE(make_record(p).dump().find(
+                R"j("eval_tokens":16,"eval_batches":8,"eval_loss_standard_error":0.0125,"final_train_loss":2.75,)j"),
+            std::string::npos)
+      << make_record(p).dump();
+  p.eval_batch_losses = {2.25, 2.75};
+  p.eval_batch_tokens = {8, 8};
+  EXPECT_NE(make_record(p).dump().find(
+                R"j("eval_loss_standard_error":0.0125,"eval_batch_losses":[2.25,2.75],"eval_batch_tokens":[8,8],)j"),
+            std::string::npos)
+      << make_record(p).dump();
+  p.eval_loss_standard_error = std::nan("");
+  EXPECT_FALSE(make_record(p)["quality"].contains("eval_loss_standard_error"));
+  EXPECT_EQ(make_record(p)["quality"]["eval_batches"], 8);
+  p.eval_loss_standard_error = 0.0125;
+  p.eval_loss = std::nan("");
+  EXPECT_FALSE(make_record(p)["quality"].contains("eval_loss_standard_error"));
+}
+
 TEST(Records, DivergedRunWritesNullQuality) {
   RecordParts p = golden_parts();
   p.status = "diverged";

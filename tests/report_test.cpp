@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include "results/records.h"
+#include "core/counts.h"
 #include "core/error.h"
+#include "core/shape.h"
 #include "results/report.h"
 #include "tests/cli_runner.h"
 
@@ -98,8 +100,8 @@ TEST(Report, WritesReportAndFrontierFiles) {
   // Its 95% interval over seeds, by hand: nl2's two seeds (-4.0, -4.2) resample to a mean of -4.0, -4.1
   // or -4.2 with probabilities 1/4, 1/2, 1/4, against nl1's one seed at -5.0: Δ is +1.0, +0.9 or +0.8,
   // so the 2.5th and 97.5th percentiles are +0.8 and +1.0; nl4 and nl1 have one seed each.
-  EXPECT_THAT(md, HasSubstr("| 0.225 | 2.25 | [+0.8000, +1.0000] (3 seeds) |\n"));
-  EXPECT_THAT(md, HasSubstr("| — (one seed each) |\n"));
+  EXPECT_THAT(md, HasSubstr("| 0.225 | 2.25 | [+0.8000, +1.0000] (3 seeds) | — | — |\n"));
+  EXPECT_THAT(md, HasSubstr("| — (one seed each) | — | — |\n"));
   EXPECT_THAT(md, HasSubstr("Note: 1 torn line (6) of runs.jsonl skipped"));
   // All runs, from the records as stored: nl1 (100 params, 100 FLOPs/step, 10 steps, 0.1 s, 3120 tokens/s,
   // MFU 10%, loss 5.0) is the cheapest shape, on every frontier; nl4 (400, 0.15 s, loss 4.5) is dominated
@@ -280,7 +282,8 @@ TEST(Report, PlottingScriptWritesPngAndSvg) {
   opt.plot_script = std::string(T5SCALE_SOURCE_DIR) + "/plotting/plot_report.py";
   const ReportOutput out = write_report(opt);
   EXPECT_EQ(out.plot_error, "");
-  for (const char* stem : {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve"})
+  for (const char* stem :
+       {"quality_vs_params", "quality_vs_flops", "quality_vs_step_time", "loss_curves", "depth_curve", "scaling_fit_0"})
     for (const char* ext : {".png", ".svg"}) {
       const std::string path = opt.out_dir + "/" + stem + ext;
       ASSERT_TRUE(fs::exists(path)) << path;
@@ -289,6 +292,8 @@ TEST(Report, PlottingScriptWritesPngAndSvg) {
   // A PNG starts with its signature; the SVG names a frontier point's label.
   EXPECT_EQ(read(opt.out_dir + "/quality_vs_params.png").substr(1, 3), "PNG");
   EXPECT_THAT(read(opt.out_dir + "/quality_vs_params.svg"), HasSubstr("tiny-nl2 (2 seeds)"));
+  // The scaling-fit figure is drawn from fits.json: its title names the axis and the x.
+  EXPECT_THAT(read(opt.out_dir + "/scaling_fit_0.svg"), HasSubstr("depth-fixture: nl vs parameters"));
   fs::remove_all(opt.out_dir);
 }
 
@@ -342,7 +347,7 @@ runpy.run_path("{0}", run_name="__main__")
   for (const auto& e : fs::directory_iterator(opt.out_dir)) names.push_back(e.path().filename().string());
   EXPECT_EQ(std::count_if(names.begin(), names.end(),
                           [](const std::string& n) { return n.ends_with(".png") || n.ends_with(".svg"); }),
-            10);
+            12);   // five report figures and the nl axis's scaling fit, each as PNG and SVG
   for (const std::string& n : names) EXPECT_THAT(n, Not(HasSubstr("tmp"))) << "left behind";
   fs::remove_all(opt.out_dir);
 }
@@ -436,6 +441,184 @@ TEST(Report, PairedSeedsCancelTheSharedSwing) {
   EXPECT_GT(hi, 0.4);
   const ShapeSummary b_other = shape(b.qualities, {4, 5, 6, 7});
   EXPECT_THAT(effect_interval({&b_other}, {&a}), Not(HasSubstr("paired")));
+}
+
+// A synthetic sweep written as the sweep runner writes records (make_record), whose seed means follow
+// a known law exactly (the seeds sit at mean − 0.01, mean, mean + 0.01): report.md gains the
+// "Scaling-law fits" section and fits.json the fitted numbers, recovered to 1e-6, with each true value
+// inside its bootstrap interval and the extrapolation check's error ~0; the seeds' eval standard
+// errors appear beside the seed spread.
+RecordParts synthetic_run(const std::string& shape_name, const nlohmann::json& shape, int seed, int64_t params,
+                          double flops_total, double loss, double eval_se,
+                          const std::vector<double>& batch_offsets = {}) {
+  RecordParts p;
+  p.id = fmt::format("{}-s{}", shape_name, seed);
+  p.sweep = "fits-synthetic";
+  p.seed = uint64_t(seed);
+  p.shape = shape;
+  p.shape["name"] = shape_name;
+  p.params = params;
+  p.train_flops_per_step = flops_total / 10;
+  p.forward_flops_per_example = flops_total / 120;
+  p.budget_value = 10;
+  p.steps = p.steps_done = 10;
+  p.batch = 4;
+  p.inputs_length = 64;
+  p.targets_length = 14;
+  p.settings = {{"optimizer", "adafactor"}, {"lr", 0.01}, {"schedule", "constant"}, {"warmup_steps", 0}};
+  p.throughput = measure_throughput({0.1, 0.1}, 4, 64, 14, p.train_flops_per_step, 0, 1 << 20);
+  p.eval_loss = loss;
+  p.eval_tokens = 896;
+  p.eval_batches = 16;
+  p.eval_loss_standard_error = eval_se;
+  p.eval_batch_losses = batch_offsets;
+  for (double& l : p.eval_batch_losses) l += loss;
+  p.eval_batch_tokens.assign(batch_offsets.size(), 224);
+  p.final_train_loss = loss;
+  p.data = {{"source", "synthetic"}};
+  return p;
+}
+
+std::string write_sweep(const std::string& name, const std::vector<RecordParts>& runs) {
+  const std::string dir = out_dir(name);
+  fs::create_directories(dir);
+  std::ofstream out(dir + "/runs.jsonl");
+  for (const auto& r : runs) {
+    nlohmann::ordered_json rec = make_record(r);
+    rec["flops"]["total"] = r.train_flops_per_step * double(r.steps);
+    out << rec.dump() << "\n";
+  }
+  return dir;
+}
+
+// Four eval batches of 224 tokens whose losses sit at the run's loss + (0.02, −0.01, 0.03, −0.04) ·
+// (1 + 0.1·nl): a shape's batch pattern, the same for its seeds.
+std::vector<double> batch_offsets(int nl) {
+  std::vector<double> out;
+  for (double base : {0.02, -0.01, 0.03, -0.04}) out.push_back(base * (1 + 0.1 * nl));
+  return out;
+}
+
+TEST(Report, ScalingFitsSectionAndFitsJson) {
+  const double E = 2.0, A = 300.0, alpha = 0.3;
+  std::vector<RecordParts> runs;
+  for (int nl : {1, 2, 4, 8, 16}) {
+    const nlohmann::json shape = {{"el", nl}, {"dl", nl}, {"dm", 128}, {"ff", 512}, {"kv", 32}, {"nh", 4}};
+    const int64_t params = 1000000 + 250000 * nl;
+    const double mean = E + A * std::pow(double(params), -alpha);
+    for (int seed = 0; seed < 3; ++seed)
+      runs.push_back(synthetic_run(fmt::format("tiny-nl{}", nl), shape, seed, params, 1e12 * nl, mean + 0.01 * (seed - 1),
+                                   0.003 + 0.001 * seed, batch_offsets(nl)));
+  }
+  const std::string dir = write_sweep("fits", runs);
+  ReportOptions opt;
+  opt.results_dir = dir;
+  const ReportOutput out = write_report(opt);
+  const std::string md = read(out.report_md);
+  EXPECT_THAT(md, HasSubstr("## Scaling-law fits\n"));
+  EXPECT_THAT(md, HasSubstr("### nl: 5 shapes (tiny-nl1 … tiny-nl16)\n"));
+  EXPECT_THAT(md, HasSubstr("- against parameters (5 shapes, 15 seeds): E = 2.0000 ["));
+  EXPECT_THAT(md, HasSubstr("alpha = 0.3000 ["));
+  EXPECT_THAT(md, HasSubstr("- against training FLOPs (5 shapes, 15 seeds): E = "));
+  EXPECT_THAT(md, HasSubstr("Extrapolation check: fitted on the 4 smaller shapes, the law predicts"));
+  EXPECT_THAT(md, HasSubstr("at tiny-nl16 (5.00M params); measured"));
+  EXPECT_THAT(md, HasSubstr("(3 seeds); relative error +0.00%; the measured loss is inside the predicted interval."));
+  EXPECT_THAT(md, Not(HasSubstr("do not fall monotonically")));
+  EXPECT_THAT(md, HasSubstr("![scaling fits: nl](scaling_fit_0.png)"));
+  ASSERT_TRUE(std::find(out.files.begin(), out.files.end(), dir + "/fits.json") != out.files.end());
+
+  const nlohmann::json fits = nlohmann::json::parse(read(dir + "/fits.json"));
+  EXPECT_EQ(fits["huber_delta"], 1e-3);
+  EXPECT_EQ(fits["bootstrap"]["resamples"], 200);
+  ASSERT_EQ(fits["axes"].size(), 1u);   // one nl family that is the whole sweep: no "all shapes" fit
+  const auto& axis = fits["axes"][0];
+  EXPECT_EQ(axis["axis"], "nl");
+  ASSERT_EQ(axis["fits"].size(), 2u);
+  const auto& by_params = axis["fits"][0];
+  EXPECT_EQ(by_params["x"], "params");
+  const auto& par = by_params["fit"]["parameters"];
+  const double truth[] = {E, A, alpha};
+  const char* names[] = {"E", "A", "alpha"};
+  for (int j = 0; j < 3; ++j) {
+    EXPECT_NEAR(par[names[j]]["value"].get<double>(), truth[j], 1e-6 * truth[j]) << names[j];
+    EXPECT_LE(par[names[j]]["lo"].get<double>(), truth[j]) << names[j];
+    EXPECT_GE(par[names[j]]["hi"].get<double>(), truth[j]) << names[j];
+  }
+  EXPECT_EQ(by_params["fit"]["shapes"], 5);
+  EXPECT_EQ(by_params["fit"]["seeds"], 15);
+  EXPECT_EQ(by_params["fit"]["bootstrap"]["rounds"], 200);
+  const auto& e = by_params["extrapolation"];
+  EXPECT_EQ(e["held_out"], nlohmann::json::array({"tiny-nl16"}));
+  EXPECT_NEAR(e["relative_error"].get<double>(), 0, 1e-6);
+  EXPECT_NEAR(e["measured"].get<double>(), E + A * std::pow(5e6, -alpha), 1e-12);
+  EXPECT_NEAR(e["measured_std"].get<double>(), 0.01, 1e-12);
+  // The plotted curve: the law at its x, the band around it.
+  for (const auto& row : by_params["curve"]) {
+    EXPECT_NEAR(row[1].get<double>(), E + A * std::pow(row[0].get<double>(), -alpha), 1e-6);
+    EXPECT_LE(row[2].get<double>(), row[1].get<double>() + 1e-9);
+    EXPECT_GE(row[3].get<double>(), row[1].get<double>() - 1e-9);
+  }
+  // Evaluation noise: the eval SE of each shape is the rms of its seeds' 0.003, 0.004, 0.005 =
+  // sqrt(50/3)·1e-3 = 0.0041, beside the seed std of 0.0100.
+  EXPECT_THAT(md, HasSubstr("| tiny-nl2 | 3 | -6.2101 ± 0.0100 |"));   // −(2 + 300 · 1.5e6^−0.3)
+  EXPECT_THAT(md, HasSubstr(" | 0.0041 |\n"));
+  EXPECT_THAT(md, HasSubstr("**Evaluation noise.** Each run's held-out loss is a mean over 16 eval batches (896 label "
+                            "tokens); its standard error over those batches (the ratio estimator's, core/trainer.h) is "
+                            "0.0030–0.0050 nats across the 15 runs that recorded it. The seed spread (sample std over "
+                            "seeds) of the shapes with several seeds is 0.0100–0.0100 nats"));
+  // The per-knob table: Δ interval, the paired eval SE of Δ, the per-run eval SE. nl 2 against nl 1:
+  // batch by batch Δ = (0.02, −0.01, 0.03, −0.04) · 0.1 + the Δ of the means; equal tokens, so its SE
+  // is 0.1 · std(0.02, −0.01, 0.03, −0.04) / sqrt(4) = 0.1 · sqrt(0.003/3) / 2 = 0.0016; nl 4: 0.0047.
+  EXPECT_THAT(md, HasSubstr("(6 seeds, paired) | 0.0016 | 0.0041 |\n"));
+  EXPECT_THAT(md, HasSubstr("(6 seeds, paired) | 0.0047 | 0.0041 |\n"));
+  EXPECT_THAT(md, HasSubstr("\"eval SE of Δ (paired)\", the standard error of that Δ over the eval batches"));
+  fs::remove_all(dir);
+}
+
+// el and dl varied separately: the encoder-decoder form of Ghorbani et al. over the encoder's and
+// decoder's block parameters recovers its exponents; a sweep of fewer than three values of a knob
+// records "not enough points" instead of a fit.
+TEST(Report, EncoderDecoderFitAndTooFewPoints) {
+  const double L_inf = 1.8, A = 50.0, p_e = 0.15, p_d = 0.35;
+  std::vector<RecordParts> runs;
+  for (int el : {2, 4, 8})
+    for (int dl : {2, 4, 8}) {
+      const nlohmann::json shape = {{"el", el}, {"dl", dl}, {"dm", 128}, {"ff", 512}, {"kv", 32}, {"nh", 4}};
+      const ParamBreakdown pb = count_params(shape_from_json(shape, "test"));
+      const double loss = A * std::pow(double(pb.encoder), -p_e) * std::pow(double(pb.decoder), -p_d) + L_inf;
+      runs.push_back(synthetic_run(fmt::format("tiny-el{}-dl{}", el, dl), shape, 0, pb.total, 1e12 * (el + dl), loss,
+                                   std::nan("")));
+    }
+  const std::string dir = write_sweep("fits_ed", runs);
+  ReportOptions opt;
+  opt.results_dir = dir;
+  const std::string md = read(write_report(opt).report_md);
+  const nlohmann::json fits = nlohmann::json::parse(read(dir + "/fits.json"));
+  const nlohmann::json* ed = nullptr;
+  for (const auto& axis : fits["axes"])
+    if (axis["axis"] == "el,dl") ed = &axis;
+  ASSERT_NE(ed, nullptr) << fits.dump(1);
+  const auto& fit = (*ed)["fits"][0]["fit"];
+  EXPECT_EQ(fit["form"], "encoder_decoder");
+  EXPECT_NEAR(fit["parameters"]["p_e"]["value"].get<double>(), p_e, 1e-6);
+  EXPECT_NEAR(fit["parameters"]["p_d"]["value"].get<double>(), p_d, 1e-6);
+  EXPECT_NEAR(fit["parameters"]["L_inf"]["value"].get<double>(), L_inf, 1e-6);
+  EXPECT_THAT(md, HasSubstr("- against encoder, decoder block parameters (9 shapes, 9 seeds): L_inf = 1.8000, A = "));
+  EXPECT_THAT(md, HasSubstr("one seed per shape: nothing to resample, no interval"));
+  // The el axis at each fixed dl has three values (a power-law fit); the el,dl family is the whole
+  // sweep, so there is no separate "all shapes" fit. No record has an eval SE: no evaluation-noise
+  // paragraph.
+  EXPECT_THAT(md, HasSubstr("### el: 3 shapes (tiny-el2-dl2 … tiny-el8-dl2)\n"));
+  EXPECT_THAT(md, Not(HasSubstr("### all shapes")));
+  EXPECT_THAT(md, Not(HasSubstr("**Evaluation noise.**")));
+  fs::remove_all(dir);
+
+  // Two depths only: a section that says why there is no fit.
+  const std::string two = write_sweep("fits_two", {runs[0], runs[4]});   // el2-dl2, el4-dl4
+  opt.results_dir = two;
+  EXPECT_THAT(read(write_report(opt).report_md),
+              HasSubstr("- against parameters: no fit — not enough points: 2 distinct x values, a fit of 3 parameters needs 3.\n"));
+  fs::remove_all(two);
 }
 
 }  // namespace

@@ -168,6 +168,10 @@ TEST(SweepTrain, RecordEqualsADirectTrainCallOnTheSameData) {
   EXPECT_EQ(r["quality"]["eval_loss"].get<double>(), ref.evals.back().loss);
   EXPECT_EQ(r["quality"]["negative_log_perplexity"].get<double>(), -ref.evals.back().loss);
   EXPECT_EQ(r["quality"]["eval_tokens"].get<int64_t>(), ref.evals.back().tokens);
+  EXPECT_EQ(r["quality"]["eval_batches"].get<int64_t>(), 2);
+  EXPECT_EQ(r["quality"]["eval_loss_standard_error"].get<double>(), ref.evals.back().loss_standard_error);
+  EXPECT_EQ(r["quality"]["eval_batch_losses"].get<std::vector<double>>(), ref.evals.back().batch_losses);
+  EXPECT_EQ(r["quality"]["eval_batch_tokens"].get<std::vector<int64_t>>(), ref.evals.back().batch_tokens);
   EXPECT_EQ(r["quality"]["final_train_loss"].get<double>(), ref.steps.back().loss);
   const auto log = steps_log(dir + "/steps/" + id + ".jsonl");
   EXPECT_EQ(log.size(), 8u + 2u);

@@ -246,6 +246,37 @@ TEST(Trainer, EvalIsTokenMeanOverFixedBatches) {
   EXPECT_LT(r.evals[1].loss, e.loss);
 }
 
+// The held-out loss's standard error over eval batches (issue 16). By hand for ragged batches
+// (s, t) = (10, 4), (30, 8), (8, 4): L = 48/16 = 3, residuals s − L·t = −2, 6, −4, Σ² = 56,
+// SE = sqrt(3/2 · 56) / 16 = sqrt(84)/16. From a model's batches (the copy task's batches hold the same
+// label tokens): the sample std of the batch losses / sqrt(B). One batch has none (NaN).
+TEST(Trainer, EvalStandardErrorOverBatches) {
+  EXPECT_NEAR(eval_standard_error({{10, 4}, {30, 8}, {8, 4}}), std::sqrt(84.0) / 16, 1e-15);
+  EXPECT_TRUE(std::isnan(eval_standard_error({{10, 4}})));
+  EXPECT_TRUE(std::isnan(eval_standard_error({})));
+  Model m(tiny_shape());
+  init_params(m, 2);
+  auto eval = make_synthetic_source(copy_task(), 4, 77);
+  std::vector<LossResult> each;
+  for (int b = 0; b < 4; ++b) each.push_back(m.evaluate(eval->next()));
+  eval->seek(nlohmann::json{{"example", 0}});
+  const EvalMetrics e = evaluate(m, *eval, 4);
+  EXPECT_EQ(e.batches, 4);
+  ASSERT_EQ(each[0].label_tokens, each[3].label_tokens);
+  double mean = 0, var = 0;
+  for (const auto& r : each) mean += r.loss / 4;
+  for (const auto& r : each) var += (r.loss - mean) * (r.loss - mean) / 3;
+  EXPECT_GT(var, 0);
+  EXPECT_NEAR(e.loss_standard_error, std::sqrt(var / 4), 1e-9);
+  ASSERT_EQ(e.batch_losses.size(), 4u);
+  for (int b = 0; b < 4; ++b) {
+    EXPECT_NEAR(e.batch_losses[b], each[b].loss, 1e-12) << b;
+    EXPECT_EQ(e.batch_tokens[b], each[b].label_tokens) << b;
+  }
+  eval->seek(nlohmann::json{{"example", 0}});
+  EXPECT_TRUE(std::isnan(evaluate(m, *eval, 1).loss_standard_error));
+}
+
 // The learning test: from ~5.3 nats at init (ln 64 = 4.16 for a uniform guess), a 2+2-layer dm-64
 // T5 must copy 8 tokens (held-out loss < 0.5) within 500 Adafactor steps of batch 32 (rsqrt, peak
 // 0.03, warm-up 50). Measured: 0.23 at step 350, 0.13 at 400; ~9 s on one thread.
