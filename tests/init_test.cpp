@@ -38,12 +38,12 @@ Shape small_shape(bool gated) {
 }
 
 // SPEC.md §4: shared N(0,1); q N(0,(dm·kv)^-½); k,v N(0,dm^-½); o N(0,inner^-½); wi N(0,dm^-½);
-// wo N(0,ff^-½); relative bias N(0,dm^-½); untied lm_head N(0,dm^-½).
+// wo N(0,ff^-½); relative bias N(0,dm^-½); untied lm_head N(0,dm^-½); skv's kv like k and v.
 double spec_std(Role role, const Shape& s) {
   switch (role) {
     case Role::shared: return 1.0;
     case Role::q: return 1.0 / std::sqrt(double(s.dm * s.kv));
-    case Role::k: case Role::v: case Role::wi: case Role::wi_0: case Role::wi_1:
+    case Role::k: case Role::v: case Role::kv: case Role::wi: case Role::wi_0: case Role::wi_1:
     case Role::relative_bias: case Role::lm_head: return 1.0 / std::sqrt(double(s.dm));
     case Role::o: return 1.0 / std::sqrt(double(s.nh * s.kv));
     case Role::wo: return 1.0 / std::sqrt(double(s.ff));

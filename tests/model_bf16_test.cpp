@@ -128,7 +128,7 @@ TEST_P(Bf16Parity, NativeAndEmulatedPassesAgree) {
               std::abs(n.loss - e.loss) / n.loss, global);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Parity, ::testing::Values("relu_tied", "gated_untied"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Parity, ::testing::Values("relu_tied", "gated_untied", "skv", "sh", "sh_skv"));
 
 }  // namespace
 }  // namespace t5
