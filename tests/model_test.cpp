@@ -79,6 +79,25 @@ TEST_P(Parity, FixtureHoldsExactlyTheTablesTensors) {
   EXPECT_EQ(k, f.shape.shared_kv ? 0 : attentions);
 }
 
+// A sharing shape computes what the shape without the flags computes when its tied tensors are copies,
+// and each tied tensor's gradient is the sum over its uses (an independent check of the reference's
+// semantics: this one needs no PyTorch). For fixtures without flags it is the identity.
+TEST_P(Parity, SharingEqualsTheUntiedShapeWithCopies) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model shared(f.shape);
+  f.load_params(shared);
+  Model plain(testing::without_sharing(f.shape));
+  testing::untie_params(shared, plain);
+  const LossResult a = shared.forward_backward(f.batch), b = plain.forward_backward(f.batch);
+  EXPECT_LT(std::abs(a.loss - b.loss) / b.loss, 1e-6) << a.loss << " vs " << b.loss;
+  const std::vector<float> tied = testing::tie_gradients(plain, shared.table());
+  for (const auto& p : shared.table().params())
+    EXPECT_LT(relative_error(shared.grads() + p.offset, tied.data() + p.offset, p.numel), 1e-5) << p.name;
+  const std::vector<float> la = shared.logits(f.batch), lb = plain.logits(f.batch);
+  EXPECT_LT(relative_error(la.data(), lb.data(), int64_t(lb.size())), 1e-6);
+  EXPECT_EQ(plain.num_params() > shared.num_params(), f.shape.shared_kv || f.shape.shared_heads);
+}
+
 TEST_P(Parity, LossAndEveryGradientMatchPyTorch) { check_parity(load_model_fixture(GetParam()), 0.0, "grad/"); }
 
 TEST_P(Parity, ZLossValueAndGradient) {
