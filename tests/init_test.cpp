@@ -94,6 +94,30 @@ TEST_P(InitStatistics, EachRoleMatchesSpec) {
 
 INSTANTIATE_TEST_SUITE_P(ReluTiedAndGatedUntied, InitStatistics, ::testing::Values(false, true));
 
+// skv's kv tensor starts like k and v (Mesh TF kv_init, N(0, dm^-½)); sh leaves one set of projections
+// per stack and kind, each initialised once.
+TEST(Init, SharingShapesInitTheTiedTensorsLikeTheirUntiedKinds) {
+  Shape shape = small_shape(false);
+  shape.shared_kv = shape.shared_heads = true;
+  const ParamTable table(shape);
+  std::vector<float> params(size_t(table.total()), -7.0f);
+  init_params(table, params.data(), 5);
+  int kv_tensors = 0;
+  double n = 0, sum_sq = 0;
+  for (const ParamSpec& p : table.params()) {
+    EXPECT_NE(p.role, Role::k);
+    EXPECT_NE(p.role, Role::v);
+    if (p.role == Role::q || p.role == Role::o || p.role == Role::kv) EXPECT_EQ(p.layer, 0) << p.name;
+    if (p.role != Role::kv) continue;
+    ++kv_tensors;
+    for (int64_t i = 0; i < p.numel; ++i, n += 1) sum_sq += double(params[p.offset + i]) * params[p.offset + i];
+  }
+  EXPECT_EQ(kv_tensors, 3);   // encoder self, decoder self, decoder cross
+  const double std = std::sqrt(sum_sq / n), want = spec_std(Role::kv, shape);
+  EXPECT_NEAR(std / want, 1.0, 5.0 / std::sqrt(2 * n));
+  for (float x : params) ASSERT_NE(x, -7.0f);   // every float written
+}
+
 TEST(Init, DeterministicPerSeedAndAcrossThreadCounts) {
   const ParamTable table(small_shape(false));
   std::vector<float> a(size_t(table.total())), b(a.size()), c(a.size());
