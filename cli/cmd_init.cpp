@@ -1,5 +1,6 @@
 // t5scale init --model SHAPE --seed N --out DIR|FILE.safetensors : freshly initialised weights with the
-// Hugging Face init statistics (SPEC.md §4), written as an HF model (weights + config.json).
+// Hugging Face init statistics (SPEC.md §4), written as an HF model (weights + config.json); for an sh
+// or skv shape, which transformers' T5 cannot express, a t5scale directory of the same form (a note says so).
 #include <filesystem>
 #include <iostream>
 
@@ -41,6 +42,9 @@ int run_init(const std::vector<std::string>& args) {
   }
   std::cout << fmt::format("{}\t{} parameters\t{} tensors\tseed {}\n", hf_weights_path(out), table.total(),
                            table.params().size(), seed);
+  std::string why;
+  if (!hf_exportable(table.shape(), &why))
+    std::cerr << fmt::format("note: {} is a t5scale model directory, not a transformers one: {}\n", out, why);
   return 0;
 }
 

@@ -1,4 +1,9 @@
 // Exact parameter and FLOP counts (SPEC.md §2, §3) and the training-memory estimate.
+// The two sharing flags (core/shape.h): skv ties k and v, so an attention has 3 projection matrices of
+// dm·inner instead of 4 and computes the key/value projection once (Mesh TF compute_kv): the FLOPs
+// lose one 2·L·dm·inner term per attention, L the tokens its keys come from (Le for encoder self- and
+// cross-attention, Ld for decoder self-attention). sh keeps one set of projections per stack and
+// attention kind: parameters shrink, FLOPs do not (every layer still applies them).
 #include "core/counts.h"
 
 #include <algorithm>
@@ -11,10 +16,12 @@ ParamBreakdown count_params(const Shape& s) {
   s.validate();
   const int64_t dm = s.dm, ff = s.ff, inner = s.inner(), V = s.vocab_size;
   const int64_t f = s.gated() ? 3 : 2;  // feed-forward matrices of size dm*ff per block
+  const int64_t a = s.shared_kv ? 3 : 4;  // projection matrices of size dm*inner per attention
+  const int64_t enc_attn = s.shared_heads ? 1 : s.el, dec_attn = s.shared_heads ? 1 : s.dl;  // sets held
   ParamBreakdown p;
   p.embedding = V * dm;
-  p.encoder = s.el * (4 * dm * inner + f * dm * ff + 2 * dm);
-  p.decoder = s.dl * (8 * dm * inner + f * dm * ff + 3 * dm);
+  p.encoder = s.el * (f * dm * ff + 2 * dm) + enc_attn * a * dm * inner;
+  p.decoder = s.dl * (f * dm * ff + 3 * dm) + dec_attn * 2 * a * dm * inner;
   p.lm_head = s.tied ? 0 : V * dm;
   p.relative_bias = 2 * s.relative_buckets * s.nh;
   p.final_norms = 2 * dm;
@@ -29,15 +36,16 @@ FlopBreakdown count_flops(const Shape& s, const Lengths& len) {
   const double dm = double(s.dm), ff = double(s.ff), inner = double(s.inner()), V = double(s.vocab_size);
   const double Le = double(len.inputs), Ld = double(len.targets);
   const double f = s.gated() ? 3.0 : 2.0;
+  const double kv_proj = s.shared_kv ? 1.0 : 2.0;  // key/value projections computed per attention
   FlopBreakdown r;
   // Encoder layer: q,k,v,o projections over Le tokens, scores and weighted sum (Le x Le), FF.
-  r.encoder_attention = double(s.el) * (2 * Le * 4 * dm * inner + 4 * Le * Le * inner);
+  r.encoder_attention = double(s.el) * (2 * Le * (2 + kv_proj) * dm * inner + 4 * Le * Le * inner);
   r.encoder_feed_forward = double(s.el) * (2 * Le * f * dm * ff);
   // Decoder self-attention over the full Ld x Ld square (causality is a mask, not skipped work).
-  r.decoder_self_attention = double(s.dl) * (2 * Ld * 4 * dm * inner + 4 * Ld * Ld * inner);
+  r.decoder_self_attention = double(s.dl) * (2 * Ld * (2 + kv_proj) * dm * inner + 4 * Ld * Ld * inner);
   // Cross-attention: q,o on decoder tokens, k,v on encoder tokens, Ld x Le scores and sum.
   r.decoder_cross_attention =
-      double(s.dl) * (2 * Ld * 2 * dm * inner + 2 * Le * 2 * dm * inner + 4 * Ld * Le * inner);
+      double(s.dl) * (2 * Ld * 2 * dm * inner + 2 * Le * kv_proj * dm * inner + 4 * Ld * Le * inner);
   r.decoder_feed_forward = double(s.dl) * (2 * Ld * f * dm * ff);
   r.lm_head = 2 * Ld * dm * V;
   r.forward_per_example = r.encoder_attention + r.encoder_feed_forward + r.decoder_self_attention +
@@ -45,7 +53,8 @@ FlopBreakdown count_flops(const Shape& s, const Lengths& len) {
   r.train_per_step = 3 * r.forward_per_example * double(len.batch);
   // Kaplan et al. (2020): C = 6 N per token with N the non-embedding parameters, every weight seeing
   // every token. In an encoder-decoder, encoder weights see only Le tokens and decoder weights only
-  // Ld, so this overstates the exact count (about 1.75x for t5-efficient-base at 512/114).
+  // Ld, so this overstates the exact count (about 1.75x for t5-efficient-base at 512/114). With sh a
+  // weight serves every layer of its stack, which 6N does not see: it understates those shapes.
   r.kaplan_6n_per_step = 6 * double(count_params(s).non_embedding) * double(len.batch) * (Le + Ld);
   return r;
 }
@@ -70,10 +79,11 @@ MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, OptimizerKind
     m.optimizer_bytes = 8 * N;
   } else {
     // Adafactor: factored [out,in] projections keep out+in floats, vectors and small tables keep all.
-    const int64_t attn = 4 * adafactor_state_floats(inner, dm);
+    const int64_t attn = (s.shared_kv ? 3 : 4) * adafactor_state_floats(inner, dm);
     const int64_t ffs = (s.gated() ? 2 : 1) * adafactor_state_floats(ff, dm) + adafactor_state_floats(dm, ff);
+    const int64_t enc_attn = s.shared_heads ? 1 : s.el, dec_attn = s.shared_heads ? 1 : s.dl;
     int64_t floats = adafactor_state_floats(V, dm) * (s.tied ? 1 : 2);
-    floats += s.el * (attn + ffs + 2 * dm) + s.dl * (2 * attn + ffs + 3 * dm);
+    floats += s.el * (ffs + 2 * dm) + s.dl * (ffs + 3 * dm) + (enc_attn + 2 * dec_attn) * attn;
     floats += 2 * adafactor_state_floats(s.relative_buckets, nh) + 2 * dm;
     m.optimizer_bytes = 4 * floats;
   }
@@ -84,10 +94,11 @@ MemoryEstimate estimate_memory(const Shape& s, const Lengths& len, OptimizerKind
   // q ctx of cross-attention (6 inner), probabilities nh * (Ld + Le), the FF hidden; plus the
   // cross-attention k and v over the encoder tokens (2 inner per encoder token and layer). Then the
   // embedding outputs, the final norms' inputs and outputs and one V-row of probabilities per
-  // decoder token (the logits' gradient reuses it).
-  const int64_t fh = s.gated() ? 3 : 1;
-  const int64_t enc_layer = Le * (4 * dm + 4 * inner + nh * Le + fh * ff);
-  const int64_t dec_layer = Ld * (6 * dm + 6 * inner + nh * (Ld + Le) + fh * ff) + Le * 2 * inner;
+  // decoder token (the logits' gradient reuses it). With skv the keys are the values: one inner fewer
+  // per attention and token of its keys.
+  const int64_t fh = s.gated() ? 3 : 1, kvs = s.shared_kv ? 1 : 2;
+  const int64_t enc_layer = Le * (4 * dm + (2 + kvs) * inner + nh * Le + fh * ff);
+  const int64_t dec_layer = Ld * (6 * dm + (4 + kvs) * inner + nh * (Ld + Le) + fh * ff) + Le * kvs * inner;
   const int64_t per_example = s.el * enc_layer + s.dl * dec_layer + (Le + Ld) * 3 * dm + Ld * V;
   m.activations_bytes = 4 * B * per_example;
   m.training_total_bytes = m.weights_fp32_bytes + m.gradients_bytes + m.optimizer_bytes + m.activations_bytes;

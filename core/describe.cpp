@@ -22,6 +22,8 @@ nlohmann::json describe_shape(const Shape& s, const Lengths& len) {
   j["vocab_size"] = s.vocab_size;
   j["feed_forward_proj"] = to_string(s.feed_forward);
   j["tie_word_embeddings"] = s.tied;
+  j["shared_kv"] = s.shared_kv;        // skv
+  j["shared_heads"] = s.shared_heads;  // sh
   j["params"] = p.total;
   j["params_breakdown"] = to_json(p);
   j["lengths"] = {{"inputs", len.inputs}, {"targets", len.targets}, {"batch", len.batch}};

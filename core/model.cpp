@@ -8,6 +8,10 @@
 // residual stream is stored as one snapshot per sublayer boundary so backward needs no recompute.
 // The output projection runs in row chunks (loss and its gradient per chunk), so the [N, V] logits
 // never exist at once during training.
+// Sharing flags (core/shape.h): skv computes one projection that serves as keys and values (Mesh TF
+// SelfAttention.call: k = v = kv) and sums the two gradients before its single weight gradient; sh
+// points every layer's projections at block 0's tensors, whose gradients then accumulate over layers
+// (linear_backward adds into dW).
 #include "core/model.h"
 
 #include <algorithm>
@@ -42,7 +46,7 @@ constexpr int64_t kHeadSlices = 4;
 
 // Offsets into the parameter (and gradient) buffer of one sublayer's tensors.
 struct AttentionParams {
-  int64_t norm, q, k, v, o;
+  int64_t norm, q, k, v, o;  // skv: k == v, the one "kv" tensor
 };
 struct FeedForwardParams {
   int64_t norm, wi, wi_0, wi_1, wo;  // wi for ReLU; wi_0, wi_1 for gated-GELU (others −1)
@@ -51,7 +55,7 @@ struct FeedForwardParams {
 // Saved activations of one sublayer.
 struct AttentionCache {
   std::vector<float> xn, rstd;      // normed input [Nq, dm], its 1/rms [Nq]
-  std::vector<float> q, k, v;       // [B, nh, Lq|Lk, kv]
+  std::vector<float> q, k, v;       // [B, nh, Lq|Lk, kv]; skv: v stays empty, k serves as both
   std::vector<float> ctx;           // merged context [Nq, inner]
   std::vector<float> probs;         // [B, nh, Lq, Lk]
 };
@@ -113,7 +117,7 @@ void Model::Workspace::ensure(const Shape& s, int64_t b, int64_t le, int64_t ld)
   resize(enc_out, Ne * dm), resize(enc_rstd, Ne), resize(dec_out, Nd * dm), resize(dec_rstd, Nd);
   auto attention = [&](AttentionCache& c, int64_t Lq, int64_t Lk) {
     resize(c.xn, B * Lq * dm), resize(c.rstd, B * Lq);
-    resize(c.q, B * Lq * inner), resize(c.k, B * Lk * inner), resize(c.v, B * Lk * inner);
+    resize(c.q, B * Lq * inner), resize(c.k, B * Lk * inner), resize(c.v, s.shared_kv ? 0 : B * Lk * inner);
     resize(c.ctx, B * Lq * inner), resize(c.probs, B * nh * Lq * Lk);
   };
   auto feed_forward = [&](FeedForwardCache& c, int64_t N) {
@@ -146,8 +150,9 @@ Model::Model(const Shape& shape)
   Workspace& w = *work_;
   auto off = [&](int stack, int layer, Role role, int sub) { return table_.get(stack, layer, role, sub).offset; };
   auto attention = [&](int stack, int layer, int sub) {
-    return AttentionParams{off(stack, layer, Role::norm, sub), off(stack, layer, Role::q, sub),
-                           off(stack, layer, Role::k, sub), off(stack, layer, Role::v, sub),
+    const int64_t k = off(stack, layer, shape.shared_kv ? Role::kv : Role::k, sub);
+    const int64_t v = shape.shared_kv ? k : off(stack, layer, Role::v, sub);
+    return AttentionParams{off(stack, layer, Role::norm, sub), off(stack, layer, Role::q, sub), k, v,
                            off(stack, layer, Role::o, sub)};
   };
   auto feed_forward = [&](int stack, int layer, int sub) {
@@ -213,10 +218,13 @@ void attention_sublayer_forward(const Pass& p, Model::Workspace& w, const Attent
   split_heads(c.q.data(), w.proj.data(), p.B, Lq, nh, kv);
   linear_forward(w.proj.data(), src, p.P + ap.k, Nk, dm, inner);
   split_heads(c.k.data(), w.proj.data(), p.B, Lk, nh, kv);
-  linear_forward(w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
-  split_heads(c.v.data(), w.proj.data(), p.B, Lk, nh, kv);
+  if (!p.s.shared_kv) {
+    linear_forward(w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
+    split_heads(c.v.data(), w.proj.data(), p.B, Lk, nh, kv);
+  }
+  const float* values = p.s.shared_kv ? c.k.data() : c.v.data();
   const AttentionDims d{p.B, nh, Lq, Lk, kv};
-  attention_forward(w.dctx.data(), c.probs.data(), w.scores.data(), c.q.data(), c.k.data(), c.v.data(), bias, seg_q,
+  attention_forward(w.dctx.data(), c.probs.data(), w.scores.data(), c.q.data(), c.k.data(), values, bias, seg_q,
                     seg_k, causal, d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
   merge_heads(c.ctx.data(), w.dctx.data(), p.B, Lq, nh, kv);
   linear_forward(w.out.data(), c.ctx.data(), p.P + ap.o, Nq, inner, dm);
@@ -236,16 +244,26 @@ void attention_sublayer_backward(const Pass& p, Model::Workspace& w, const Atten
   linear_backward(w.proj.data(), p.G + ap.o, dout, c.ctx.data(), p.P + ap.o, Nq, inner, dm, Write::overwrite);
   split_heads(w.dctx.data(), w.proj.data(), p.B, Lq, nh, kv);
   const AttentionDims d{p.B, nh, Lq, Lk, kv};
+  const float* values = p.s.shared_kv ? c.k.data() : c.v.data();
   attention_backward(w.dq.data(), w.dk.data(), w.dv.data(), dbias, w.scores.data(), w.dctx.data(), c.q.data(),
-                     c.k.data(), c.v.data(), c.probs.data(), d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
+                     c.k.data(), values, c.probs.data(), d, dropout_at(p.opt, stack, layer, sub, kAttnProbs));
   merge_heads(w.proj.data(), w.dq.data(), p.B, Lq, nh, kv);
   linear_backward(w.dxn.data(), p.G + ap.q, w.proj.data(), c.xn.data(), p.P + ap.q, Nq, dm, inner, Write::overwrite);
   const float* src = kv_src ? kv_src : c.xn.data();
   float* dsrc = kv_src ? d_src : w.dxn.data();
+  if (p.s.shared_kv) {
+    // The projection was read as keys and as values: its gradient is the sum of both uses.
+    float* dk = w.dk.data();
+    const float* dv = w.dv.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < Nk * inner; ++i) dk[i] += dv[i];
+  }
   merge_heads(w.proj.data(), w.dk.data(), p.B, Lk, nh, kv);
   linear_backward(dsrc, p.G + ap.k, w.proj.data(), src, p.P + ap.k, Nk, dm, inner);
-  merge_heads(w.proj.data(), w.dv.data(), p.B, Lk, nh, kv);
-  linear_backward(dsrc, p.G + ap.v, w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
+  if (!p.s.shared_kv) {
+    merge_heads(w.proj.data(), w.dv.data(), p.B, Lk, nh, kv);
+    linear_backward(dsrc, p.G + ap.v, w.proj.data(), src, p.P + ap.v, Nk, dm, inner);
+  }
   rmsnorm_backward(dx, p.G + ap.norm, w.dxn.data(), x_in, p.P + ap.norm, c.rstd.data(), Nq, dm);
 }
 

@@ -49,17 +49,28 @@ std::vector<std::string> split(const std::string& text, char sep) {
 bool is_width_knob(const std::string& knob) { return knob == "dm" || knob == "ff" || knob == "kv"; }
 
 std::string knob_hint() {
-  return fmt::format("knobs are {} followed by a positive integer, e.g. small-dl4 or small-el16-dl8",
-                     join_list(shape_knobs()));
+  return fmt::format("knobs are {} followed by a positive integer, e.g. small-dl4 or small-el16-dl8; flags "
+                     "without a value: {} (small-skv)",
+                     join_list(shape_knobs()), join_list(shape_flags()));
+}
+
+// Sets a flag part ("sh", "skv", or "shkv" for both); false if `part` is not a flag.
+bool apply_flag(Shape& shape, const std::string& part) {
+  if (part == "sh" || part == "shkv") shape.shared_heads = true;
+  if (part == "skv" || part == "shkv") shape.shared_kv = true;
+  return part == "sh" || part == "skv" || part == "shkv";
 }
 
 // Applies one non-empty `<knob><value>` part, e.g. "dl4" or "ff2000".
 void apply_knob(Shape& shape, const std::string& part, const std::string& name) {
   const std::string hint = knob_hint();
+  if (apply_flag(shape, part)) return;
   size_t letters = 0;
   while (letters < part.size() && std::isalpha(static_cast<unsigned char>(part[letters]))) ++letters;
   const std::string knob = part.substr(0, letters);
   const std::string digits = part.substr(letters);
+  T5_CHECK_HINT(knob != "sh" && knob != "skv" && knob != "shkv", hint,
+                "shape name '{}': flag '{}' takes no value, got '{}'", name, knob, part);
   T5_CHECK_HINT(std::find(shape_knobs().begin(), shape_knobs().end(), knob) != shape_knobs().end(), hint,
                 "shape name '{}': unknown knob '{}' in part '{}'", name, knob, part);
   T5_CHECK_HINT(!digits.empty(), hint, "shape name '{}': knob '{}' has no value", name, knob);
@@ -124,6 +135,11 @@ const std::vector<NamedSize>& classic_models() {
 const std::vector<std::string>& shape_knobs() {
   static const std::vector<std::string> knobs = {"el", "dl", "nl", "dm", "ff", "kv", "nh"};
   return knobs;
+}
+
+const std::vector<std::string>& shape_flags() {
+  static const std::vector<std::string> flags = {"sh", "skv"};
+  return flags;
 }
 
 std::vector<std::string> efficient_size_names() {

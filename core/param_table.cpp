@@ -1,5 +1,7 @@
 // Builds the parameter table in Hugging Face's order and names (SPEC.md §5), with the HF init
-// statistics of SPEC.md §4.
+// statistics of SPEC.md §4. shared_kv: one "kv" projection per attention, initialised like k and v
+// (Mesh TF AttentionParams.init_weights: kv_init N(0, dm^-1/2)); shared_heads: attention
+// projections in block 0 only.
 #include "core/param_table.h"
 
 #include <cmath>
@@ -59,10 +61,16 @@ ParamTable::ParamTable(const Shape& shape) : shape_(shape) {
 
   auto attention = [&](const std::string& prefix, Component comp, int stack, int layer, int sub,
                        bool with_bias) {
-    add(prefix + ".q.weight", {inner, dm}, q_init, comp, Role::q, stack, layer, sub);
-    add(prefix + ".k.weight", {inner, dm}, kv_init, comp, Role::k, stack, layer, sub);
-    add(prefix + ".v.weight", {inner, dm}, kv_init, comp, Role::v, stack, layer, sub);
-    add(prefix + ".o.weight", {dm, inner}, o_init, comp, Role::o, stack, layer, sub);
+    if (layer == 0 || !shape.shared_heads) {
+      add(prefix + ".q.weight", {inner, dm}, q_init, comp, Role::q, stack, layer, sub);
+      if (shape.shared_kv) {
+        add(prefix + ".kv.weight", {inner, dm}, kv_init, comp, Role::kv, stack, layer, sub);
+      } else {
+        add(prefix + ".k.weight", {inner, dm}, kv_init, comp, Role::k, stack, layer, sub);
+        add(prefix + ".v.weight", {inner, dm}, kv_init, comp, Role::v, stack, layer, sub);
+      }
+      add(prefix + ".o.weight", {dm, inner}, o_init, comp, Role::o, stack, layer, sub);
+    }
     if (with_bias)
       add(prefix + ".relative_attention_bias.weight", {shape.relative_buckets, shape.nh}, {false, sd_dm},
           Component::relative_bias, Role::relative_bias, stack, -1, sub);
@@ -113,6 +121,8 @@ const ParamSpec& ParamTable::at(const std::string& name) const {
 }
 
 const ParamSpec& ParamTable::get(int stack, int layer, Role role, int sublayer) const {
+  const bool projection = role == Role::q || role == Role::k || role == Role::v || role == Role::kv || role == Role::o;
+  if (projection && shape_.shared_heads && layer > 0) layer = 0;  // every layer reads block 0's projections
   for (const auto& p : params_)
     if (p.stack == stack && p.layer == layer && p.role == role && p.sublayer == sublayer) return p;
   throw Error(fmt::format("no parameter with role {} in stack {} layer {} sublayer {}", int(role), stack,

@@ -1,6 +1,10 @@
 // The one parameter table (STYLE.md): every tensor of a T5 model as {HF name, shape, init, component,
 // offset}. It drives allocation of the single parameter and gradient buffers, the parameter count,
 // checkpoint save/load and the parity tests. Nothing else enumerates parameters.
+// Tied structures are absent tensors, not aliases: a shared_kv (skv) attention has one
+// `<prefix>.kv.weight` [inner, dm] (Mesh TF's variable "kv") instead of k and v; with shared_heads (sh)
+// only block 0 of each stack holds the q, k/v/kv and o of each attention kind, which every block of
+// that stack uses (get() resolves them).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +28,8 @@ enum class Component {
 const char* to_string(Component c);
 
 // What a tensor is inside its layer; lets the model find its weights without string matching.
-enum class Role { shared, q, k, v, o, wi, wi_0, wi_1, wo, norm, relative_bias, final_norm, lm_head };
+// kv: the one key-and-value projection of a shared_kv (skv) shape, in place of k and v.
+enum class Role { shared, q, k, v, kv, o, wi, wi_0, wi_1, wo, norm, relative_bias, final_norm, lm_head };
 
 struct ParamInit {
   bool ones = false;   // RMSNorm weights start at 1
@@ -57,7 +62,8 @@ class ParamTable {
   const ParamSpec* find(const std::string& name) const;
   // The tensor with `role` in block `layer` of `stack` (0 encoder, 1 decoder); `sublayer` is HF's
   // layer index: encoder 0 attention / 1 FF, decoder 0 self / 1 cross / 2 FF (norms likewise).
-  // Relative-bias tables have layer -1 and sublayer 0. Throws if absent.
+  // Relative-bias tables have layer -1 and sublayer 0. With shared_heads an attention projection of
+  // any layer resolves to block 0's tensor. Throws if absent (e.g. Role::v of a shared_kv shape).
   const ParamSpec& get(int stack, int layer, Role role, int sublayer = 0) const;
 
   // Parameter count per component.

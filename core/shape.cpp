@@ -55,7 +55,8 @@ bool Shape::same_structure(const Shape& o) const {
   return el == o.el && dl == o.dl && dm == o.dm && ff == o.ff && kv == o.kv && nh == o.nh &&
          vocab_size == o.vocab_size && relative_buckets == o.relative_buckets &&
          relative_max_distance == o.relative_max_distance && feed_forward == o.feed_forward &&
-         tied == o.tied && dropout == o.dropout && layer_norm_epsilon == o.layer_norm_epsilon;
+         tied == o.tied && dropout == o.dropout && layer_norm_epsilon == o.layer_norm_epsilon &&
+         shared_kv == o.shared_kv && shared_heads == o.shared_heads;
 }
 
 namespace {
@@ -119,6 +120,18 @@ void require_keys(const json& j, std::initializer_list<const char*> keys, const 
     T5_CHECK(j.contains(key), "{}: missing required key '{}'", where, key);
 }
 
+// The optional "shared_kv" / "shared_heads" booleans (both JSON forms); absent = false.
+void read_sharing_flags(const json& j, Shape& s, const std::string& where) {
+  if (j.contains("shared_kv")) s.shared_kv = get_bool(j, "shared_kv", where);
+  if (j.contains("shared_heads")) s.shared_heads = get_bool(j, "shared_heads", where);
+}
+
+// Written only when set, so the files of shapes without them are unchanged.
+void write_sharing_flags(json& j, const Shape& s) {
+  if (s.shared_kv) j["shared_kv"] = true;
+  if (s.shared_heads) j["shared_heads"] = true;
+}
+
 // `s` after Shape::validate(), its error prefixed with where the shape came from.
 Shape validated(Shape s, const std::string& where) {
   try {
@@ -135,7 +148,7 @@ Shape shape_from_json(const json& j, const std::string& where) {
   static const std::set<std::string> known = {
       "name", "el", "dl", "nl", "dm", "ff", "kv", "nh", "vocab_size", "relative_buckets",
       "relative_max_distance", "feed_forward_proj", "tie_word_embeddings", "dropout_rate",
-      "layer_norm_epsilon"};
+      "layer_norm_epsilon", "shared_kv", "shared_heads"};
   reject_unknown_keys(j, known, where);
   Shape s;
   if (j.contains("name")) s.name = get_string(j, "name", where);
@@ -161,6 +174,7 @@ Shape shape_from_json(const json& j, const std::string& where) {
   if (j.contains("tie_word_embeddings")) s.tied = get_bool(j, "tie_word_embeddings", where);
   if (j.contains("dropout_rate")) s.dropout = get_number(j, "dropout_rate", where);
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);
+  read_sharing_flags(j, s, where);
   return validated(std::move(s), where);
 }
 
@@ -180,6 +194,7 @@ json shape_to_json(const Shape& s) {
   j["tie_word_embeddings"] = s.tied;
   j["dropout_rate"] = s.dropout;
   j["layer_norm_epsilon"] = s.layer_norm_epsilon;
+  write_sharing_flags(j, s);
   return j;
 }
 
@@ -200,7 +215,9 @@ Shape shape_from_hf_config(const json& j, const std::string& where) {
       "top_k", "top_p", "repetition_penalty", "length_penalty", "no_repeat_ngram_size", "bad_words_ids",
       "num_return_sequences", "id2label", "label2id", "finetuning_task", "prefix", "sep_token_id",
       "problem_type", "_commit_hash", "decoder_start_token_ids", "forced_bos_token_id",
-      "forced_eos_token_id"};
+      "forced_eos_token_id",
+      // t5scale's own: structures transformers' T5 cannot express (core/shape.h)
+      "shared_kv", "shared_heads"};
   reject_unknown_keys(j, known, where);
   require_keys(j, {"d_model", "d_kv", "d_ff", "num_layers", "num_heads"}, where);
   Shape s;
@@ -223,6 +240,7 @@ Shape shape_from_hf_config(const json& j, const std::string& where) {
   if (j.contains("layer_norm_epsilon")) s.layer_norm_epsilon = get_number(j, "layer_norm_epsilon", where);
   if (j.contains("_name_or_path") && j.at("_name_or_path").is_string())
     s.name = j.at("_name_or_path").get<std::string>();
+  read_sharing_flags(j, s, where);
   return validated(std::move(s), where);
 }
 
@@ -250,7 +268,18 @@ json shape_to_hf_config(const Shape& s) {
   j["eos_token_id"] = 1;
   j["is_encoder_decoder"] = true;
   j["use_cache"] = true;
+  write_sharing_flags(j, s);
   return j;
+}
+
+bool hf_exportable(const Shape& s, std::string* why) {
+  std::string reason;
+  if (s.shared_kv)
+    reason = "transformers' T5 has separate k and v projections and cannot tie them (skv, Mesh TF shared_kv)";
+  else if (s.shared_heads)
+    reason = "transformers' T5 gives every layer its own attention projections and cannot share them (sh)";
+  if (why) *why = reason;
+  return reason.empty();
 }
 
 Shape load_shape_file(const std::string& path) {

@@ -240,6 +240,8 @@ std::optional<std::string> dimension_value(const json& shape, const std::string&
     if (!shape.contains("el") || shape.value("el", -1) != shape.value("dl", -2)) return std::nullopt;
     return value_text(shape["el"]);
   }
+  // The sharing flags (core/shape.h) are written only when set: absent means false.
+  if (key == "shared_heads" || key == "shared_kv") return value_text(shape.value(key, false));
   if (!shape.contains(key)) return std::nullopt;
   return value_text(shape[key]);
 }
@@ -312,7 +314,8 @@ std::string effect_interval(const std::vector<const ShapeSummary*>& row, const s
 std::vector<SweepDimension> sweep_dimensions(const std::vector<ShapeSummary>& shapes) {
   bool all_equal_depth = true;
   for (const auto& s : shapes) all_equal_depth &= dimension_value(s.shape, "nl").has_value();
-  std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "feed_forward_proj", "tie_word_embeddings"};
+  std::vector<std::string> keys = {"el", "dl", "dm", "ff", "kv", "nh", "shared_heads", "shared_kv", "feed_forward_proj",
+                                   "tie_word_embeddings"};
   if (all_equal_depth) keys.erase(keys.begin(), keys.begin() + 2), keys.insert(keys.begin(), "nl");
   std::vector<SweepDimension> out;
   for (const auto& key : keys) {

@@ -97,12 +97,14 @@ class Reader {
 };
 
 const std::vector<std::string>& grid_keys() {
-  static const std::vector<std::string> keys = {"el", "dl", "nl", "dm", "ff", "kv", "nh", "feed_forward_proj",
-                                                "tie_word_embeddings"};
+  static const std::vector<std::string> keys = {"el", "dl", "nl", "dm", "ff", "kv", "nh", "sh", "skv",
+                                                "feed_forward_proj", "tie_word_embeddings"};
   return keys;
 }
 
 bool is_width_knob(const std::string& knob) { return knob == "dm" || knob == "ff" || knob == "kv"; }
+// The shape-name flags (core/names.h) as grid axes: booleans; true writes the flag into the id.
+bool is_flag_axis(const std::string& key) { return key == "sh" || key == "skv"; }
 
 GridAxis parse_axis(const Reader& grid, const std::string& key) {
   GridAxis axis{key, {}};
@@ -114,7 +116,7 @@ GridAxis parse_axis(const Reader& grid, const std::string& key) {
     if (key == "feed_forward_proj") {
       T5_CHECK_HINT(v.is_string() && (v == "relu" || v == "gated-gelu"), "use \"relu\" or \"gated-gelu\"",
                     "{}: key '{}': invalid feed-forward kind {}", grid.where(), place, v.dump());
-    } else if (key == "tie_word_embeddings") {
+    } else if (key == "tie_word_embeddings" || is_flag_axis(key)) {
       T5_CHECK(v.is_boolean(), "{}: key '{}' must be true or false, got {}", grid.where(), place, v.dump());
     } else {
       // Non-positive values are legal here: expansion lists them as impossible shapes with the reason.
@@ -233,12 +235,15 @@ std::string seed_suffix(uint64_t seed) { return fmt::format("-s{}", seed); }
 std::string axis_token(const std::string& key, const json& value) {
   if (key == "feed_forward_proj") return value == "gated-gelu" ? "gated" : "relu";
   if (key == "tie_word_embeddings") return value.get<bool>() ? "tied" : "untied";
+  if (is_flag_axis(key)) return value.get<bool>() ? key : "";   // false: no part (the base's own setting)
   return knob_token(key, value.get<int64_t>());
 }
 
 void apply_axis(Shape& shape, const std::string& key, const json& value) {
   if (key == "feed_forward_proj") shape.feed_forward = parse_feed_forward(value.get<std::string>());
   else if (key == "tie_word_embeddings") shape.tied = value.get<bool>();
+  else if (key == "sh") shape.shared_heads = value.get<bool>();
+  else if (key == "skv") shape.shared_kv = value.get<bool>();
   else {
     const int64_t v = value.get<int64_t>();
     if (key == "el") shape.el = v;
@@ -276,6 +281,14 @@ std::vector<Candidate> grid_candidates(const SweepSpec& spec) {
         continue;
       }
       const std::string token = axis_token(axis.key, value);
+      if (is_flag_axis(axis.key) && token.empty()) {
+        // A name cannot remove a flag: a base that has it cannot be swept to false.
+        const bool base_has = axis.key == "sh" ? base.shared_heads : base.shared_kv;
+        if (base_has && c.problem.empty())
+          c.problem = fmt::format("{} = false cannot be written: the base '{}' has the flag", axis.key, spec.base);
+        apply_axis(c.shape, axis.key, value);
+        continue;
+      }
       if (token.empty()) {
         if (c.problem.empty()) c.problem = fmt::format("{} = {} cannot be written in the shape-name grammar (widths that are multiples "
                                 "of 1000 read as multiples of 1024)", axis.key, value.get<int64_t>());

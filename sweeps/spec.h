@@ -2,8 +2,9 @@
 // shape names), one training budget and one set of run settings shared by every variant. Parsing is
 // strict (unknown keys and invalid values are errors naming the file and the key); expansion into
 // variants is a pure function. Variant ids read like the shape and parse back to it:
-// `small-el16-dl4-s0` (shape name grammar of core/names.h, then flags `gated`/`relu`, `untied`/`tied`
-// when the grid varies those, then `s<seed>`).
+// `small-el16-dl4-s0` (shape name grammar of core/names.h, including its `sh`/`skv` flags for the
+// boolean axes "sh" and "skv", then flags `gated`/`relu`, `untied`/`tied` when the grid varies those,
+// then `s<seed>`), e.g. `small-dl4-skv-s0`.
 #pragma once
 
 #include <cstdint>
@@ -89,8 +90,9 @@ struct DownstreamSpec {
 };
 nlohmann::json to_json(const DownstreamSpec& d);
 
-// One grid axis: a knob of core/names.h (el, dl, nl, dm, ff, kv, nh) with integer values, or
-// feed_forward_proj ("relu" | "gated-gelu"), or tie_word_embeddings (true | false).
+// One grid axis: a knob of core/names.h (el, dl, nl, dm, ff, kv, nh) with integer values, or one of its
+// flags sh, skv (true | false: core/shape.h shared_heads, shared_kv), or feed_forward_proj ("relu" |
+// "gated-gelu"), or tie_word_embeddings (true | false).
 struct GridAxis {
   std::string key;
   std::vector<nlohmann::json> values;
@@ -102,7 +104,7 @@ struct SweepSpec {
   std::string description;
   std::string question;                    // what the sweep answers (experiments/*.md, report)
   std::string base;                        // shape name the grid varies
-  std::vector<GridAxis> grid;              // in knob order el, dl, nl, dm, ff, kv, nh, ffn, tying
+  std::vector<GridAxis> grid;              // in knob order el, dl, nl, dm, ff, kv, nh, sh, skv, ffn, tying
   std::vector<std::string> shapes;         // explicit list instead of a grid
   std::vector<uint64_t> seeds = {0};
   int64_t vocab_size = 0;                  // > 0: every variant's embedding rows (a tokenizer sized for

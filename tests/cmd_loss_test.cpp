@@ -178,7 +178,9 @@ TEST_P(CmdLoss, TextOutputHoldsTheSameNumbers) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, CmdLoss, ::testing::Values("relu_tied", "gated_untied"));
+// skv, sh, sh_skv: their NAME.safetensors is the t5scale layout (the table's tensors; transformers' T5
+// cannot hold them) and their config.json carries shared_kv / shared_heads.
+INSTANTIATE_TEST_SUITE_P(Fixtures, CmdLoss, ::testing::Values("relu_tied", "gated_untied", "skv", "sh", "sh_skv"));
 
 // decoder_input_ids default to labels shifted right (start 0, -100 -> 0): giving them explicitly
 // (and an all-ones decoder_attention_mask) changes nothing.

@@ -45,7 +45,8 @@ TEST(Counts, ClassicFamiliesByHand) {
 }
 
 TEST(Counts, TableMatchesFormula) {
-  for (const char* name : {"t5-small", "t5-v1_1-small", "tiny-el12-kv32", "small-dm128-nh2", "t5-v1_1-base"}) {
+  for (const char* name : {"t5-small", "t5-v1_1-small", "tiny-el12-kv32", "small-dm128-nh2", "t5-v1_1-base",
+                           "small-skv", "base-sh", "t5-v1_1-small-sh-skv", "tiny-el3-dl5-sh", "tiny-nh2-kv16-skv"}) {
     const Shape s = parse_shape_name(name);
     EXPECT_EQ(ParamTable(s).total(), count_params(s).total) << name;
   }
@@ -119,6 +120,75 @@ TEST(Counts, HandShapeFlops) {
   EXPECT_EQ(g.forward_per_example, 2384);
 }
 
+// The sharing flags on a hand shape deep enough to share: el 2, dl 3, dm 4, ff 8, kv 2, nh 2 (inner 4),
+// V 10, ReLU, tied, 32 buckets. Worked by hand from SPEC §2:
+//   plain:  embedding 40; encoder block q,k,v,o 4*16 + wi,wo 64 + norms 8 = 136, x2 = 272;
+//           decoder block self 64 + cross 64 + FF 64 + norms 12 = 204, x3 = 612; bias tables 128,
+//           final norms 8. Total 1060.
+//   skv:    every attention loses v (16): encoder block 120, x2 = 240; decoder block 172, x3 = 516;
+//           total 40 + 240 + 516 + 136 = 932 (= 1060 - 16*(2 + 2*3)).
+//   sh:     one q,k,v,o per stack and kind: encoder 64 + 2*(64 + 8) = 208; decoder 64 + 64 + 3*(64 + 12)
+//           = 356; total 40 + 208 + 356 + 136 = 740.
+//   sh+skv: encoder 48 + 144 = 192; decoder 96 + 228 = 324; total 40 + 192 + 324 + 136 = 692.
+TEST(Counts, SharingFlagsHandParams) {
+  Shape s = hand_shape(false, true);
+  s.el = 2;
+  s.dl = 3;
+  struct Case { bool skv, sh; int64_t encoder, decoder, total; };
+  for (const Case c : {Case{false, false, 272, 612, 1060}, Case{true, false, 240, 516, 932},
+                       Case{false, true, 208, 356, 740}, Case{true, true, 192, 324, 692}}) {
+    s.shared_kv = c.skv;
+    s.shared_heads = c.sh;
+    const ParamBreakdown p = count_params(s);
+    EXPECT_EQ(p.encoder, c.encoder) << c.skv << c.sh;
+    EXPECT_EQ(p.decoder, c.decoder) << c.skv << c.sh;
+    EXPECT_EQ(p.total, c.total) << c.skv << c.sh;
+    EXPECT_EQ(p.non_embedding, c.total - 40 - 128) << c.skv << c.sh;
+    EXPECT_EQ(ParamTable(s).total(), c.total) << c.skv << c.sh;
+  }
+  // Released-size figures: t5-efficient-small (60,506,624) with skv drops dm*inner = 512*512 = 262,144
+  // in each of its 6 + 2*6 = 18 attentions: 60,506,624 - 4,718,592 = 55,788,032. base (222,903,552)
+  // with sh keeps 3 of its 12 + 2*12 = 36 sets of 4*768*768 = 2,359,296: minus 33*2,359,296 =
+  // 77,856,768 gives 145,046,784.
+  EXPECT_EQ(count_params(parse_shape_name("small-skv")).total, 55788032);
+  EXPECT_EQ(count_params(parse_shape_name("base-sh")).total, 145046784);
+}
+
+// skv computes the key/value projection once per attention (Mesh TF compute_kv). Hand shape (el = dl =
+// 1, dm 4, inner 4, ff 8, V 10), Le 3, Ld 2, batch 5:
+//   encoder attention: projections q, kv, o 2*3*3*4*4 = 288 + scores and sum 144 = 432 (plain 528);
+//   decoder self: 2*2*3*4*4 = 192 + 64 = 256 (plain 320);
+//   cross: q,o on decoder 128 + kv on encoder 2*3*1*4*4 = 96 + scores 96 = 320 (plain 416);
+//   FF 384 + 256, lm head 160: forward 432 + 384 + 256 + 320 + 256 + 160 = 1808; train 3*1808*5 = 27120;
+//   Kaplan: N_nonemb = encoder 120 + decoder 172 + final norms 8 = 300, 6*300*5*(3 + 2) = 45000.
+// sh changes no FLOP: every layer still applies its (shared) projections.
+TEST(Counts, SharingFlagsHandFlops) {
+  Shape s = hand_shape(false, true);
+  s.shared_kv = true;
+  const FlopBreakdown f = count_flops(s, {3, 2, 5});
+  EXPECT_EQ(f.encoder_attention, 432);
+  EXPECT_EQ(f.decoder_self_attention, 256);
+  EXPECT_EQ(f.decoder_cross_attention, 320);
+  EXPECT_EQ(f.encoder_feed_forward, 384);
+  EXPECT_EQ(f.forward_per_example, 1808);
+  EXPECT_EQ(f.train_per_step, 27120);
+  EXPECT_EQ(f.kaplan_6n_per_step, 45000);
+  for (const bool skv : {false, true}) {
+    Shape plain = parse_shape_name("small-el3-dl5");
+    plain.shared_kv = skv;
+    Shape sh = plain;
+    sh.shared_heads = true;
+    const FlopBreakdown a = count_flops(plain, {}), b = count_flops(sh, {});
+    EXPECT_EQ(a.forward_per_example, b.forward_per_example);
+    EXPECT_EQ(a.encoder_attention, b.encoder_attention);
+    EXPECT_EQ(a.decoder_cross_attention, b.decoder_cross_attention);
+  }
+  // Activations with skv keep one key/value tensor: hand shape per example
+  //   encoder layer 3*(16 + 3*4 + 6 + 8) = 126; decoder layer 2*(24 + 5*4 + 10 + 8) + 3*1*4 = 136;
+  //   embeddings and final norms 60, probabilities 20 -> 342 floats, *4 bytes *5 examples = 6840.
+  EXPECT_EQ(estimate_memory(s, {3, 2, 5}).activations_bytes, 6840);
+}
+
 TEST(Counts, BaseFlopsAt512By114) {
   // t5-efficient-base: dm = inner = 768, ff 3072, V 32128, el = dl = 12, Le 512, Ld 114.
   // Encoder layer: 2*512*4*768*768 = 2,415,919,104; 4*512*512*768 = 805,306,368;
@@ -164,7 +234,8 @@ int64_t adafactor_floats_from_table(const Shape& s) {
 }
 
 TEST(Counts, MemoryEstimate) {
-  for (const char* name : {"t5-efficient-tiny", "t5-efficient-base", "t5-v1_1-small", "small-kv16-nh2"}) {
+  for (const char* name : {"t5-efficient-tiny", "t5-efficient-base", "t5-v1_1-small", "small-kv16-nh2", "small-skv",
+                           "base-sh", "t5-v1_1-small-sh-skv"}) {
     const Shape s = parse_shape_name(name);
     const int64_t N = count_params(s).total;
     const MemoryEstimate m = estimate_memory(s, {512, 114, 128});

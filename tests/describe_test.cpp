@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "core/describe.h"
+#include "core/names.h"
 
 namespace t5 {
 namespace {
@@ -42,6 +43,16 @@ TEST(Describe, HumanBytes) {
   EXPECT_EQ(human_bytes(999.7), "1.0 kB");
   EXPECT_EQ(human_bytes(999960000), "1.0 GB");              // 999.96 MB would print as 1000.0 MB
   EXPECT_EQ(human_bytes(999940000), "999.9 MB");
+}
+
+// `info --json` states the sharing flags and counts with them (small-skv: 55,788,032 by hand in
+// tests/counts_test.cpp).
+TEST(Describe, SharingFlagsInJson) {
+  const nlohmann::json j = describe_shape(parse_shape_name("small-skv"), {});
+  EXPECT_EQ(j["shared_kv"], true);
+  EXPECT_EQ(j["shared_heads"], false);
+  EXPECT_EQ(j["params"], 55788032);
+  EXPECT_EQ(describe_shape(parse_shape_name("base-sh"), {})["shared_heads"], true);
 }
 
 }  // namespace

@@ -19,6 +19,7 @@
 #include "core/checkpoint.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "core/shape.h"
 #include "tests/model_fixture.h"
 
 namespace t5 {
@@ -111,6 +112,42 @@ TEST_P(HfInterop, ExportLoadsInReferenceWithOurLoss) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, HfInterop, ::testing::Values("relu_tied", "gated_untied"));
+
+// sh and skv shapes: transformers' T5 cannot express them (hf_exportable), so their model directory is
+// t5scale's own (config.json with shared_kv / shared_heads, the tied tensors once). It round-trips
+// exactly through our loader, and the reference's loader, acting as transformers, refuses it with one
+// line naming the key instead of loading a model whose copies would be random.
+TEST(HfInteropSharing, OwnDirectoryRoundTripsAndTheHfLoaderRefusesIt) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("t5scale-hf-sharing-{}", ::getpid());
+  fs::remove_all(dir);
+  std::vector<std::pair<fs::path, fs::path>> pairs;
+  for (const char* name : {"skv", "sh"}) {
+    const ModelFixture f = load_model_fixture(name);
+    EXPECT_FALSE(hf_exportable(f.shape));
+    Model fixture_file(f.shape);   // the reference's own file of the tensors
+    load_hf_weights(fixture_file, testing::fixture_dir() + name + ".safetensors");
+    const std::vector<float> want = f.buffer("param/", fixture_file.table());
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), fixture_file.params()));
+    save_hf_model(fixture_file, (dir / name).string());
+    const Shape back_shape = load_shape_file((dir / name / "config.json").string());
+    EXPECT_TRUE(back_shape.same_structure(f.shape)) << name;
+    Model back(back_shape);
+    load_hf_weights(back, (dir / name / "model.safetensors").string());
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), back.params())) << name;
+    std::ofstream(dir / name / "batch.json") << f.meta["batch"].dump();
+    pairs.emplace_back(dir / name, dir / name / "batch.json");
+  }
+  if (std::system("/usr/bin/python3 -c 'import torch' > /dev/null 2>&1") != 0) {
+    fs::remove_all(dir);
+    GTEST_SKIP() << "/usr/bin/python3 with torch not available; the round trip still ran";
+  }
+  const std::vector<nlohmann::json> got = reference_check(pairs, dir / "check.jsonl");
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_NE(got[0].value("error", "").find("config.json: shared_kv is t5scale's own key; transformers' T5 cannot express it"),
+            std::string::npos) << got[0];
+  EXPECT_NE(got[1].value("error", "").find("config.json: shared_heads is t5scale's own key"), std::string::npos) << got[1];
+  fs::remove_all(dir);
+}
 
 }  // namespace
 }  // namespace t5

@@ -38,12 +38,12 @@ Shape small_shape(bool gated) {
 }
 
 // SPEC.md §4: shared N(0,1); q N(0,(dm·kv)^-½); k,v N(0,dm^-½); o N(0,inner^-½); wi N(0,dm^-½);
-// wo N(0,ff^-½); relative bias N(0,dm^-½); untied lm_head N(0,dm^-½).
+// wo N(0,ff^-½); relative bias N(0,dm^-½); untied lm_head N(0,dm^-½); skv's kv like k and v.
 double spec_std(Role role, const Shape& s) {
   switch (role) {
     case Role::shared: return 1.0;
     case Role::q: return 1.0 / std::sqrt(double(s.dm * s.kv));
-    case Role::k: case Role::v: case Role::wi: case Role::wi_0: case Role::wi_1:
+    case Role::k: case Role::v: case Role::kv: case Role::wi: case Role::wi_0: case Role::wi_1:
     case Role::relative_bias: case Role::lm_head: return 1.0 / std::sqrt(double(s.dm));
     case Role::o: return 1.0 / std::sqrt(double(s.nh * s.kv));
     case Role::wo: return 1.0 / std::sqrt(double(s.ff));
@@ -93,6 +93,30 @@ TEST_P(InitStatistics, EachRoleMatchesSpec) {
 }
 
 INSTANTIATE_TEST_SUITE_P(ReluTiedAndGatedUntied, InitStatistics, ::testing::Values(false, true));
+
+// skv's kv tensor starts like k and v (Mesh TF kv_init, N(0, dm^-½)); sh leaves one set of projections
+// per stack and kind, each initialised once.
+TEST(Init, SharingShapesInitTheTiedTensorsLikeTheirUntiedKinds) {
+  Shape shape = small_shape(false);
+  shape.shared_kv = shape.shared_heads = true;
+  const ParamTable table(shape);
+  std::vector<float> params(size_t(table.total()), -7.0f);
+  init_params(table, params.data(), 5);
+  int kv_tensors = 0;
+  double n = 0, sum_sq = 0;
+  for (const ParamSpec& p : table.params()) {
+    EXPECT_NE(p.role, Role::k);
+    EXPECT_NE(p.role, Role::v);
+    if (p.role == Role::q || p.role == Role::o || p.role == Role::kv) EXPECT_EQ(p.layer, 0) << p.name;
+    if (p.role != Role::kv) continue;
+    ++kv_tensors;
+    for (int64_t i = 0; i < p.numel; ++i, n += 1) sum_sq += double(params[p.offset + i]) * params[p.offset + i];
+  }
+  EXPECT_EQ(kv_tensors, 3);   // encoder self, decoder self, decoder cross
+  const double std = std::sqrt(sum_sq / n), want = spec_std(Role::kv, shape);
+  EXPECT_NEAR(std / want, 1.0, 5.0 / std::sqrt(2 * n));
+  for (float x : params) ASSERT_NE(x, -7.0f);   // every float written
+}
 
 TEST(Init, DeterministicPerSeedAndAcrossThreadCounts) {
   const ParamTable table(small_shape(false));

@@ -19,7 +19,9 @@ using testing::ModelFixture;
 using testing::relative_error;
 
 constexpr double kLossBound = 1e-3;
-constexpr double kGlobalGradBound = 5e-2;  // the whole gradient vector, norm-wise
+// The whole gradient vector, norm-wise: 0.038-0.050 for the fixtures, 0.076 for skv, whose untied
+// equivalent (k and v copies of its kv, an ordinary T5) shows the same 0.075 (SharingAddsNoError... below).
+constexpr double kGlobalGradBound = 8e-2;
 constexpr double kGradBound = 0.15;        // each tensor, norm-wise
 constexpr double kOracleBound = 1e-2;     // fast bf16 pass vs the naive oracle on bf16-rounded operands
 constexpr double kNotF32 = 1e-4;  // bf16 rounding must show at least this much somewhere
@@ -82,6 +84,31 @@ TEST_P(Bf16Parity, LossAndGradientsCloseToReference) {
   EXPECT_LT(std::abs(f32.loss - ref_loss) / ref_loss, 1e-5);
 }
 
+// The sharing fixtures' bf16 error is the untied shape's: the same weights copied into the shape without
+// sh/skv (an ordinary T5) give the same distance to the reference (measured: skv 0.0754 untied vs 0.0756
+// shared, sh 0.0498 vs 0.0498, sh_skv 0.0270 vs 0.0267), and the two bf16 passes differ by bf16 rounding
+// only (skv sums dk + dv in f32 before one bf16 product; untied rounds each: 0.6% apart).
+TEST_P(Bf16Parity, SharingAddsNoErrorToTheUntiedShape) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model shared(f.shape);
+  f.load_params(shared);
+  Model plain(testing::without_sharing(f.shape));
+  testing::untie_params(shared, plain);
+  const ForwardOptions opt = bf16_options(f);
+  plain.forward_backward(f.batch, opt);
+  shared.forward_backward(f.batch, opt);
+  const std::vector<float> tied = testing::tie_gradients(plain, shared.table());
+  const std::vector<float> ref = f.buffer("grad_z/", shared.table());
+  const int64_t n = shared.num_params();
+  const double untied_err = relative_error(tied.data(), ref.data(), n);
+  const double shared_err = relative_error(shared.grads(), ref.data(), n);
+  const double apart = relative_error(shared.grads(), tied.data(), n);
+  EXPECT_LT(shared_err, untied_err + 0.005);
+  EXPECT_LT(apart, 0.02);
+  std::printf("[bf16] %s: untied copies vs reference %.4g, shared vs reference %.4g, shared vs untied %.3g\n",
+              f.name.c_str(), untied_err, shared_err, apart);
+}
+
 // The fast bf16 pass against its oracle: the same pass with the naive backend, which rounds every
 // product's operands to bf16 and accumulates exactly (core/mixed_precision.h). Only accumulation order
 // differs, so this is far tighter than the distance to the f32 reference above: it pins the bf16 error
@@ -128,7 +155,7 @@ TEST_P(Bf16Parity, NativeAndEmulatedPassesAgree) {
               std::abs(n.loss - e.loss) / n.loss, global);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Parity, ::testing::Values("relu_tied", "gated_untied"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Parity, ::testing::Values("relu_tied", "gated_untied", "skv", "sh", "sh_skv"));
 
 }  // namespace
 }  // namespace t5

@@ -55,6 +55,35 @@ struct ModelFixture {
   }
 };
 
+// Sharing flags (sh, skv) against their definition: the same function as the shape without them whose
+// tied tensors are copies. shared_source is the tensor of a sharing table that tensor `p` of the plain
+// table copies (skv: k and v read kv; sh: every layer reads block 0's projections).
+inline const ParamSpec& shared_source(const ParamTable& shared, const ParamSpec& p) {
+  const bool kv = shared.shape().shared_kv && (p.role == Role::k || p.role == Role::v);
+  return shared.get(p.stack, p.layer, kv ? Role::kv : p.role, p.sublayer);
+}
+
+// `plain` (the shape without the flags) gets `shared`'s parameters, copied into every place they serve.
+inline void untie_params(const Model& shared, Model& plain) {
+  for (const auto& p : plain.table().params())
+    std::copy_n(shared.params() + shared_source(shared.table(), p).offset, p.numel, plain.params() + p.offset);
+}
+
+// `plain`'s gradients summed into `shared`'s layout: the gradient a tied tensor must have.
+inline std::vector<float> tie_gradients(const Model& plain, const ParamTable& shared) {
+  std::vector<float> out(size_t(shared.total()), 0.0f);
+  for (const auto& p : plain.table().params()) {
+    float* dst = out.data() + shared_source(shared, p).offset;
+    for (int64_t i = 0; i < p.numel; ++i) dst[i] += plain.grads()[p.offset + i];
+  }
+  return out;
+}
+
+inline Shape without_sharing(Shape s) {
+  s.shared_kv = s.shared_heads = false;
+  return s;
+}
+
 inline std::string fixture_dir() { return std::string(T5SCALE_SOURCE_DIR) + "/tests/fixtures/model/"; }
 
 inline ModelFixture load_model_fixture(const std::string& name) {

@@ -56,6 +56,48 @@ void check_parity(const ModelFixture& f, double z_coef, const std::string& prefi
               f.name.c_str(), z_coef, loss_err, z_err, worst, worst_name.c_str());
 }
 
+// The fixture's tensors are exactly the table's: a tied structure is an absent tensor on both sides
+// (skv: no k or v, one kv; sh: attention projections in block 0 only), in the same order.
+TEST_P(Parity, FixtureHoldsExactlyTheTablesTensors) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  const ParamTable table(f.shape);
+  std::vector<std::string> fixture_names, table_names;
+  for (const auto& [key, value] : f.meta["tensors"].items())
+    if (key.rfind("param/", 0) == 0) fixture_names.push_back(key.substr(6));
+  for (const auto& p : table.params()) table_names.push_back(p.name);
+  std::sort(fixture_names.begin(), fixture_names.end());
+  std::sort(table_names.begin(), table_names.end());
+  EXPECT_EQ(fixture_names, table_names);
+  const nlohmann::json& c = f.meta["config"];
+  EXPECT_EQ(f.shape.shared_kv, c.value("shared_kv", false));
+  EXPECT_EQ(f.shape.shared_heads, c.value("shared_heads", false));
+  int64_t kv = 0, k = 0, q = 0;
+  for (const auto& p : table.params()) kv += p.role == Role::kv, k += p.role == Role::k, q += p.role == Role::q;
+  const int64_t attentions = f.shape.shared_heads ? 3 : f.shape.el + 2 * f.shape.dl;
+  EXPECT_EQ(q, attentions);
+  EXPECT_EQ(kv, f.shape.shared_kv ? attentions : 0);
+  EXPECT_EQ(k, f.shape.shared_kv ? 0 : attentions);
+}
+
+// A sharing shape computes what the shape without the flags computes when its tied tensors are copies,
+// and each tied tensor's gradient is the sum over its uses (an independent check of the reference's
+// semantics: this one needs no PyTorch). For fixtures without flags it is the identity.
+TEST_P(Parity, SharingEqualsTheUntiedShapeWithCopies) {
+  const ModelFixture f = load_model_fixture(GetParam());
+  Model shared(f.shape);
+  f.load_params(shared);
+  Model plain(testing::without_sharing(f.shape));
+  testing::untie_params(shared, plain);
+  const LossResult a = shared.forward_backward(f.batch), b = plain.forward_backward(f.batch);
+  EXPECT_LT(std::abs(a.loss - b.loss) / b.loss, 1e-6) << a.loss << " vs " << b.loss;
+  const std::vector<float> tied = testing::tie_gradients(plain, shared.table());
+  for (const auto& p : shared.table().params())
+    EXPECT_LT(relative_error(shared.grads() + p.offset, tied.data() + p.offset, p.numel), 1e-5) << p.name;
+  const std::vector<float> la = shared.logits(f.batch), lb = plain.logits(f.batch);
+  EXPECT_LT(relative_error(la.data(), lb.data(), int64_t(lb.size())), 1e-6);
+  EXPECT_EQ(plain.num_params() > shared.num_params(), f.shape.shared_kv || f.shape.shared_heads);
+}
+
 TEST_P(Parity, LossAndEveryGradientMatchPyTorch) { check_parity(load_model_fixture(GetParam()), 0.0, "grad/"); }
 
 TEST_P(Parity, ZLossValueAndGradient) {
@@ -174,7 +216,7 @@ TEST_P(Parity, HeadChunksDoNotChangeLossOrGradients) {
   EXPECT_THROW(whole.forward_backward(f.batch, bad), Error);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("relu_tied", "gated_untied"));
+INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::Values("relu_tied", "gated_untied", "skv", "sh", "sh_skv"));
 
 // Two examples packed into one row (segments 1 and 2) give the same loss and gradients as the
 // two examples in separate rows: attention never crosses segments, relative positions are unchanged.

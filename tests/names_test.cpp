@@ -111,6 +111,37 @@ TEST(Names, ClassicFamilies) {
   expect_dims(parse_shape_name("t5-small-nl2"), 2, 2, 512, 2048, 64, 8);
 }
 
+// The valueless flags of the model cards' table: skv (k and v tied) and sh (attention projections shared
+// across a stack's layers); with other knobs, anywhere after the size, "shkv" as the released checkpoints
+// spell both. Everything else stays the size's.
+TEST(Names, SharingFlags) {
+  const Shape skv = parse_shape_name("small-skv");
+  expect_dims(skv, 6, 6, 512, 2048, 64, 8);
+  EXPECT_TRUE(skv.shared_kv);
+  EXPECT_FALSE(skv.shared_heads);
+  EXPECT_EQ(skv.name, "small-skv");
+  const Shape sh = parse_shape_name("t5-efficient-base-sh");
+  expect_dims(sh, 12, 12, 768, 3072, 64, 12);
+  EXPECT_TRUE(sh.shared_heads);
+  EXPECT_FALSE(sh.shared_kv);
+  const Shape dl4 = parse_shape_name("small-dl4-skv");
+  expect_dims(dl4, 6, 4, 512, 2048, 64, 8);
+  EXPECT_TRUE(dl4.shared_kv);
+  EXPECT_TRUE(dl4.same_structure(parse_shape_name("small-skv-dl4")));  // flags commute with knobs
+  const Shape both = parse_shape_name("google/t5-efficient-small-shkv");
+  EXPECT_TRUE(both.shared_kv && both.shared_heads);
+  EXPECT_TRUE(both.same_structure(parse_shape_name("small-sh-skv")));
+  EXPECT_TRUE(both.same_structure(parse_shape_name("small-skv-sh-skv")));  // repeating a flag is harmless
+  EXPECT_TRUE(parse_shape_name("t5-v1_1-small-skv").shared_kv);           // classic families too
+  // Without the flag the shape differs only in it.
+  Shape plain = parse_shape_name("small-dl4");
+  EXPECT_FALSE(plain.shared_kv || plain.shared_heads);
+  EXPECT_FALSE(plain.same_structure(dl4));
+  plain.shared_kv = true;
+  EXPECT_TRUE(plain.same_structure(dl4));
+  EXPECT_EQ(shape_flags(), (std::vector<std::string>{"sh", "skv"}));
+}
+
 // Every error path of the grammar: the name and a part of the one-line message it must give.
 TEST(Names, ErrorPaths) {
   const std::pair<const char*, const char*> cases[] = {
@@ -140,6 +171,12 @@ TEST(Names, ErrorPaths) {
       {"small-dl4-", "empty part after the size (trailing '-')"},
       {"small-", "trailing '-'"},
       {"t5-small-", "trailing '-'"},
+      // flags take no value; the hint lists them
+      {"small-skv2", "flag 'skv' takes no value, got 'skv2'"},
+      {"small-sh4", "flag 'sh' takes no value"},
+      {"small-xx4", "flags without a value: sh, skv"},
+      {"small-shk", "unknown knob 'shk'"},
+      {"skv", "unknown size 'skv'"},
       // the message names the whole name as given
       {"t5-efficient-small-el16-zz8", "shape name 't5-efficient-small-el16-zz8'"},
   };

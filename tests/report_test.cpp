@@ -45,6 +45,23 @@ std::string out_dir(const std::string& name) {
   return dir;
 }
 
+// The sharing flags are a dimension of the report although shape JSON writes them only when true:
+// a shape without "shared_kv" counts as false.
+TEST(Report, SharingFlagsAreADimension) {
+  std::vector<ShapeSummary> shapes(3);
+  shapes[0].shape = {{"el", 2}, {"dl", 2}, {"dm", 8}};
+  shapes[1].shape = {{"el", 2}, {"dl", 2}, {"dm", 8}, {"shared_kv", true}};
+  shapes[2].shape = {{"el", 2}, {"dl", 2}, {"dm", 8}, {"shared_kv", true}, {"shared_heads", true}};
+  const std::vector<SweepDimension> dims = sweep_dimensions(shapes);
+  ASSERT_EQ(dims.size(), 2u);
+  EXPECT_EQ(dims[0].key, "shared_heads");
+  EXPECT_EQ(dims[0].values, (std::vector<std::string>{"false", "true"}));
+  EXPECT_EQ(dims[0].by_value.at("false").size(), 2u);
+  EXPECT_EQ(dims[1].key, "shared_kv");
+  EXPECT_EQ(dims[1].by_value.at("false").size(), 1u);
+  EXPECT_EQ(dims[1].by_value.at("true").size(), 2u);
+}
+
 TEST(Report, SummariesAndFrontiersByHand) {
   const RecordFile file = read_records(kFixture + "/runs.jsonl");
   ASSERT_EQ(file.records.size(), 5u);

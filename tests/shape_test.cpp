@@ -59,6 +59,48 @@ TEST(ShapeJson, RoundTrip) {
   EXPECT_EQ(back.name, s.name);
 }
 
+// "shared_kv" / "shared_heads" (skv / sh): optional booleans, written only when set, in both JSON forms;
+// transformers' T5 cannot express either (hf_exportable says why).
+TEST(ShapeJson, SharingFlags) {
+  const Shape plain = parse_shape_name("small-dl4");
+  EXPECT_FALSE(shape_to_json(plain).contains("shared_kv"));
+  EXPECT_FALSE(shape_to_json(plain).contains("shared_heads"));
+  EXPECT_FALSE(shape_to_hf_config(plain).contains("shared_kv"));
+  EXPECT_TRUE(hf_exportable(plain));
+  for (const char* name : {"small-dl4-skv", "base-sh", "tiny-sh-skv"}) {
+    const Shape s = parse_shape_name(name);
+    const json j = shape_to_json(s);
+    EXPECT_EQ(j.contains("shared_kv"), s.shared_kv) << name;
+    EXPECT_EQ(j.contains("shared_heads"), s.shared_heads) << name;
+    EXPECT_TRUE(shape_from_json(j, "s.json").same_structure(s)) << name;
+    const json hf = shape_to_hf_config(s);
+    EXPECT_EQ(hf.value("shared_kv", false), s.shared_kv) << name;
+    EXPECT_EQ(hf.value("shared_heads", false), s.shared_heads) << name;
+    EXPECT_TRUE(shape_from_hf_config(hf, "config.json").same_structure(s)) << name;
+    std::string why;
+    EXPECT_FALSE(hf_exportable(s, &why)) << name;
+    EXPECT_THAT(why, HasSubstr(s.shared_kv ? "cannot tie them (skv" : "cannot share them (sh)")) << name;
+  }
+  json j = small_json();
+  j["shared_kv"] = true;
+  EXPECT_TRUE(shape_from_json(j, "s.json").same_structure(parse_shape_name("small-dl4-skv")));
+  j["shared_kv"] = false;
+  EXPECT_TRUE(shape_from_json(j, "s.json").same_structure(plain));
+  j["shared_kv"] = 1;
+  EXPECT_THAT(error_of([&] { shape_from_json(j, "s.json"); }),
+              HasSubstr("s.json: key 'shared_kv' must be true or false, got 1"));
+  j = small_json();
+  j["shared_heads"] = "yes";
+  EXPECT_THAT(error_of([&] { shape_from_json(j, "s.json"); }), HasSubstr("key 'shared_heads' must be true or false"));
+  j = small_json();
+  j["shared_k"] = true;
+  EXPECT_THAT(error_of([&] { shape_from_json(j, "s.json"); }), HasSubstr("unknown key 'shared_k'"));
+  json hf = json::parse(kTinyEl12Config);
+  hf["shared_heads"] = 0;
+  EXPECT_THAT(error_of([&] { shape_from_hf_config(hf, "config.json"); }),
+              HasSubstr("config.json: key 'shared_heads' must be true or false, got 0"));
+}
+
 TEST(ShapeJson, UnknownKey) {
   json j = small_json();
   j["d_model"] = 512;

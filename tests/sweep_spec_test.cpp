@@ -173,6 +173,43 @@ TEST(SweepSpec, IdsParseBackToTheirShapes) {
   EXPECT_FALSE(e.variants[11].shape.tied);
 }
 
+// The shape-name flags as boolean axes: true writes sh / skv into the id (which parses back), false
+// writes nothing; the FLOPs budget resolves per shape with the flags' counts (skv computes fewer).
+TEST(SweepSpec, SharingFlagAxes) {
+  json j = minimal();
+  j["base"] = "tiny";
+  j["grid"] = {{"skv", {false, true}}, {"dl", {2}}, {"sh", {false, true}}, {"tie_word_embeddings", {true, false}}};
+  j["budget"] = {{"flops", 1e12}};
+  const Expansion e = expand(parse_sweep_spec(j, "x.json"));
+  std::vector<std::string> ids;
+  for (const auto& v : e.variants) ids.push_back(v.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"tiny-dl2-tied-s0", "tiny-dl2-untied-s0", "tiny-dl2-skv-tied-s0",
+                                           "tiny-dl2-skv-untied-s0", "tiny-dl2-sh-tied-s0", "tiny-dl2-sh-untied-s0",
+                                           "tiny-dl2-sh-skv-tied-s0", "tiny-dl2-sh-skv-untied-s0"}));
+  EXPECT_TRUE(e.skipped.empty());
+  for (const auto& v : e.variants) {
+    const ParsedId back = parse_variant_id(v.id);
+    EXPECT_TRUE(back.shape.same_structure(v.shape)) << v.id;
+    EXPECT_EQ(v.shape.shared_kv, v.coordinates["skv"].get<bool>()) << v.id;
+    EXPECT_EQ(v.shape.shared_heads, v.coordinates["sh"].get<bool>()) << v.id;
+    EXPECT_EQ(v.steps, resolve_steps(parse_sweep_spec(j, "x.json").settings.budget, v.shape,
+                                     step_lengths(parse_sweep_spec(j, "x.json").settings))) << v.id;
+  }
+  EXPECT_GT(e.variants[2].steps, e.variants[0].steps);   // skv: fewer FLOPs a step, more steps for the budget
+  EXPECT_EQ(e.variants[4].steps, e.variants[0].steps);   // sh: the same FLOPs
+  EXPECT_TRUE(e.variants[7].shape.shared_kv && e.variants[7].shape.shared_heads && !e.variants[7].shape.tied);
+  // Values are booleans; a base with the flag cannot be swept to false (a name cannot remove it).
+  j["grid"] = {{"skv", {0, 1}}};
+  EXPECT_THAT(error_of(j), HasSubstr("key 'grid.skv[0]' must be true or false, got 0"));
+  j["grid"] = {{"sh", {false, true}}};
+  j["base"] = "tiny-sh";
+  const Expansion based = expand(parse_sweep_spec(j, "x.json"));
+  ASSERT_EQ(based.variants.size(), 1u);
+  EXPECT_EQ(based.variants[0].id, "tiny-sh-sh-s0");
+  ASSERT_EQ(based.skipped.size(), 1u);
+  EXPECT_THAT(based.skipped[0].reason, HasSubstr("sh = false cannot be written: the base 'tiny-sh' has the flag"));
+}
+
 TEST(SweepSpec, ImpossibleShapesAreSkippedWithTheReason) {
   json j = minimal();
   j["grid"] = {{"nl", {0, 2}}, {"ff", {1000, 2048}}};
@@ -260,6 +297,13 @@ TEST(SweepSpec, ParseVariantId) {
   EXPECT_EQ(p.shape.dl, 4);
   EXPECT_FALSE(parse_variant_id("small").seed.has_value());
   EXPECT_THROW(parse_variant_id("small-zz4-s0"), Error);
+  const ParsedId skv = parse_variant_id("small-dl4-skv-gated-s3");
+  EXPECT_TRUE(skv.shape.shared_kv);
+  EXPECT_FALSE(skv.shape.shared_heads);
+  EXPECT_TRUE(skv.shape.gated());
+  EXPECT_EQ(skv.shape.dl, 4);
+  EXPECT_EQ(skv.seed, 3u);
+  EXPECT_TRUE(parse_variant_id("base-sh-s0").shape.shared_heads);
   EXPECT_EQ(knob_token("ff", 2048), "ff2000");
   EXPECT_EQ(knob_token("nl", 2000), "nl2000");
   EXPECT_EQ(knob_token("dm", 3000), "");

@@ -13,6 +13,7 @@
 #include "core/interrupt.h"
 #include "core/model.h"
 #include "core/synthetic_data.h"
+#include "core/shape.h"
 #include "core/trainer.h"
 
 namespace t5 {
@@ -113,6 +114,42 @@ TEST(Trainer, ResumeIsBitIdentical) {
   Model m(tiny_shape());
   auto d = make_synthetic_source(copy_task(), 8, 5);
   EXPECT_THROW(train(m, *d, nullptr, other), Error);
+  fs::remove_all(dir);
+}
+
+// sh and skv shapes through the training checkpoint (config.json carries shared_kv/shared_heads, the
+// weights file the tied tensors once): N/2 steps, checkpoint, fresh model, N/2 more = N straight, bit
+// for bit; the checkpoint is refused by the same shape without the flags (another parameter table).
+TEST(Trainer, SharingShapesResumeBitIdentically) {
+  const int64_t n = 4;
+  Shape shared = tiny_shape();
+  shared.shared_kv = shared.shared_heads = true;
+  Model straight(shared);
+  init_params(straight, 11);
+  {
+    auto data = make_synthetic_source(copy_task(), 8, 5);
+    train(straight, *data, nullptr, small_config(n));
+  }
+  const std::string dir = temp_dir("resume-sharing");
+  TrainConfig half = small_config(n / 2), full = small_config(n);
+  half.checkpoint_dir = full.checkpoint_dir = dir;
+  {
+    Model m(shared);
+    init_params(m, 11);
+    auto data = make_synthetic_source(copy_task(), 8, 5);
+    train(m, *data, nullptr, half);
+  }
+  const Shape saved = load_shape_file(dir + "/config.json");
+  EXPECT_TRUE(saved.shared_kv && saved.shared_heads);
+  Model resumed(shared);
+  init_params(resumed, 99);
+  auto data = make_synthetic_source(copy_task(), 8, 5);
+  const TrainResult r = train(resumed, *data, nullptr, full);
+  EXPECT_EQ(r.resumed_from, n / 2);
+  EXPECT_EQ(0, std::memcmp(straight.params(), resumed.params(), sizeof(float) * size_t(resumed.num_params())));
+  Model plain(tiny_shape());
+  auto d = make_synthetic_source(copy_task(), 8, 5);
+  EXPECT_THROW(train(plain, *d, nullptr, full), Error);
   fs::remove_all(dir);
 }
 

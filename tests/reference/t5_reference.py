@@ -13,6 +13,16 @@ Computation runs in float64 from float32 weights, so the fixtures are the exact 
 model is measured against. With --check-hf it instead loads exported model directories strictly, as
 transformers would, and prints their loss on a batch.
 
+Two structural flags beyond Hugging Face's T5, extended here the same way as core/param_table.cpp and
+core/model.cpp (the config keys "shared_kv" and "shared_heads", t5scale's own):
+- shared_kv (`skv`, Mesh TensorFlow's SelfAttention/AttentionParams shared_kv in
+  mesh_tensorflow/transformer/attention.py and transformer_layers.py): one projection "<prefix>.kv.weight"
+  [inner, dm] replaces k and v, and its output is used as both keys and values.
+- shared_heads (`sh` of the t5-efficient model cards, "attention heads are shared"): every block of a
+  stack uses block 0's q, k/v (or kv) and o of the same attention kind; only block 0 holds them. This
+  reading of `sh` and its evidence are in README ("sh: what it means here").
+Autograd differentiates through the reuse, so the gradients of every use add up in the one tensor.
+
 Regenerate (from the repository root; needs Debian's python3-torch):
     /usr/bin/python3 tests/reference/t5_reference.py --out tests/fixtures/model
 
@@ -45,6 +55,19 @@ CONFIGS = {
     "gated_untied": dict(d_model=24, d_kv=8, num_heads=2, d_ff=36, num_layers=3, num_decoder_layers=2,
                          vocab_size=80, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
                          relative_attention_num_buckets=16, relative_attention_max_distance=20),
+    # skv: relu_tied's structure with k and v tied (seed 1236; the two above keep theirs byte for byte).
+    "skv": dict(d_model=32, d_kv=8, num_heads=3, d_ff=40, num_layers=2, num_decoder_layers=3,
+                vocab_size=96, feed_forward_proj="relu", tie_word_embeddings=True,
+                relative_attention_num_buckets=8, relative_attention_max_distance=16, shared_kv=True),
+    # sh: gated_untied's structure with each stack's attention projections shared across its layers.
+    "sh": dict(d_model=24, d_kv=8, num_heads=2, d_ff=36, num_layers=3, num_decoder_layers=2,
+               vocab_size=80, feed_forward_proj="gated-gelu", tie_word_embeddings=False,
+               relative_attention_num_buckets=16, relative_attention_max_distance=20, shared_heads=True),
+    # both flags together, deeper stacks so sharing spans three layers each.
+    "sh_skv": dict(d_model=16, d_kv=4, num_heads=3, d_ff=20, num_layers=3, num_decoder_layers=3,
+                   vocab_size=64, feed_forward_proj="relu", tie_word_embeddings=True,
+                   relative_attention_num_buckets=8, relative_attention_max_distance=16, shared_kv=True,
+                   shared_heads=True),
 }
 Z_LOSS_COEF = 0.01  # larger than Mesh TF's 1e-4 so the z-loss gradient is clearly visible in tests
 
@@ -87,12 +110,16 @@ class T5Reference:
     def attention(self, prefix, x, src, bias):
         nh, kv = self.c["num_heads"], self.c["d_kv"]
         B = x.shape[0]
+        prefix = projection_prefix(self.c, prefix)
 
         def heads(t):
             return t.view(B, -1, nh, kv).transpose(1, 2)
         q = heads(x @ self.p[prefix + ".q.weight"].T)
-        k = heads(src @ self.p[prefix + ".k.weight"].T)
-        v = heads(src @ self.p[prefix + ".v.weight"].T)
+        if self.c.get("shared_kv"):
+            k = v = heads(src @ self.p[prefix + ".kv.weight"].T)  # Mesh TF: k = kv; v = kv
+        else:
+            k = heads(src @ self.p[prefix + ".k.weight"].T)
+            v = heads(src @ self.p[prefix + ".v.weight"].T)
         scores = q @ k.transpose(-1, -2) + bias  # no 1/sqrt(d_kv)
         ctx = torch.softmax(scores, dim=-1) @ v
         return ctx.transpose(1, 2).reshape(B, -1, nh * kv) @ self.p[prefix + ".o.weight"].T
@@ -164,6 +191,14 @@ def shift_right(labels):
     return shifted.masked_fill(shifted == -100, 0)
 
 
+def projection_prefix(c, prefix):
+    """Where an attention's projections live: with shared_heads, in block 0 of the same stack."""
+    if not c.get("shared_heads"):
+        return prefix
+    stack, _, i, rest = prefix.split(".", 3)  # "<stack>.block.<i>.layer.<n>.<Kind>"
+    return f"{stack}.block.0.{rest}"
+
+
 def param_list(c):
     """HF names and shapes in HF order (the same order as core/param_table.cpp)."""
     dm, inner, ff, V, nb, nh = (c["d_model"], c["d_kv"] * c["num_heads"], c["d_ff"], c["vocab_size"],
@@ -172,7 +207,9 @@ def param_list(c):
     out = [("shared.weight", [V, dm])]
 
     def attn(prefix, with_bias):
-        out.extend([(prefix + f".{m}.weight", [inner, dm]) for m in "qkv"] + [(prefix + ".o.weight", [dm, inner])])
+        if projection_prefix(c, prefix) == prefix:
+            kinds = ["q", "kv"] if c.get("shared_kv") else ["q", "k", "v"]
+            out.extend([(prefix + f".{m}.weight", [inner, dm]) for m in kinds] + [(prefix + ".o.weight", [dm, inner])])
         if with_bias:
             out.append((prefix + ".relative_attention_bias.weight", [nb, nh]))
 
@@ -345,8 +382,9 @@ def run(name, c, out_dir, seed):
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump(meta, f, indent=1)
         f.write("\n")
-    safetensors_check.write(os.path.join(out_dir, name + ".safetensors"),
-                            {k: ("F32", v) for k, v in hf_state_dict(c, params32, gen).items()})
+    # transformers' T5 cannot hold the sharing configs: theirs is the t5scale layout (the table's tensors).
+    state = params32 if (c.get("shared_kv") or c.get("shared_heads")) else hf_state_dict(c, params32, gen)
+    safetensors_check.write(os.path.join(out_dir, name + ".safetensors"), {k: ("F32", v) for k, v in state.items()})
     print(f"{name}: loss {loss.item():.8f} z_loss {z_loss.item():.8f} tokens {tokens} packed loss "
           f"{p_loss.item():.8f} tokens {p_tokens} masked loss {m_loss.item():.8f} tokens {m_tokens}; floats {offset} ({len(data)} bytes)")
 
@@ -361,6 +399,10 @@ def load_hf_dir(model_dir):
     keys, then model.safetensors names and shapes against the state dict (missing: only the tied
     copies transformers fills from shared.weight; unexpected: none but the keys T5 ignores)."""
     cfg = json.load(open(os.path.join(model_dir, "config.json")))
+    for flag in ("shared_kv", "shared_heads"):
+        if cfg.get(flag):
+            raise ValueError(f"{model_dir}: config.json: {flag} is t5scale's own key; transformers' T5 cannot "
+                             "express it (it would ignore the key and leave the tied tensors' copies random)")
     problems = [f"config.json: {k} is {cfg.get(k)!r}" for k, v in
                 (("model_type", "t5"), ("is_encoder_decoder", True), ("decoder_start_token_id", 0),
                  ("pad_token_id", 0)) if cfg.get(k) != v]
@@ -408,6 +450,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default="tests/fixtures/model")
     ap.add_argument("--seed", type=int, default=1234)
+    ap.add_argument("--only", nargs="+", choices=list(CONFIGS), help="write only these configs (same seeds)")
     ap.add_argument("--check-hf", nargs="+", metavar="MODEL_DIR BATCH_JSON",
                     help="pairs: load each exported HF model directory strictly and print its loss on the batch "
                          "as one JSON line ({\"error\": ...} if it does not load; exit 1 then)")
@@ -426,7 +469,8 @@ def main():
         sys.exit(1 if failed else 0)
     os.makedirs(args.out, exist_ok=True)
     for i, (name, c) in enumerate(CONFIGS.items()):
-        run(name, c, args.out, args.seed + i)
+        if args.only is None or name in args.only:
+            run(name, c, args.out, args.seed + i)
 
 
 if __name__ == "__main__":
