@@ -124,8 +124,9 @@ def downstream(data, out_dir):
                     xerr=[p["upstream_std"] for p in points], yerr=[p["score_std"] for p in points],
                     fmt="o", color="tab:blue", ecolor="tab:gray", capsize=3,
                     label="pretrained, fine-tuned (mean ± std over runs)")
+        short = short_ids([p["id"] for p in points])
         for p in points:
-            ax.annotate(p["id"], (p["upstream"], p["score"]), textcoords="offset points",
+            ax.annotate(short[p["id"]], (p["upstream"], p["score"]), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
             if p["on_downstream_frontier"]:
                 ax.plot([p["upstream"]], [p["score"]], "s", markerfacecolor="none",

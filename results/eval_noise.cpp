@@ -1,6 +1,8 @@
 // The held-out evaluation's own noise in the report (see eval_noise.h).
 #include "results/eval_noise.h"
 
+#include "results/records.h"
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -16,11 +18,6 @@ namespace t5 {
 using nlohmann::json;
 
 namespace {
-double number_at(const json& j, const char* outer, const char* inner) {
-  if (!j.contains(outer) || !j[outer].is_object() || !j[outer].contains(inner) || !j[outer][inner].is_number())
-    return std::nan("");
-  return j[outer][inner].get<double>();
-}
 }  // namespace
 
 // The held-out evaluation's own noise for a group of shapes: the root mean square over their runs of
@@ -77,10 +74,10 @@ std::string evaluation_noise(const std::vector<ShapeSummary>& shapes, const std:
   std::set<int64_t> batches, tokens;
   for (const auto& r : records) {
     if (r.value("status", "") != "ok") continue;
-    const double v = number_at(r, "quality", "eval_loss_standard_error");
+    const double v = record_number(r, "quality", "eval_loss_standard_error");
     if (!std::isfinite(v)) continue;
     se.push_back(v);
-    const double b = number_at(r, "quality", "eval_batches"), t = number_at(r, "quality", "eval_tokens");
+    const double b = record_number(r, "quality", "eval_batches"), t = record_number(r, "quality", "eval_tokens");
     if (std::isfinite(b)) batches.insert(int64_t(b));
     if (std::isfinite(t)) tokens.insert(int64_t(t));
   }

@@ -271,4 +271,11 @@ nlohmann::ordered_json make_record(const RecordParts& r) {
   return rec;
 }
 
+double record_number(const nlohmann::json& record, const char* block, const char* key) {
+  if (!record.contains(block) || !record[block].is_object() || !record[block].contains(key) ||
+      !record[block][key].is_number())
+    return std::nan("");
+  return record[block][key].get<double>();
+}
+
 }  // namespace t5

@@ -122,6 +122,10 @@ struct RecordFile {
   std::vector<int64_t> torn_lines;       // 1-based line numbers that were not whole JSON objects
 };
 
+// record[block][key] as a number: NaN when the block or the key is absent or not a number (readers
+// ignore what they do not know; old records lack newer fields).
+double record_number(const nlohmann::json& record, const char* block, const char* key);
+
 // Reads a runs.jsonl; a missing file reads as empty. Lines that are not JSON objects (a torn tail
 // left by a crash) are listed in torn_lines, never thrown.
 RecordFile read_records(const std::string& path);

@@ -33,11 +33,6 @@ using nlohmann::json;
 
 namespace {
 
-double number_at(const json& j, const char* outer, const char* inner) {
-  if (!j.contains(outer) || !j[outer].is_object() || !j[outer].contains(inner) || !j[outer][inner].is_number())
-    return std::nan("");
-  return j[outer][inner].get<double>();
-}
 
 std::string shape_id_of(const json& record) {
   const std::string id = record.value("id", "");
@@ -420,7 +415,7 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
   std::vector<std::string> order;
   for (const auto& r : records) {
     if (r.value("status", "") != "ok") continue;
-    const double q = number_at(r, "quality", "negative_log_perplexity");
+    const double q = record_number(r, "quality", "negative_log_perplexity");
     if (!std::isfinite(q)) continue;
     const std::string key = shape_id_of(r);
     if (!groups.count(key)) order.push_back(key);
@@ -434,7 +429,7 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
     for (const json* r : group) {
       s.ids.push_back(r->value("id", ""));
       if (r->contains("seed") && (*r)["seed"].is_number_integer()) s.seeds.push_back((*r)["seed"].get<int64_t>());
-      s.eval_loss_standard_errors.push_back(number_at(*r, "quality", "eval_loss_standard_error"));
+      s.eval_loss_standard_errors.push_back(record_number(*r, "quality", "eval_loss_standard_error"));
       std::vector<double> batch_losses;
       std::vector<int64_t> batch_tokens;
       const json q = r->value("quality", json::object());
@@ -444,16 +439,16 @@ std::vector<ShapeSummary> summarize_shapes(const std::vector<json>& records) {
       }
       s.eval_batch_losses.push_back(batch_losses);
       s.eval_batch_tokens.push_back(batch_tokens);
-      quality.push_back(number_at(*r, "quality", "negative_log_perplexity"));
-      loss.push_back(number_at(*r, "quality", "eval_loss"));
-      flops.push_back(number_at(*r, "flops", "total"));
-      step_time.push_back(number_at(*r, "throughput", "step_time_seconds"));
+      quality.push_back(record_number(*r, "quality", "negative_log_perplexity"));
+      loss.push_back(record_number(*r, "quality", "eval_loss"));
+      flops.push_back(record_number(*r, "flops", "total"));
+      step_time.push_back(record_number(*r, "throughput", "step_time_seconds"));
     }
     const json& first = *group.front();
     s.label = group.size() == 1 ? s.ids.front() : fmt::format("{} ({} seeds)", key, group.size());
     s.shape = first.value("shape", json::object());
     s.params = first.value("params", int64_t{0});
-    s.flops_per_step = number_at(first, "flops", "train_per_step");
+    s.flops_per_step = record_number(first, "flops", "train_per_step");
     s.train_flops = stats(flops).mean;
     s.step_time = stats(step_time).mean;
     const Stats q = stats(quality);
@@ -657,17 +652,17 @@ ReportOutput write_report(const ReportOptions& opt) {
         for (int c = 0; c < 3; ++c)
           if (on_frontier[c].count(s.label)) marks += std::string(marks.empty() ? "" : ", ") + costs[c].first;
     md += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", id, r.value("status", "?"),
-                      count(r.value("params", 0.0)), count(number_at(r, "flops", "train_per_step")),
+                      count(r.value("params", 0.0)), count(record_number(r, "flops", "train_per_step")),
                       r.value("budget", json::object()).value("steps_done", int64_t{0}),
-                      fixed(number_at(r, "throughput", "step_time_seconds"), 3),
-                      fixed(number_at(r, "throughput", "tokens_per_second"), 0),
-                      mfu_text(number_at(r, "throughput", "mfu")), fixed(number_at(r, "quality", "eval_loss")),
-                      fixed(number_at(r, "quality", "negative_log_perplexity")), marks);
+                      fixed(record_number(r, "throughput", "step_time_seconds"), 3),
+                      fixed(record_number(r, "throughput", "tokens_per_second"), 0),
+                      mfu_text(record_number(r, "throughput", "mfu")), fixed(record_number(r, "quality", "eval_loss")),
+                      fixed(record_number(r, "quality", "negative_log_perplexity")), marks);
   }
   md += "\n";
   double impossible_ceiling = 0;  // the stored ceiling of a run with MFU above 100%, if any
   for (const auto& r : file.records)
-    if (number_at(r, "throughput", "mfu") > 1) impossible_ceiling = number_at(r, "throughput", "gemm_ceiling_flops_per_second");
+    if (record_number(r, "throughput", "mfu") > 1) impossible_ceiling = record_number(r, "throughput", "gemm_ceiling_flops_per_second");
   if (impossible_ceiling > 0)
     md += fmt::format("† MFU above 100% is impossible: the sweep's GEMM ceiling ({:.2f} GFLOP/s, ceiling.json) "
                       "was measured while the machine was busier than during these runs, so their MFU is not "
